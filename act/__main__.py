@@ -1,0 +1,5 @@
+import sys
+
+from act.cli import main
+
+sys.exit(main())

@@ -1,0 +1,171 @@
+"""CIFAR-10N / CIFAR-100N / CIFAR-80N from the CIFAR python pickle format.
+
+`root` may be the folder holding `cifar-10-batches-py/` (or `cifar-100-python/`), that folder
+itself, the `.tar.gz` archive, or a folder holding the archive. Archive members are read
+straight from the tarfile, never extracted to disk.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tarfile
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from act.datasets.base import Source, Split
+from act.datasets.folder import check_labels
+from act.errors import ActError
+
+PIXELS = 3 * 32 * 32
+
+
+@dataclass(frozen=True)
+class Layout:
+    folder: str
+    archive: str
+    train: tuple[str, ...]
+    test: str
+    meta: str
+    names_key: str
+    labels_key: str
+
+
+LAYOUTS = {
+    "cifar10n": Layout("cifar-10-batches-py", "cifar-10-python.tar.gz",
+                       tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
+                       "batches.meta", "label_names", "labels"),
+    "cifar100n": Layout("cifar-100-python", "cifar-100-python.tar.gz", ("train",), "test",
+                        "meta", "fine_label_names", "fine_labels"),
+}
+
+
+def read_cifar(root: str | None, name: str) -> Source:
+    """CIFAR-10N (name "cifar10n") or CIFAR-100N ("cifar100n"): the clean labels the files ship with."""
+    layout = LAYOUTS[name]
+    members = open_members(root, layout)
+    meta = members.load(layout.meta)
+    classes = [decode(n) for n in field(meta, layout.names_key, members.where(layout.meta))]
+    parts = [read_batch(members, f, layout.labels_key, len(classes)) for f in layout.train]
+    train = Split(labels=np.concatenate([p.labels for p in parts]),
+                  images=np.concatenate([p.images for p in parts]))
+    test = read_batch(members, layout.test, layout.labels_key, len(classes))
+    return Source(name=name, train=train, test=test, classes=classes, augment="cifar", image_size=32)
+
+
+def read_cifar80n(root: str | None, openset_ratio: float) -> Source:
+    """CIFAR-100 with its last classes as open-set noise (ACT_SPEC.md "Noisy datasets").
+
+    The model predicts the first K = int(100 * (1 - openset_ratio)) fine classes; the train
+    split keeps all images with their true fine labels (those >= K are open-set), the test
+    split keeps only the closed-set images.
+    """
+    if not 0.0 < openset_ratio < 1.0:
+        raise ActError(f"cifar80n needs data.noise.openset_ratio in (0, 1) (the paper uses 0.2), got {openset_ratio}")
+    full = read_cifar(root, "cifar100n")
+    closed = int(full.num_classes * (1 - openset_ratio))
+    if closed < 2:
+        raise ActError(f"data.noise.openset_ratio={openset_ratio} leaves {closed} closed-set classes; cifar80n needs at least 2")
+    keep = full.test.labels < closed
+    test = Split(labels=full.test.labels[keep], images=full.test.images[keep])
+    return Source(name="cifar80n", train=full.train, test=test, classes=full.classes[:closed],
+                  label_space=full.num_classes, augment="cifar", image_size=32)
+
+
+class Members:
+    """Reads the files of one CIFAR folder, either from disk or from inside a tar archive."""
+
+    def __init__(self, folder: str | None = None, archive: str | None = None, prefix: str = "") -> None:
+        self.folder, self.archive, self.prefix = folder, archive, prefix
+        self._contents = read_archive(archive, prefix) if archive else None
+
+    def where(self, name: str) -> str:
+        """The place to name in errors about file `name`."""
+        return f"{self.archive}:{self.prefix}/{name}" if self.archive else os.path.join(self.folder, name)
+
+    def load(self, name: str) -> dict:
+        """File `name` unpickled, as a dict with str keys."""
+        return unpickle(self.read(name), self.where(name))
+
+    def read(self, name: str) -> bytes:
+        if self._contents is not None:
+            if name not in self._contents:
+                raise ActError(f"{self.archive}: archive has no member {self.prefix}/{name}")
+            return self._contents[name]
+        try:
+            with open(self.where(name), "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise ActError(f"{self.where(name)}: cannot read CIFAR file: {exc}") from exc
+
+
+def read_archive(archive: str, prefix: str) -> dict[str, bytes]:
+    """The files under prefix/ of a tar archive, read in one pass (a .tar.gz cannot seek back cheaply)."""
+    contents = {}
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                folder, _, name = member.name.removeprefix("./").rpartition("/")
+                if member.isfile() and folder == prefix:
+                    contents[name] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise ActError(f"{archive}: not a readable tar archive (truncated or corrupt?): {exc}") from exc
+    return contents
+
+
+def open_members(root: str | None, layout: Layout) -> Members:
+    """Find the CIFAR files from any of the accepted forms of `root`."""
+    expected = (f"expected a folder holding {layout.folder}/ or {layout.archive}, "
+                f"the {layout.folder}/ folder itself, or the {layout.archive} archive")
+    if root and os.path.isfile(root):
+        return Members(archive=root, prefix=layout.folder)
+    if root and os.path.isdir(root):
+        is_folder = os.path.basename(os.path.normpath(root)) == layout.folder
+        if is_folder or os.path.isfile(os.path.join(root, layout.meta)):
+            return Members(folder=root)
+        if os.path.isdir(os.path.join(root, layout.folder)):
+            return Members(folder=os.path.join(root, layout.folder))
+        if os.path.isfile(os.path.join(root, layout.archive)):
+            return Members(archive=os.path.join(root, layout.archive), prefix=layout.folder)
+    raise ActError(f"data.root={root}: no {layout.folder}/ folder or {layout.archive} found; {expected}")
+
+
+def unpickle(data: bytes, where: str) -> dict:
+    """A CIFAR pickle as a dict with str keys (Python 2 pickles have bytes keys)."""
+    try:
+        obj = pickle.loads(data, encoding="latin1")
+    except Exception as exc:  # any unpickling failure means a damaged file
+        raise ActError(f"{where}: not a readable CIFAR pickle (truncated or corrupt?): {exc!r}") from exc
+    if not isinstance(obj, dict):
+        raise ActError(f"{where}: holds a {type(obj).__name__}, expected a CIFAR batch dict")
+    return {decode(k): v for k, v in obj.items()}
+
+
+def field(batch: dict, key: str, where: str):
+    """batch[key], or an ActError naming the file that lacks it."""
+    if key not in batch:
+        raise ActError(f"{where}: has no {key!r} entry (keys: {', '.join(sorted(batch))})")
+    return batch[key]
+
+
+def decode(value) -> str:
+    return value.decode("latin1") if isinstance(value, bytes) else str(value)
+
+
+def read_batch(members: Members, name: str, labels_key: str, num_classes: int) -> Split:
+    """One batch file: N x 32 x 32 x 3 uint8 images and their labels, in file order."""
+    batch = members.load(name)
+    where = members.where(name)
+    data = np.asarray(field(batch, "data", where))
+    labels = np.asarray(field(batch, labels_key, where))
+    if data.dtype != np.uint8:
+        raise ActError(f"{where}: 'data' has dtype {data.dtype}, expected uint8")
+    if data.size % PIXELS:
+        raise ActError(f"{where}: 'data' holds {data.size} values, not a multiple of 3072 (3 x 32 x 32): truncated?")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    if labels.ndim != 1 or len(labels) != len(images) or (len(labels) and labels.dtype.kind not in "iu"):
+        raise ActError(f"{where}: {labels_key!r} must list one integer label per image "
+                       f"({len(images)} images, labels of shape {labels.shape})")
+    check_labels(labels, num_classes, where)
+    return Split(labels=labels, images=np.ascontiguousarray(images))

@@ -1,0 +1,88 @@
+"""ImageFolder readers (`root/train/<class>/<image>`, `root/val/<class>/<image>`): Web-Aircraft,
+Web-Bird, Web-Car and any `folder` data set; plus the checks every file-list reader shares."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from act.datasets.base import Source, Split
+from act.errors import ActError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+LAYOUT = "root/train/<class>/<image> and root/val/<class>/<image>"
+
+
+def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Raise an ActError naming `where` when a label lies outside [0, num_classes)."""
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(bad):
+        raise ActError(
+            f"{where}: {len(bad)} labels are outside [0, {num_classes}), "
+            f"the first is {int(labels[bad[0]])} at position {int(bad[0])}")
+
+
+def require_files(files: list[str], where: str) -> None:
+    """Raise an ActError when images listed by `where` are missing on disk.
+
+    One directory listing per folder instead of one stat per file: Clothing1M lists a
+    million images in a thousand folders.
+    """
+    listings: dict[str, set[str]] = {}
+    missing = [path for path in files if os.path.basename(path) not in _listing(os.path.dirname(path), listings)]
+    if missing:
+        raise ActError(f"{where}: {len(missing)} of {len(files)} listed images are missing, the first: {missing[0]}")
+
+
+def _listing(folder: str, cache: dict[str, set[str]]) -> set[str]:
+    if folder not in cache:
+        try:
+            cache[folder] = set(os.listdir(folder or "."))
+        except OSError:
+            cache[folder] = set()
+    return cache[folder]
+
+
+def list_class_images(split_dir: str, class_name: str) -> list[str]:
+    """Every image under split_dir/class_name (recursively), sorted by path."""
+    class_dir = os.path.join(split_dir, class_name)
+    found = []
+    for dirpath, _, names in os.walk(class_dir, followlinks=True):
+        found.extend(os.path.join(dirpath, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not found:
+        raise ActError(f"{class_dir}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return sorted(found)
+
+
+def class_folders(split_dir: str) -> list[str]:
+    """Sorted names of the class folders of one split (hidden folders skipped)."""
+    if not os.path.isdir(split_dir):
+        raise ActError(f"{split_dir}: folder not found; expected {LAYOUT}")
+    names = sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith("."))
+    if not names:
+        raise ActError(f"{split_dir}: no class folders found; expected {LAYOUT}")
+    return names
+
+
+def read_split(split_dir: str, classes: list[str]) -> Split:
+    """One split of an ImageFolder tree, labelled by the position of its folder in `classes`."""
+    index = {name: i for i, name in enumerate(classes)}
+    files, labels = [], []
+    for name in class_folders(split_dir):
+        if name not in index:
+            raise ActError(f"{os.path.join(split_dir, name)}: class {name!r} is not among the train classes")
+        images = list_class_images(split_dir, name)
+        files.extend(images)
+        labels.extend([index[name]] * len(images))
+    return Split(labels=np.array(labels, dtype=np.int64), files=files)
+
+
+def read_image_folder(root: str | None, name: str, image_size: int, resize: int) -> Source:
+    """An ImageFolder tree: classes are the sorted folder names of train/."""
+    if not root or not os.path.isdir(root):
+        raise ActError(f"data.root={root}: folder not found; {name} expects {LAYOUT}")
+    train_dir, val_dir = os.path.join(root, "train"), os.path.join(root, "val")
+    classes = class_folders(train_dir)
+    return Source(
+        name=name, train=read_split(train_dir, classes), test=read_split(val_dir, classes),
+        classes=classes, augment="web", image_size=image_size, resize=resize)

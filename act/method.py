@@ -1,0 +1,124 @@
+"""ACT (ACT_SPEC.md) as functions on tensors: selection, mining, the memory bank, the losses.
+
+Nothing here synchronises with the host: no `.item()`, no `.cpu()`, no Python branch on a
+tensor value. The memorisation check is a boolean tensor that masks the mining term, and
+means over selected samples are masked sums divided by a clamped count. `engine.py` calls
+these functions inside one step; this module imports only torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+SELECT_WEIGHT = 0.8  # L0 = 0.8 * L_sel + 0.2 * L_cr
+EMA_MOMENTUM = 0.8  # ema_new = 0.8 * ema + 0.2 * p0
+
+
+@dataclass
+class Bank:
+    """Per-sample state, length N = training-set size, kept on the training device.
+
+    `count[i]`: times sample i was used (every warm-up epoch) or selected (robust phase).
+    `ema[i]`: EMA of the RTM's softmax for sample i, initialised to the one-hot noisy label.
+    """
+
+    count: torch.Tensor  # int64 (N,)
+    ema: torch.Tensor  # float32 (N, C)
+
+    @classmethod
+    def create(cls, noisy: torch.Tensor, num_classes: int) -> "Bank":
+        count = torch.zeros(len(noisy), dtype=torch.int64, device=noisy.device)
+        ema = F.one_hot(noisy, num_classes).float()
+        return cls(count=count, ema=ema)
+
+    def state_dict(self) -> dict:
+        return {"count": self.count, "ema": self.ema}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count.copy_(state["count"])
+        self.ema.copy_(state["ema"])
+
+
+def conf_penalty(logits: torch.Tensor) -> torch.Tensor:
+    """mean_batch(sum_c p_c log p_c), p = softmax(logits.clamp(min=1e-12)).
+
+    The clamp on the logits (not the probabilities) is the public code's quirk, kept.
+    """
+    logp = F.log_softmax(logits.clamp(min=1e-12), dim=1)
+    return (logp.exp() * logp).sum(dim=1).mean()
+
+
+def memorisation_check(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+    """The label-memorisation check: mining = (a0 != 0) and ((a1 - a0) / a0 < tau).
+
+    a0, a1 are the batch accuracies of RTM and NTM against the noisy labels; computed from
+    the integer counts of correct predictions so the ratio is exact. Returns a 0-d bool.
+    """
+    c0 = (pred0 == y).sum().float()
+    c1 = (pred1 == y).sum().float()
+    gap = (c1 - c0) / c0.clamp(min=1.0)
+    return (c0 > 0) & (gap < tau)
+
+
+def select(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor, mining: torch.Tensor,
+           selection: str = "cifar", mine: bool = True) -> torch.Tensor:
+    """Asymmetric sample selection (ASS), plus mining (ASM) while `mining` is on.
+
+    ASS keeps samples both nets predict as labelled; ASM adds those only the NTM predicts as
+    labelled. The "web" selection of the public Web/Food scripts also keeps those only the
+    RTM predicts as labelled, in both cases. `mine=False` is the ablation without ASM.
+    """
+    right0, right1 = pred0 == y, pred1 == y
+    sel = right0 & right1
+    if mine:
+        sel = sel | (~right0 & right1 & mining)
+    if selection == "web":
+        sel = sel | (right0 & ~right1)
+    return sel
+
+
+def count_selected(count: torch.Tensor, idx: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    """count[idx[sel]] += 1, written as a masked add so the shapes stay static."""
+    return count.index_add_(0, idx, sel.to(count.dtype))
+
+
+def selected_loss(ce0: torch.Tensor, sel: torch.Tensor, count: torch.Tensor, epoch: int,
+                  reweight: bool = True) -> torch.Tensor:
+    """L_sel: the mean over selected samples of CE weighted by count / (epoch + 1) (DSRW).
+
+    `count` holds the bank's counts of the batch's samples after this step's update. The
+    public code gives NaN when nothing is selected; this gives 0 then.
+    """
+    w = sel.float()
+    if reweight:
+        w = w * count.float() / (epoch + 1)
+    return (ce0 * w).sum() / sel.sum().clamp(min=1).float()
+
+
+def consistency_targets(ema_rows: torch.Tensor, p0: torch.Tensor, y: torch.Tensor,
+                        sel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The EMA update and the pseudo-label of consistency regularisation (CR).
+
+    ema_new = 0.8 * ema + 0.2 * p0; q = onehot(y) for selected samples, ema_new otherwise;
+    pseudo = argmax q. Returns (ema_new, pseudo).
+    """
+    ema_new = EMA_MOMENTUM * ema_rows + (1 - EMA_MOMENTUM) * p0.float()
+    onehot = F.one_hot(y, ema_rows.shape[1]).float()
+    s = sel.float().unsqueeze(1)
+    q = onehot * s + ema_new * (1 - s)
+    return ema_new, q.argmax(dim=1)
+
+
+def rtm_loss(l_sel: torch.Tensor, l_cr: torch.Tensor | None) -> torch.Tensor:
+    """L0 = 0.8 * L_sel + 0.2 * L_cr; without CR (ablation) L0 = L_sel."""
+    if l_cr is None:
+        return l_sel
+    return SELECT_WEIGHT * l_sel + (1 - SELECT_WEIGHT) * l_cr
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0,
+                  reduction: str = "mean") -> torch.Tensor:
+    """The CE every loss uses (label smoothing 0 on CIFAR, 0.35 in the Web/Food scripts)."""
+    return F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing, reduction=reduction)

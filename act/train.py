@@ -1,0 +1,393 @@
+"""One run: data and noise, both networks, the epoch loop, logging, checkpoints and results.
+
+Run folder (one per run, never overwritten by accident):
+  config.yaml      the resolved config
+  labels.npz       noisy and true training labels (`noisy`, `true`); noise.json: the actual rate
+  metrics.jsonl    one JSON object per epoch
+  checkpoint.pt    the last completed epoch (atomic: temp file + rename)
+  summary.json     last-10 mean/std, best, final of both nets, selection quality, epoch times
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from act import engine
+from act import method as M
+from act.config import Config, dump_yaml, load_config
+from act.datasets import read_source
+from act.errors import ActError
+from act.lr import build_lr_plan
+from act.metrics import last_k_summary, selection_quality
+from act.models import create_model
+from act.noise import corrupt, noise_report, transition_matrix
+from pipelines import build_pipeline
+
+# Data sets whose labels are noisy by nature: no true labels, so no selection precision.
+REAL_NOISE = ("web-aircraft", "web-bird", "web-car", "food101n", "clothing1m")
+# Keys that may change when a run is resumed; anything else would change the experiment.
+RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "run.threads", "pipeline.workers",
+                      "pipeline.test_batch_size")
+CHECKPOINT = "checkpoint.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ActError(f"run.device={name} but this machine has no CUDA device; use run.device=cpu or auto")
+    return torch.device(name)
+
+
+def resolve_amp(amp: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, whether a grad scaler is needed)."""
+    if amp == "auto":
+        if device.type != "cuda":
+            return None, False
+        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if amp == "off":
+        return None, False
+    if amp == "bf16":
+        return torch.bfloat16, False
+    if device.type != "cuda":
+        raise ActError("run.amp=fp16 needs a CUDA device; on CPU use run.amp=bf16 or off")
+    return torch.float16, True
+
+
+def apply_noise(cfg: Config, true: np.ndarray, label_space: int) -> np.ndarray:
+    n = cfg.data.noise
+    if n.type == "none" and n.openset_ratio == 0:
+        return true.copy()
+    kind = "symmetric" if n.type == "none" else n.type
+    ratio = 0.0 if n.type == "none" else n.closeset_ratio
+    return corrupt(true, transition_matrix(kind, ratio, n.openset_ratio, label_space), n.seed)
+
+
+def new_run_dir(cfg: Config) -> Path:
+    """A fresh folder under run.out_dir; an existing run's folder is never reused silently."""
+    out = Path(cfg.run.out_dir)
+    if cfg.run.name:
+        path = out / cfg.run.name
+        if path.exists() and any(path.iterdir()):
+            raise ActError(f"run folder {path} already holds a run; resume it with --resume {path} or choose another run.name")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    n = cfg.data.noise
+    noise = "clean" if n.type == "none" else f"{n.type[:4]}{round(n.closeset_ratio * 100)}"
+    stem = f"{cfg.data.name}-{noise}-{cfg.method.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1000):
+        path = out / (stem if k == 0 else f"{stem}-{k}")
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+    raise ActError(f"could not create a new run folder under {out}")
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write through a temp file in the same folder, then rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+@dataclass
+class Run:
+    """Everything a run holds between epochs."""
+
+    cfg: Config
+    dir: Path
+    device: torch.device
+    ctx: engine.StepContext
+    pipeline: object
+    plan0: list[float]
+    plan1: list[float]
+    history: list[dict]
+    clean_known: bool
+    noise: dict
+    start_epoch: int = 0
+
+
+def prepare(cfg: Config, run_dir: Path | None = None) -> Run:
+    """Build data, noise, pipeline, networks and optimisers; write the run's inputs."""
+    device = resolve_device(cfg.run.device)
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    source = read_source(cfg.data.name, cfg.data.root, cfg.data.image_size, cfg.data.noise.openset_ratio)
+    source.train = source.train.head(cfg.data.train_limit)
+    source.test = source.test.head(cfg.data.test_limit)
+    if len(source.train) == 0 or len(source.test) == 0:
+        raise ActError(f"data set {cfg.data.name} has {len(source.train)} training and {len(source.test)} test samples; both must be > 0")
+    true = source.train.labels
+    noisy = apply_noise(cfg, true, source.label_space)
+    if noisy.max() >= source.num_classes:
+        raise ActError(f"noisy labels reach class {noisy.max()} but the model has {source.num_classes} classes")
+    source.noisy = noisy
+    report = noise_report(true, noisy)
+
+    amp_dtype, needs_scaler = resolve_amp(cfg.run.amp, device)
+    workers = cfg.pipeline.workers if cfg.pipeline.workers >= 0 else min(8, os.cpu_count() or 1)
+    pipeline = build_pipeline(cfg.pipeline.name, source, noisy, batch_size=cfg.optim.batch_size, device=device,
+                              seed=cfg.run.seed, workers=workers, path=cfg.pipeline.path,
+                              test_batch_size=cfg.pipeline.test_batch_size,
+                              strong=cfg.method.name == "act" and cfg.method.ablation.consistency)
+
+    torch.manual_seed(cfg.run.seed)
+    random.seed(cfg.run.seed)
+    nets = [create_model(cfg.model.name, source.num_classes, source.channels, source.image_size, cfg.model.pretrained)
+            for _ in range(2)]
+    rtm, ntm = (net.to(device) for net in nets)
+    if device.type == "cuda":
+        rtm, ntm = (net.to(memory_format=torch.channels_last) for net in (rtm, ntm))
+    o = cfg.optim
+    opts = [torch.optim.SGD(net.parameters(), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay,
+                            nesterov=o.nesterov, foreach=True) for net, lr in ((rtm, o.lr), (ntm, o.lr1))]
+    if compile_enabled(cfg.run.compile, device):
+        rtm, ntm = torch.compile(rtm), torch.compile(ntm)
+    bank = M.Bank.create(torch.as_tensor(noisy, device=device), source.num_classes)
+    a = cfg.method.ablation
+    ctx = engine.StepContext(
+        rtm=rtm, ntm=ntm, opt0=opts[0], opt1=opts[1], bank=bank, tau=cfg.method.tau,
+        selection=cfg.method.selection, mine=a.mining, reweight=a.reweight, consistency=a.consistency,
+        label_smoothing=cfg.method.label_smoothing, amp_dtype=amp_dtype,
+        scaler=torch.amp.GradScaler("cuda") if needs_scaler else None)
+    plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
+    ntm_lr = o.lr1 if o.ntm_lr_plan == "own" else o.lr
+    plan1 = build_lr_plan(ntm_lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
+
+    if run_dir is None:
+        run_dir = new_run_dir(cfg)
+        write_text(run_dir / "config.yaml", dump_yaml(cfg))
+        atomic_write(run_dir / "labels.npz", lambda p: np.savez(open(p, "wb"), noisy=noisy, true=true))
+        report.update({"type": cfg.data.noise.type, "closeset_ratio": cfg.data.noise.closeset_ratio,
+                       "openset_ratio": cfg.data.noise.openset_ratio, "seed": cfg.data.noise.seed})
+        write_text(run_dir / "noise.json", json.dumps(report, indent=2))
+    return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, pipeline=pipeline, plan0=plan0, plan1=plan1,
+               history=[], clean_known=cfg.data.name not in REAL_NOISE, noise=report)
+
+
+def compile_enabled(setting: str, device: torch.device) -> bool:
+    return setting == "true" or (setting == "auto" and device.type == "cuda")
+
+
+def phase_of(cfg: Config, epoch: int) -> str:
+    if cfg.method.name == "standard":
+        return "standard"
+    return "warmup" if epoch < cfg.optim.warmup_epochs else "robust"
+
+
+STEPS = {"warmup": engine.warmup_step, "robust": engine.robust_step, "standard": engine.standard_step}
+
+
+def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
+    """One epoch of training and the test pass; returns the epoch's metrics record."""
+    cfg, ctx = run.cfg, run.ctx
+    phase = phase_of(cfg, epoch)
+    for opt, plan in ((ctx.opt0, run.plan0), (ctx.opt1, run.plan1)):
+        for group in opt.param_groups:
+            group["lr"] = plan[epoch]
+    step = STEPS[phase]
+    stats = engine.EpochStats(run.device)
+    start = time.perf_counter()
+    batches = run.pipeline.train_batches(epoch)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, total=run.pipeline.steps_per_epoch(), leave=False, dynamic_ncols=True,
+                       desc=f"epoch {epoch} {phase}")
+    for batch in batches:
+        step(ctx, batch, epoch, stats)
+    totals = stats.read()
+    train_seconds = time.perf_counter() - start
+    acc0, acc1 = engine.evaluate([ctx.rtm, ctx.ntm], run.pipeline.test_batches(), ctx.amp_dtype)
+    seconds = time.perf_counter() - start
+    quality = selection_quality(totals["selected"], totals["selected_clean"], totals["clean"]) if run.clean_known \
+        else {"precision": None, "recall": None, "f1": None}
+    samples = int(totals["samples"])
+    return {
+        "epoch": epoch, "phase": phase, "lr": run.plan0[epoch], "lr1": run.plan1[epoch],
+        "rtm_test_acc": acc0, "ntm_test_acc": acc1,
+        "sel_precision": quality["precision"], "sel_recall": quality["recall"], "sel_f1": quality["f1"],
+        "selected_frac": totals["selected"] / samples if samples else None,
+        "mining": totals["mining_steps"] / totals["steps"] if phase == "robust" and totals["steps"] else None,
+        "rtm_train_acc": 100.0 * totals["correct0"] / samples if samples else None,
+        "ntm_train_acc": 100.0 * totals["correct1"] / samples if samples else None,
+        "rtm_loss": totals["loss0"] / totals["steps"] if totals["steps"] else None,
+        "ntm_loss": totals["loss1"] / totals["steps"] if totals["steps"] else None,
+        "samples_seen": samples,
+        "epoch_seconds": seconds, "train_seconds": train_seconds,
+        "images_per_s": samples / train_seconds if train_seconds > 0 else None,
+    }
+
+
+def save_checkpoint(run: Run, epoch: int) -> None:
+    ctx = run.ctx
+    state = {
+        "epoch": epoch,  # last completed epoch; the next starts at its first batch
+        "rtm": unwrap(ctx.rtm).state_dict(), "ntm": unwrap(ctx.ntm).state_dict(),
+        "opt0": ctx.opt0.state_dict(), "opt1": ctx.opt1.state_dict(),
+        "scaler": ctx.scaler.state_dict() if ctx.scaler is not None else None,
+        "bank": ctx.bank.state_dict(),
+        "history": run.history,
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+    }
+    atomic_write(run.dir / CHECKPOINT, lambda p: torch.save(state, p))
+
+
+def load_checkpoint(run: Run) -> None:
+    path = run.dir / CHECKPOINT
+    try:
+        state = torch.load(path, map_location=run.device, weights_only=False)
+    except Exception as exc:
+        raise ActError(f"checkpoint {path} cannot be read ({exc}); the run cannot be resumed from it") from exc
+    ctx = run.ctx
+    unwrap(ctx.rtm).load_state_dict(state["rtm"])
+    unwrap(ctx.ntm).load_state_dict(state["ntm"])
+    ctx.opt0.load_state_dict(state["opt0"])
+    ctx.opt1.load_state_dict(state["opt1"])
+    if ctx.scaler is not None and state["scaler"] is not None:
+        ctx.scaler.load_state_dict(state["scaler"])
+    ctx.bank.load_state_dict(state["bank"])
+    torch.set_rng_state(state["rng"]["torch"].cpu())
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+    run.history = list(state["history"])
+    run.start_epoch = state["epoch"] + 1
+
+
+def unwrap(net: torch.nn.Module) -> torch.nn.Module:
+    """The module under a torch.compile wrapper (state dicts stay free of `_orig_mod.`)."""
+    return getattr(net, "_orig_mod", net)
+
+
+def write_metrics(run: Run) -> None:
+    write_text(run.dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in run.history))
+
+
+def summarise(run: Run) -> dict:
+    h = run.history
+    last = h[-1] if h else {}
+    seconds = [r["epoch_seconds"] for r in h]
+    return {
+        "data": run.cfg.data.name, "method": run.cfg.method.name, "model": run.cfg.model.name,
+        "noise": run.noise,
+        "rtm": last_k_summary([r["rtm_test_acc"] for r in h]),
+        "ntm": last_k_summary([r["ntm_test_acc"] for r in h]),
+        "selection": {"precision": last.get("sel_precision"), "recall": last.get("sel_recall"),
+                      "f1": last.get("sel_f1")},
+        "epochs": len(h),
+        "epoch_seconds_median": float(np.median(seconds)) if seconds else None,
+        "device": str(run.device),
+    }
+
+
+# The per-epoch table: (metrics key, header, width, format of a value).
+COLUMNS = (
+    ("epoch", "epoch", 5, "{}"), ("phase", "phase", 8, "{}"), ("lr", "lr", 8, "{:.2e}"),
+    ("rtm_test_acc", "rtm%", 6, "{:.2f}"), ("ntm_test_acc", "ntm%", 6, "{:.2f}"),
+    ("sel_precision", "prec%", 6, "{:.1f}"), ("sel_recall", "rec%", 6, "{:.1f}"),
+    ("selected_frac", "sel", 5, "{:.2f}"), ("mining", "mining", 6, "{:.2f}"),
+    ("epoch_seconds", "sec", 6, "{:.1f}"), ("images_per_s", "img/s", 7, "{:.0f}"),
+)
+
+
+def format_row(record: dict) -> str:
+    return "  ".join(("-" if record.get(key) is None else fmt.format(record[key])).rjust(width)
+                     for key, _, width, fmt in COLUMNS)
+
+
+def format_header() -> str:
+    return "  ".join(head.rjust(width) for _, head, width, _ in COLUMNS)
+
+
+def print_summary(run: Run, summary: dict, out=sys.stdout) -> None:
+    n = run.cfg.data.noise
+    rtm, ntm = summary["rtm"], summary["ntm"]
+    noise = "no added noise" if n.type == "none" else f"{n.closeset_ratio:.0%} {n.type} noise"
+    print(f"\nrun folder: {run.dir}", file=out)
+    print(f"{run.cfg.method.name.upper()} on {run.cfg.data.name} with {noise} "
+          f"(actual noisy labels: {summary['noise']['actual_noise_rate']:.1%})", file=out)
+    if rtm["last10_mean"] is not None:
+        print(f"  robust net (RTM) test accuracy: {rtm['last10_mean']:.2f} +- {rtm['last10_std']:.2f} % "
+              f"(last {min(10, summary['epochs'])} epochs), best {rtm['best']:.2f} %", file=out)
+        print(f"  normal net (NTM) test accuracy: {ntm['last10_mean']:.2f} +- {ntm['last10_std']:.2f} % "
+              f"(trained on every noisy label)", file=out)
+    sel = summary["selection"]
+    if sel["precision"] is not None and run.cfg.method.name == "act" and run.history[-1]["phase"] == "robust":
+        clean = 100.0 * (1 - summary["noise"]["actual_noise_rate"])
+        print(f"  sample selection, last epoch: precision {sel['precision']:.1f} % (the training labels are "
+              f"{clean:.1f} % clean), recall {sel['recall']:.1f} %", file=out)
+    if summary["epoch_seconds_median"] is not None:
+        print(f"  median epoch time: {summary['epoch_seconds_median']:.2f} s on {summary['device']}", file=out)
+
+
+def use_progress(setting: str) -> bool:
+    if setting == "auto":
+        return sys.stdout.isatty()
+    return setting == "true"
+
+
+def train(cfg: Config, out=sys.stdout) -> dict:
+    """A new run from `cfg`."""
+    run = prepare(cfg)
+    return loop(run, out)
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdout) -> dict:
+    """Continue the run in `run_dir` from its last completed epoch."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ActError(f"{run_dir} is not a run folder (no config.yaml); give the folder a run was written to")
+    if not (run_dir / CHECKPOINT).is_file():
+        raise ActError(f"{run_dir} has no {CHECKPOINT} yet (the run stopped before its first epoch ended); start it anew")
+    cfg = load_config(run_dir / "config.yaml")
+    for item in overrides or []:
+        key = item.partition("=")[0].strip()
+        if key not in RESUME_OVERRIDABLE:
+            raise ActError(f"{key} cannot change when resuming (it would change the experiment); "
+                           f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
+    cfg = load_config(run_dir / "config.yaml", overrides)
+    run = prepare(cfg, run_dir)
+    load_checkpoint(run)
+    if overrides:
+        write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)
+    return loop(run, out)
+
+
+def loop(run: Run, out=sys.stdout) -> dict:
+    cfg = run.cfg
+    progress = use_progress(cfg.run.progress)
+    print(f"{cfg.method.name} | data {cfg.data.name} ({len(run.pipeline.source.train)} train) | model {cfg.model.name} "
+          f"| pipeline {run.pipeline.name} | device {run.device} | run {run.dir}", file=out)
+    print(format_header(), file=out)
+    for record in run.history:
+        print(format_row(record), file=out)
+    for epoch in range(run.start_epoch, cfg.optim.epochs):
+        record = train_epoch(run, epoch, progress)
+        run.history.append(record)
+        save_checkpoint(run, epoch)
+        write_metrics(run)
+        print(format_row(record), file=out, flush=True)
+    summary = summarise(run)
+    write_text(run.dir / "summary.json", json.dumps(summary, indent=2))
+    print_summary(run, summary, out)
+    return summary
+

@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="act-noisy",
+    version="0.1.0",
+    description="A high-throughput trainer for ACT (Asymmetric Co-Training) on noisy labels",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["act", "act.*", "pipelines", "pipelines.*"]),
+    package_data={"act": ["demo.yaml"]},
+    install_requires=[
+        # A range, not a pin: GPU machines often carry their own CUDA build of torch.
+        "torch>=2.4",
+        "torchvision>=0.19",
+        "numpy>=1.24",
+        "pillow>=9",
+        "pyyaml>=6",
+        "scikit-learn>=1.2",  # the embedded demo's digits data set
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "timm": ["timm>=0.9"],
+        "test": ["pytest>=7", "timm>=0.9"],
+    },
+    entry_points={"console_scripts": ["act=act.cli:main"]},
+)
