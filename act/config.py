@@ -17,14 +17,9 @@ from typing import Any
 
 import yaml
 
+from act.datasets import DATASETS as DATASET_NAMES
+from act.datasets import OPENSET_DATASETS
 from act.errors import ActError
-
-DATASET_NAMES = (
-    "cifar10n", "cifar100n", "cifar80n", "web-aircraft", "web-bird", "web-car",
-    "food101n", "clothing1m", "folder", "arrays", "digits",
-)
-# Data sets whose label space has classes to spare for open-set noise (ACT_SPEC.md: CIFAR-80N).
-OPENSET_DATASETS = ("cifar80n",)
 
 
 @dataclass

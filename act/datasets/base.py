@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from act.errors import ActError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -82,3 +84,12 @@ class Source:
     @property
     def is_array(self) -> bool:
         return self.train.images is not None
+
+
+def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Raise an ActError naming `where` when a label lies outside [0, num_classes)."""
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(bad):
+        raise ActError(
+            f"{where}: {len(bad)} labels are outside [0, {num_classes}), "
+            f"the first is {int(labels[bad[0]])} at position {int(bad[0])}")

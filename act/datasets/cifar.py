@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from act.datasets.base import Source, Split
-from act.datasets.folder import check_labels
+from act.datasets.base import check_labels
 from act.errors import ActError
 
 PIXELS = 3 * 32 * 32
@@ -116,8 +116,8 @@ def read_archive(archive: str, prefix: str) -> dict[str, bytes]:
 
 def open_members(root: str | None, layout: Layout) -> Members:
     """Find the CIFAR files from any of the accepted forms of `root`."""
-    expected = (f"expected a folder holding {layout.folder}/ or {layout.archive}, "
-                f"the {layout.folder}/ folder itself, or the {layout.archive} archive")
+    expected = (f"data.root may be the folder holding either, the {layout.folder}/ folder itself, "
+                f"or the {layout.archive} archive")
     if root and os.path.isfile(root):
         return Members(archive=root, prefix=layout.folder)
     if root and os.path.isdir(root):

@@ -13,15 +13,6 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 LAYOUT = "root/train/<class>/<image> and root/val/<class>/<image>"
 
 
-def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
-    """Raise an ActError naming `where` when a label lies outside [0, num_classes)."""
-    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if len(bad):
-        raise ActError(
-            f"{where}: {len(bad)} labels are outside [0, {num_classes}), "
-            f"the first is {int(labels[bad[0]])} at position {int(bad[0])}")
-
-
 def require_files(files: list[str], where: str) -> None:
     """Raise an ActError when images listed by `where` are missing on disk.
 
@@ -86,3 +77,14 @@ def read_image_folder(root: str | None, name: str, image_size: int, resize: int)
     return Source(
         name=name, train=read_split(train_dir, classes), test=read_split(val_dir, classes),
         classes=classes, augment="web", image_size=image_size, resize=resize)
+
+
+def read_lines(path: str, expected: str) -> list[str]:
+    """The non-blank lines of a text file, stripped; a missing file names the layout `expected`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    except FileNotFoundError as exc:
+        raise ActError(f"{path}: file not found; expected {expected}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ActError(f"{path}: cannot read it as a text file: {exc}") from exc
