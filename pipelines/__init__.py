@@ -1,0 +1,28 @@
+"""Pipelines: a Source in, Batches on the training device out. The registry and `auto` rules."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from act.datasets.base import Source
+from act.errors import ActError
+from pipelines.base import Batch, Pipeline
+from pipelines.reference import ReferencePipeline
+
+PIPELINES: dict[str, type[Pipeline]] = {"reference": ReferencePipeline}
+
+__all__ = ["Batch", "Pipeline", "PIPELINES", "build_pipeline", "resolve_pipeline_name"]
+
+
+def resolve_pipeline_name(name: str, source: Source, device: torch.device, path: str | None) -> str:
+    """`auto` -> the best pipeline available for this source and device."""
+    if name != "auto":
+        return name
+    return "reference"
+
+
+def build_pipeline(name: str, source: Source, noisy: np.ndarray, **kwargs) -> Pipeline:
+    name = resolve_pipeline_name(name, source, torch.device(kwargs.get("device", "cpu")), kwargs.get("path"))
+    if name not in PIPELINES:
+        raise ActError(f"pipeline.name={name!r} is not available; choose auto or one of {', '.join(PIPELINES)}")
+    return PIPELINES[name](source, noisy, **kwargs)

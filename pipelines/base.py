@@ -1,0 +1,74 @@
+"""What every pipeline yields, and the interface the trainer uses (ARCHITECTURE.md "data contract")."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from act.datasets.base import Source
+
+
+@dataclass
+class Batch:
+    """One training batch on the training device.
+
+    `weak` and `strong` are float32, normalised, N x C x H x W (channels_last on CUDA);
+    `strong` is None when the run needs no strong view. `label` is the noisy label the
+    method trains on, `true_label` the data set's own (for selection precision only).
+    """
+
+    index: torch.Tensor
+    weak: torch.Tensor
+    strong: torch.Tensor | None
+    label: torch.Tensor
+    true_label: torch.Tensor
+
+
+class Pipeline(ABC):
+    """Source -> Batches. An epoch's order and augmentation are a function of (seed, epoch),
+    so a resumed run sees the same batches; every index appears exactly once per epoch and
+    the last partial batch is kept."""
+
+    name = "base"
+
+    def __init__(self, source: Source, noisy: np.ndarray, *, batch_size: int, device: torch.device, seed: int,
+                 workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True):
+        self.source = source
+        self.noisy = np.asarray(noisy, dtype=np.int64)
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.seed = seed
+        self.workers = workers
+        self.path = path
+        self.test_batch_size = test_batch_size
+        self.strong = strong
+
+    @abstractmethod
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        """The batches of training epoch `epoch`."""
+
+    @abstractmethod
+    def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(images, labels) of the test split, unaugmented, on the device."""
+
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.source.train) // self.batch_size)
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """The permutation of epoch `epoch`: seeded by (seed, epoch) alone."""
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
+        return torch.randperm(len(self.source.train), generator=generator)
+
+    def to_device(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+
+def epoch_seed(seed: int, epoch: int, index: int = -1) -> int:
+    """One 63-bit seed per (run seed, epoch[, sample]) so no two draws share a stream."""
+    return int(np.random.SeedSequence([seed, epoch, index + 1]).generate_state(2, np.uint64)[0] >> np.uint64(1))

@@ -1,0 +1,185 @@
+"""The `reference` pipeline: torchvision DataLoader workers + PIL, as the public ACT code does it.
+
+It is the baseline every benchmark compares against and the fallback for any Source. Each
+sample's augmentation draws from a numpy Generator seeded by (run seed, epoch, sample index),
+so batches do not depend on the number of workers and a resumed run sees the same data.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from act.datasets.base import Source, Split
+from act.errors import ActError
+from pipelines.autoaugment_pil import CIFAR10Policy
+from pipelines.base import Batch, Pipeline, epoch_seed
+from pipelines.pil_ops import rand_augment
+
+# Augmentation families of ACT_SPEC.md: (crop padding, horizontal flip) for small images.
+SMALL_IMAGE_AUGMENT = {"cifar": (4, True), "digits": (1, False)}
+
+
+def open_image(split: Split, i: int) -> Image.Image:
+    if split.images is not None:
+        pixels = split.images[i]
+        return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    path = split.files[i]
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except Exception as exc:
+        raise ActError(f"image {path} cannot be read: {exc}") from exc
+
+
+def pad_crop(img: Image.Image, size: int, padding: int, rng: np.random.Generator) -> Image.Image:
+    """Random crop of `size` from the image zero-padded by `padding` (RandomCrop(size, padding))."""
+    if padding:
+        img = ImageOps.expand(img, border=padding, fill=0)
+    x = int(rng.integers(0, img.size[0] - size + 1))
+    y = int(rng.integers(0, img.size[1] - size + 1))
+    return img.crop((x, y, x + size, y + size))
+
+
+def resize_short(img: Image.Image, side: int) -> Image.Image:
+    """Resize so the shorter side is `side` (torchvision Resize(int), bilinear)."""
+    w, h = img.size
+    if min(w, h) == side:
+        return img
+    if w <= h:
+        return img.resize((side, max(side, round(h * side / w))), Image.BILINEAR)
+    return img.resize((max(side, round(w * side / h)), side), Image.BILINEAR)
+
+
+def center_crop(img: Image.Image, size: int) -> Image.Image:
+    x, y = (img.size[0] - size) // 2, (img.size[1] - size) // 2
+    return img.crop((x, y, x + size, y + size))
+
+
+class Views:
+    """The weak, strong and test views of ACT_SPEC.md for one Source's augmentation family."""
+
+    def __init__(self, source: Source):
+        self.size = source.image_size
+        self.resize = source.resize or source.image_size
+        self.family = source.augment
+        self.policy = CIFAR10Policy()
+        self.mean = np.asarray(source.mean, dtype=np.float32)
+        self.std = np.asarray(source.std, dtype=np.float32)
+
+    def weak(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
+        if self.family in SMALL_IMAGE_AUGMENT:
+            padding, flip = SMALL_IMAGE_AUGMENT[self.family]
+            img = pad_crop(img, self.size, padding, rng)
+        else:
+            img = resize_short(img, self.resize)
+            flip = True
+        if flip and rng.random() < 0.5:
+            img = ImageOps.mirror(img)
+        if self.family not in SMALL_IMAGE_AUGMENT:
+            img = pad_crop(img, self.size, 0, rng)
+        return img
+
+    def strong(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
+        img = self.weak(img, rng)
+        if self.family in SMALL_IMAGE_AUGMENT:
+            return self.policy(img, rng)
+        return rand_augment(img, rng)
+
+    def test(self, img: Image.Image) -> Image.Image:
+        if self.family in SMALL_IMAGE_AUGMENT:
+            return img
+        return center_crop(resize_short(img, self.resize), self.size)
+
+    def to_tensor(self, img: Image.Image) -> torch.Tensor:
+        """ToTensor + Normalize: float32 C x H x W."""
+        x = np.asarray(img, dtype=np.float32) / 255.0
+        if x.ndim == 2:
+            x = x[..., None]
+        return torch.from_numpy(((x - self.mean) / self.std).transpose(2, 0, 1).copy())
+
+
+class TrainSet(Dataset):
+    """Items are (index, epoch) pairs, so persistent workers need no epoch bookkeeping."""
+
+    def __init__(self, source: Source, noisy: np.ndarray, seed: int, strong: bool):
+        self.split, self.noisy, self.seed, self.want_strong = source.train, noisy, seed, strong
+        self.views = Views(source)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, key: tuple[int, int]):
+        i, epoch = key
+        rng = np.random.default_rng(epoch_seed(self.seed, epoch, i))
+        img = open_image(self.split, i)
+        weak = self.views.to_tensor(self.views.weak(img, rng))
+        strong = self.views.to_tensor(self.views.strong(img, rng)) if self.want_strong else torch.empty(0)
+        return i, weak, strong, int(self.noisy[i]), int(self.split.labels[i])
+
+
+class TestSet(Dataset):
+    def __init__(self, source: Source):
+        self.split = source.test
+        self.views = Views(source)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        return self.views.to_tensor(self.views.test(open_image(self.split, i))), int(self.split.labels[i])
+
+
+class EpochBatches(Sampler):
+    """Batches of (index, epoch) in the order of `Pipeline.epoch_order`; the last one may be short."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.epoch = 0
+
+    def __iter__(self):
+        order = self.pipeline.epoch_order(self.epoch).tolist()
+        size = self.pipeline.batch_size
+        for start in range(0, len(order), size):
+            yield [(i, self.epoch) for i in order[start:start + size]]
+
+    def __len__(self) -> int:
+        return self.pipeline.steps_per_epoch()
+
+
+class ReferencePipeline(Pipeline):
+    name = "reference"
+
+    def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
+        super().__init__(source, noisy, **kwargs)
+        pin = self.device.type == "cuda"
+        self.sampler = EpochBatches(self)
+        self.train_loader = DataLoader(TrainSet(source, self.noisy, self.seed, self.strong),
+                                       batch_sampler=self.sampler, num_workers=self.workers, pin_memory=pin,
+                                       persistent_workers=self.workers > 0)
+        self.test_loader = DataLoader(TestSet(source), batch_size=self.test_batch_size, shuffle=False,
+                                      num_workers=self.workers, pin_memory=pin, persistent_workers=self.workers > 0)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        self.sampler.epoch = epoch
+        for index, weak, strong, label, true in reraise_user_errors(self.train_loader):
+            yield Batch(index=index.to(self.device), weak=self.to_device(weak),
+                        strong=self.to_device(strong) if self.strong else None,
+                        label=label.to(self.device), true_label=true.to(self.device))
+
+    def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for images, labels in reraise_user_errors(self.test_loader):
+            yield self.to_device(images), labels.to(self.device)
+
+
+def reraise_user_errors(loader: DataLoader):
+    """A worker's ActError reaches the main process wrapped in a traceback text; keep its sentence."""
+    try:
+        yield from loader
+    except ActError as exc:
+        marker = "ActError: "
+        lines = [line for line in str(exc).splitlines() if marker in line]
+        raise ActError(lines[-1].split(marker, 1)[1] if lines else str(exc)) from None

@@ -1,0 +1,173 @@
+"""End-to-end runs on the CPU: each method, the run folder, resume exactness, refusals."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from act import train as training
+from act.cli import main
+from act.config import load_config
+from act.errors import ActError
+
+TIMING_KEYS = {"epoch_seconds", "train_seconds", "images_per_s"}
+REQUIRED = {"epoch", "phase", "lr", "lr1", "rtm_test_acc", "ntm_test_acc", "sel_precision", "sel_recall",
+            "sel_f1", "selected_frac", "mining", "epoch_seconds", "samples_seen"}
+
+
+def quick(tmp_path, *extra):
+    """A few-epoch digits run: 2 warm-up epochs, then the robust phase."""
+    return load_config(None, [f"run.out_dir={tmp_path}", "optim.epochs=4", "optim.warmup_epochs=2",
+                              "optim.lr_decay=cosine:2,5e-4,4", "data.train_limit=600", "data.test_limit=200",
+                              "run.progress=false", "run.threads=1", *extra])
+
+
+def read_metrics(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_timings(records):
+    return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
+
+
+def only_run(tmp_path):
+    runs = [p for p in Path(tmp_path).iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_an_act_run_writes_its_folder(tmp_path):
+    summary = training.train(quick(tmp_path, "run.name=r"))
+    run = tmp_path / "r"
+    for name in ("config.yaml", "labels.npz", "noise.json", "metrics.jsonl", "checkpoint.pt", "summary.json"):
+        assert (run / name).is_file(), name
+    records = read_metrics(run)
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3]
+    assert [r["phase"] for r in records] == ["warmup", "warmup", "robust", "robust"]
+    assert REQUIRED <= set(records[0])
+    assert all(r["samples_seen"] == 600 for r in records)
+    assert records[0]["selected_frac"] == 1.0 and records[-1]["selected_frac"] < 1.0
+    assert records[0]["mining"] is None and 0.0 <= records[-1]["mining"] <= 1.0
+    assert all(0 <= r["rtm_test_acc"] <= 100 for r in records)
+    labels = np.load(run / "labels.npz")
+    assert (labels["noisy"] != labels["true"]).mean() == pytest.approx(json.loads((run / "noise.json").read_text())["actual_noise_rate"])
+    saved = json.loads((run / "summary.json").read_text())
+    assert saved == json.loads(json.dumps(summary))
+    assert set(saved["rtm"]) == {"last10_mean", "last10_std", "best", "final"}
+    assert saved["rtm"]["final"] == records[-1]["rtm_test_acc"] and saved["epochs"] == 4
+    assert saved["selection"]["precision"] == records[-1]["sel_precision"]
+
+
+def test_selection_beats_the_noise_rate_after_warmup(tmp_path):
+    """The selected set is cleaner than the data: the point of ACT."""
+    training.train(quick(tmp_path, "data.train_limit=0", "optim.epochs=8", "optim.warmup_epochs=4",
+                         "optim.lr_decay=cosine:4,5e-4,8"))
+    records = read_metrics(only_run(tmp_path))
+    clean = 100 * (1 - json.loads((only_run(tmp_path) / "noise.json").read_text())["actual_noise_rate"])
+    assert records[-1]["sel_precision"] > clean + 15
+
+
+def test_the_standard_method_trains_with_plain_cross_entropy(tmp_path):
+    training.train(quick(tmp_path, "method.name=standard"))
+    records = read_metrics(only_run(tmp_path))
+    assert {r["phase"] for r in records} == {"standard"}
+    assert all(r["selected_frac"] == 1.0 for r in records)
+
+
+def test_ablations_run(tmp_path):
+    training.train(quick(tmp_path, "method.ablation.mining=false", "method.ablation.reweight=false",
+                         "method.ablation.consistency=false", "method.selection=web", "method.label_smoothing=0.35"))
+    records = read_metrics(only_run(tmp_path))
+    assert all(r["mining"] in (None, 0.0) for r in records)
+
+
+def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path):
+    full = training.train(quick(tmp_path / "a", "run.name=full"))
+    reference = read_metrics(tmp_path / "a" / "full")
+
+    class Kill(Exception):
+        pass
+
+    original = training.save_checkpoint
+    calls = {"n": 0}
+
+    def kill_after_two_epochs(run, epoch):
+        original(run, epoch)
+        calls["n"] += 1
+        if calls["n"] == 2:  # dies after epoch 1's checkpoint, before its metrics line is written
+            raise Kill
+
+    training.save_checkpoint = kill_after_two_epochs
+    try:
+        with pytest.raises(Kill):
+            training.train(quick(tmp_path / "b", "run.name=cut"))
+    finally:
+        training.save_checkpoint = original
+    cut = tmp_path / "b" / "cut"
+    assert len(read_metrics(cut)) == 1  # the crash left the metrics one epoch behind the checkpoint
+    resumed = training.resume(cut)
+    assert without_timings(read_metrics(cut)) == without_timings(reference)
+    state_a = torch.load(tmp_path / "a" / "full" / "checkpoint.pt", weights_only=False)
+    state_b = torch.load(cut / "checkpoint.pt", weights_only=False)
+    for key in ("rtm", "ntm"):
+        for name, tensor in state_a[key].items():
+            assert torch.equal(tensor, state_b[key][name]), (key, name)
+    assert torch.equal(state_a["bank"]["ema"], state_b["bank"]["ema"])
+    assert torch.equal(state_a["bank"]["count"], state_b["bank"]["count"])
+    assert resumed["rtm"] == full["rtm"]
+
+
+def test_resume_may_extend_the_epochs_but_not_change_the_method(tmp_path):
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=3"))
+    with pytest.raises(ActError, match="method.tau cannot change when resuming"):
+        training.resume(tmp_path / "r", ["method.tau=0.5"])
+    training.resume(tmp_path / "r", ["optim.epochs=4"])
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1, 2, 3]
+
+
+def test_an_existing_run_folder_is_never_overwritten(tmp_path):
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
+    before = (tmp_path / "r" / "metrics.jsonl").read_text()
+    with pytest.raises(ActError, match="already holds a run"):
+        training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
+    assert (tmp_path / "r" / "metrics.jsonl").read_text() == before
+
+
+def test_two_unnamed_runs_get_two_folders(tmp_path):
+    training.train(quick(tmp_path, "optim.epochs=1"))
+    training.train(quick(tmp_path, "optim.epochs=1"))
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+
+
+def test_resume_of_a_folder_without_a_run_is_refused(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_a_cifar_run_reads_the_real_format(tmp_path):
+    from datafactory import write_cifar
+
+    root = write_cifar(tmp_path / "data", "cifar100", n_train=300, n_test=100, seed=0)
+    cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "cifar80n" / "sym20.yaml",
+                      [f"data.root={root}", f"run.out_dir={tmp_path / 'runs'}", "model.name=tinycnn",
+                       "optim.epochs=2", "optim.warmup_epochs=1", "optim.lr_decay=cosine:1,5e-4,2",
+                       "run.progress=false", "pipeline.workers=0", "run.device=cpu"])
+    training.train(cfg)
+    records = read_metrics(only_run(tmp_path / "runs"))
+    assert [r["phase"] for r in records] == ["warmup", "robust"]
+    assert records[0]["samples_seen"] == 300
+
+
+def test_the_demo_command_runs_from_the_cli(tmp_path):
+    """`python -m act train` with overrides: the same entry point the README gives."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    result = subprocess.run([sys.executable, "-m", "act", "train", f"run.out_dir={tmp_path}", "optim.epochs=2",
+                             "data.train_limit=300", "run.threads=1"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "robust net (RTM) test accuracy" in result.stdout
+    assert "40% symmetric noise" in result.stdout
