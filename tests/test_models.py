@@ -1,0 +1,70 @@
+"""The model registry: shapes, the 7-layer CNN's structure, local pretrained weights."""
+import pytest
+import torch
+import torch.nn as nn
+
+from act.errors import ActError
+from act.models import create_model
+
+
+@pytest.mark.parametrize("name", ["sevencnn", "resnet32", "tinycnn", "timm:resnet18"])
+@pytest.mark.parametrize("channels,size,classes", [(3, 32, 100), (1, 8, 10)])
+def test_every_model_fits_the_data_shape(name, channels, size, classes):
+    model = create_model(name, classes, channels, size).eval()
+    assert model(torch.randn(2, channels, size, size)).shape == (2, classes)
+
+
+def test_sevencnn_is_the_spec_architecture():
+    model = create_model("sevencnn", 100)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (3, 64, (3, 3)), (64, 64, (3, 3)), (64, 128, (3, 3)), (128, 128, (3, 3)), (128, 196, (3, 3)), (196, 16, (3, 3))]
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(bns) == 6 and all(bn.momentum == 0.1 for bn in bns)
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 3
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(256, 512), (512, 100)]
+    assert any(isinstance(m, nn.BatchNorm1d) and m.num_features == 512 for m in model.modules())
+
+
+def test_sevencnn_head_is_he_initialised():
+    torch.manual_seed(0)
+    weight = [m for m in create_model("sevencnn", 100).modules() if isinstance(m, nn.Linear)][0].weight
+    assert weight.std().item() == pytest.approx((2 / 256) ** 0.5, rel=0.05)
+
+
+def test_resnet32_has_32_weighted_layers():
+    model = create_model("resnet32", 10)
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert len(layers) == 32
+
+
+def test_timm_backbone_loads_local_weights_with_a_new_head(tmp_path):
+    donor = create_model("timm:resnet18", 1000)
+    path = tmp_path / "r18.pth"
+    torch.save({"state_dict": donor.state_dict()}, path)
+    model = create_model("timm:resnet18", 7, pretrained=str(path))
+    assert torch.equal(model.conv1.weight, donor.conv1.weight)
+    assert torch.equal(model.layer4[1].bn2.running_var, donor.layer4[1].bn2.running_var)
+    assert model.fc.out_features == 7
+
+
+def test_own_models_load_a_strict_local_state_dict(tmp_path):
+    donor = create_model("tinycnn", 10)
+    path = tmp_path / "tiny.pt"
+    torch.save(donor.state_dict(), path)
+    model = create_model("tinycnn", 10, pretrained=str(path))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), donor.state_dict().values()))
+    with pytest.raises(ActError, match="does not fit the model"):
+        create_model("tinycnn", 5, pretrained=str(path))
+
+
+def test_missing_weights_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ActError, match="no such file"):
+        create_model("timm:resnet18", 10, pretrained=str(tmp_path / "nope.pth"))
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(ActError, match="sevencnn") as info:
+        create_model("vgg", 10)
+    assert "timm:<name>" in str(info.value)

@@ -1,0 +1,129 @@
+"""The reference pipeline: epoch order, determinism, views, errors."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from act.datasets.base import Source, Split
+from act.errors import ActError
+from pipelines import build_pipeline
+from pipelines.pil_ops import RAND_AUGMENT_OPS
+
+
+def array_source(n=50, size=32, channels=3, augment="cifar", seed=0):
+    rs = np.random.RandomState(seed)
+    images = rs.randint(0, 256, (n, size, size, channels), dtype=np.uint8)
+    labels = rs.randint(0, 5, n)
+    return Source(name="t", train=Split(labels=labels, images=images), test=Split(labels=labels[:20], images=images[:20]),
+                  classes=[str(i) for i in range(5)], augment=augment, image_size=size, channels=channels,
+                  mean=(0.5,) * channels, std=(0.25,) * channels)
+
+
+def pipeline(source, **kw):
+    args = dict(batch_size=16, device=torch.device("cpu"), seed=3, workers=0)
+    args.update(kw)
+    return build_pipeline("reference", source, source.train.labels.copy(), **args)
+
+
+def test_every_index_once_per_epoch_with_the_last_partial_batch_kept():
+    p = pipeline(array_source(50))
+    batches = list(p.train_batches(0))
+    assert [len(b.index) for b in batches] == [16, 16, 16, 2]
+    assert sorted(torch.cat([b.index for b in batches]).tolist()) == list(range(50))
+    assert p.steps_per_epoch() == 4
+
+
+def test_epochs_have_different_orders_and_a_seed_fixes_them():
+    p = pipeline(array_source(50))
+    order0 = torch.cat([b.index for b in p.train_batches(0)])
+    order1 = torch.cat([b.index for b in p.train_batches(1)])
+    assert not torch.equal(order0, order1)
+    assert torch.equal(order0, torch.cat([b.index for b in pipeline(array_source(50)).train_batches(0)]))
+
+
+def test_batches_do_not_depend_on_the_number_of_workers():
+    a = list(pipeline(array_source(40)).train_batches(2))
+    b = list(pipeline(array_source(40), workers=2).train_batches(2))
+    for x, y in zip(a, b):
+        assert torch.equal(x.index, y.index) and torch.equal(x.weak, y.weak) and torch.equal(x.strong, y.strong)
+
+
+def test_batch_fields_shapes_and_labels():
+    source = array_source(20)
+    noisy = (source.train.labels + 1) % 5
+    p = build_pipeline("reference", source, noisy, batch_size=8, device=torch.device("cpu"), seed=0, workers=0)
+    b = next(iter(p.train_batches(0)))
+    assert b.weak.shape == b.strong.shape == (8, 3, 32, 32) and b.weak.dtype == torch.float32
+    assert torch.equal(b.label, torch.as_tensor(noisy)[b.index])
+    assert torch.equal(b.true_label, torch.as_tensor(source.train.labels)[b.index])
+    assert not torch.equal(b.weak, b.strong)
+
+
+def test_weak_only_when_no_strong_view_is_needed():
+    b = next(iter(pipeline(array_source(20), strong=False).train_batches(0)))
+    assert b.strong is None
+
+
+def test_test_batches_are_the_normalised_images():
+    source = array_source(30)
+    images, labels = next(iter(pipeline(source).test_batches()))
+    expected = (torch.as_tensor(source.test.images).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25
+    torch.testing.assert_close(images, expected)
+    assert torch.equal(labels, torch.as_tensor(source.test.labels))
+
+
+def test_weak_view_is_a_padded_crop_of_the_image():
+    source = array_source(1, seed=1)
+    image = (torch.as_tensor(source.train.images[0]).permute(2, 0, 1).float() / 255 - 0.5) / 0.25
+    padded = torch.nn.functional.pad(image, (4, 4, 4, 4), value=-2.0)  # zero pixels normalise to -2
+    for epoch in range(10):
+        weak = next(iter(pipeline(source, batch_size=1).train_batches(epoch))).weak[0]
+        found = any(torch.allclose(weak, view[:, y:y + 32, x:x + 32])
+                    for view in (padded, padded.flip(-1)) for y in range(9) for x in range(9))
+        assert found
+
+
+def test_digits_are_never_mirrored():
+    source = array_source(1, size=8, channels=1, augment="digits")
+    source.train.images[0] = 0
+    source.train.images[0, :, :2] = 255  # a bright left edge: a mirror would put it on the right
+    for epoch in range(30):
+        weak = next(iter(pipeline(source, batch_size=1).train_batches(epoch))).weak[0, 0]
+        assert weak[:, 5:].max() < 0  # the right part stays dark (normalised below zero)
+
+
+def test_file_source_resizes_and_crops(tmp_path):
+    files = []
+    for i in range(6):
+        path = tmp_path / f"{i}.jpg"
+        Image.fromarray(np.random.RandomState(i).randint(0, 256, (60, 80, 3), dtype=np.uint8)).save(path)
+        files.append(str(path))
+    labels = np.arange(6) % 2
+    source = Source(name="f", train=Split(labels=labels, files=files), test=Split(labels=labels, files=files),
+                    classes=["a", "b"], augment="web", image_size=32, resize=40)
+    b = next(iter(pipeline(source, batch_size=6).train_batches(0)))
+    assert b.weak.shape == b.strong.shape == (6, 3, 32, 32)
+    images, _ = next(iter(pipeline(source).test_batches()))
+    assert images.shape == (6, 3, 32, 32)
+
+
+def test_a_corrupt_image_is_named(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    source = Source(name="f", train=Split(labels=[0], files=[str(bad)]), test=Split(labels=[0], files=[str(bad)]),
+                    classes=["a", "b"], augment="web", image_size=16)
+    for workers in (0, 1):
+        with pytest.raises(ActError, match="broken.jpg cannot be read") as info:
+            list(pipeline(source, workers=workers).train_batches(0))
+        assert "Traceback" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(RAND_AUGMENT_OPS))
+def test_each_rand_augment_op_keeps_size_and_mode_and_changes_the_image(name):
+    yy, xx = np.mgrid[0:32, 0:32]
+    texture = np.random.RandomState(0).randint(0, 40, (32, 32))  # sharpness leaves a pure gradient as it is
+    pixels = np.stack([xx * 6 + texture, yy * 6 + texture, (xx + yy) * 3], axis=-1).astype(np.uint8)
+    img = Image.fromarray(pixels)
+    out = RAND_AUGMENT_OPS[name](img, 9, np.random.default_rng(0))
+    assert out.size == img.size and out.mode == img.mode
+    assert not np.array_equal(np.asarray(out), pixels)
