@@ -113,6 +113,7 @@ class Run:
     dir: Path
     device: torch.device
     ctx: engine.StepContext
+    steps: dict[str, engine.PhaseStep]
     pipeline: object
     plan0: list[float]
     plan1: list[float]
@@ -154,10 +155,11 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> Run:
     if device.type == "cuda":
         rtm, ntm = (net.to(memory_format=torch.channels_last) for net in (rtm, ntm))
     o = cfg.optim
+    # One fused kernel per update on CUDA; the multi-tensor path elsewhere.
+    fused = device.type == "cuda"
     opts = [torch.optim.SGD(net.parameters(), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay,
-                            nesterov=o.nesterov, foreach=True) for net, lr in ((rtm, o.lr), (ntm, o.lr1))]
-    if compile_enabled(cfg.run.compile, device):
-        rtm, ntm = torch.compile(rtm), torch.compile(ntm)
+                            nesterov=o.nesterov, foreach=not fused, fused=fused)
+            for net, lr in ((rtm, o.lr), (ntm, o.lr1))]
     bank = M.Bank.create(torch.as_tensor(noisy, device=device), source.num_classes)
     a = cfg.method.ablation
     ctx = engine.StepContext(
@@ -176,8 +178,10 @@ def prepare(cfg: Config, run_dir: Path | None = None) -> Run:
         report.update({"type": cfg.data.noise.type, "closeset_ratio": cfg.data.noise.closeset_ratio,
                        "openset_ratio": cfg.data.noise.openset_ratio, "seed": cfg.data.noise.seed})
         write_text(run_dir / "noise.json", json.dumps(report, indent=2))
-    return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, pipeline=pipeline, plan0=plan0, plan1=plan1,
-               history=[], clean_known=cfg.data.name not in REAL_NOISE, noise=report)
+    steps = engine.build_steps(ctx, cfg.optim.batch_size, compile_enabled(cfg.run.compile, device),
+                               cfg.run.compile_mode)
+    return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,
+               plan1=plan1, history=[], clean_known=cfg.data.name not in REAL_NOISE, noise=report)
 
 
 def compile_enabled(setting: str, device: torch.device) -> bool:
@@ -190,9 +194,6 @@ def phase_of(cfg: Config, epoch: int) -> str:
     return "warmup" if epoch < cfg.optim.warmup_epochs else "robust"
 
 
-STEPS = {"warmup": engine.warmup_step, "robust": engine.robust_step, "standard": engine.standard_step}
-
-
 def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
     """One epoch of training and the test pass; returns the epoch's metrics record."""
     cfg, ctx = run.cfg, run.ctx
@@ -200,7 +201,8 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
     for opt, plan in ((ctx.opt0, run.plan0), (ctx.opt1, run.plan1)):
         for group in opt.param_groups:
             group["lr"] = plan[epoch]
-    step = STEPS[phase]
+    ctx.set_epoch(epoch)
+    step = run.steps[phase]
     stats = engine.EpochStats(run.device)
     start = time.perf_counter()
     batches = run.pipeline.train_batches(epoch)
@@ -210,7 +212,7 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
         batches = tqdm(batches, total=run.pipeline.steps_per_epoch(), leave=False, dynamic_ncols=True,
                        desc=f"epoch {epoch} {phase}")
     for batch in batches:
-        step(ctx, batch, epoch, stats)
+        step(batch, stats)
     totals = stats.read()
     train_seconds = time.perf_counter() - start
     acc0, acc1 = engine.evaluate([ctx.rtm, ctx.ntm], run.pipeline.test_batches(), ctx.amp_dtype)
@@ -238,7 +240,7 @@ def save_checkpoint(run: Run, epoch: int) -> None:
     ctx = run.ctx
     state = {
         "epoch": epoch,  # last completed epoch; the next starts at its first batch
-        "rtm": unwrap(ctx.rtm).state_dict(), "ntm": unwrap(ctx.ntm).state_dict(),
+        "rtm": ctx.rtm.state_dict(), "ntm": ctx.ntm.state_dict(),
         "opt0": ctx.opt0.state_dict(), "opt1": ctx.opt1.state_dict(),
         "scaler": ctx.scaler.state_dict() if ctx.scaler is not None else None,
         "bank": ctx.bank.state_dict(),
@@ -256,8 +258,8 @@ def load_checkpoint(run: Run) -> None:
     except Exception as exc:
         raise ActError(f"checkpoint {path} cannot be read ({exc}); the run cannot be resumed from it") from exc
     ctx = run.ctx
-    unwrap(ctx.rtm).load_state_dict(state["rtm"])
-    unwrap(ctx.ntm).load_state_dict(state["ntm"])
+    ctx.rtm.load_state_dict(state["rtm"])
+    ctx.ntm.load_state_dict(state["ntm"])
     ctx.opt0.load_state_dict(state["opt0"])
     ctx.opt1.load_state_dict(state["opt1"])
     if ctx.scaler is not None and state["scaler"] is not None:
@@ -270,11 +272,6 @@ def load_checkpoint(run: Run) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
     run.history = list(state["history"])
     run.start_epoch = state["epoch"] + 1
-
-
-def unwrap(net: torch.nn.Module) -> torch.nn.Module:
-    """The module under a torch.compile wrapper (state dicts stay free of `_orig_mod.`)."""
-    return getattr(net, "_orig_mod", net)
 
 
 def write_metrics(run: Run) -> None:
