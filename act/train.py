@@ -25,6 +25,7 @@ from act import engine
 from act import method as M
 from act.config import Config, dump_yaml, load_config
 from act.datasets import read_source
+from act.datasets.base import Source
 from act.errors import ActError
 from act.lr import build_lr_plan
 from act.metrics import last_k_summary, selection_quality
@@ -123,12 +124,15 @@ class Run:
     start_epoch: int = 0
 
 
-def prepare(cfg: Config, run_dir: Path | None = None) -> Run:
-    """Build data, noise, pipeline, networks and optimisers; write the run's inputs."""
+def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None) -> Run:
+    """Build data, noise, pipeline, networks and optimisers; write the run's inputs.
+
+    `source` replaces reading `data.*` from disk (benchmarks on synthetic data)."""
     device = resolve_device(cfg.run.device)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
-    source = read_source(cfg.data.name, cfg.data.root, cfg.data.image_size, cfg.data.noise.openset_ratio)
+    if source is None:
+        source = read_source(cfg.data.name, cfg.data.root, cfg.data.image_size, cfg.data.noise.openset_ratio)
     source.train = source.train.head(cfg.data.train_limit)
     source.test = source.test.head(cfg.data.test_limit)
     if len(source.train) == 0 or len(source.test) == 0:

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that time the trainer's parts and record figures (tests never assert timings)."""

@@ -1,0 +1,125 @@
+"""Real ACT epochs (warm-up and robust), timed, against the public code's 40 s/epoch.
+
+    python -m benchmarks.epoch_time --config configs/cifar100n/sym20.yaml [--root DIR] \
+        [--warmup-epochs 2 --robust-epochs 3] [key=value ...]
+
+Without --root the data are random uint8 CIFAR-shaped arrays with the config's class count.
+Reports the median seconds of the warm-up and of the robust epochs (train + test; the first
+epoch of each phase is left out of the median when there are more: it holds compile time),
+images/s, and on CUDA the GPU utilisation sampled by nvidia-smi while the epochs run.
+Appends one JSON line per measurement to benchmarks/results/epoch_time.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from act import train as training
+from act.config import load_config
+from benchmarks.pipelines import device_name, random_cifar
+
+RESULTS = Path(__file__).resolve().parent / "results" / "epoch_time.jsonl"
+BASELINE = {"epoch_seconds": 40.0, "gpu_util": 24.0, "device": "RTX 3090 (public ACT code)"}
+
+
+class UtilisationSampler(threading.Thread):
+    """GPU utilisation (%) from nvidia-smi every `period` seconds, until stopped."""
+
+    def __init__(self, period: float = 0.5):
+        super().__init__(daemon=True)
+        self.period, self.samples, self.stopped = period, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                                     capture_output=True, text=True, timeout=5).stdout
+                self.samples.append(float(out.split()[0]))
+            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+                return
+            self.stopped.wait(self.period)
+
+    def mean(self) -> float | None:
+        return statistics.fmean(self.samples) if self.samples else None
+
+
+def commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip() or None
+    except OSError:
+        return None
+
+
+def steady_median(values: list[float]) -> float | None:
+    return statistics.median(values[1:] if len(values) > 1 else values) if values else None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--root", default=None, help="data root; without it, random CIFAR-shaped data")
+    parser.add_argument("--warmup-epochs", type=int, default=2)
+    parser.add_argument("--robust-epochs", type=int, default=3)
+    parser.add_argument("--no-record", action="store_true", help="do not append to benchmarks/results")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    args = parser.parse_args(argv)
+    out_dir = tempfile.mkdtemp(prefix="act-epoch-time-")
+    epochs = args.warmup_epochs + args.robust_epochs
+    overrides = [f"data.root={args.root or 'random'}", f"run.out_dir={out_dir}", f"optim.epochs={epochs}",
+                 f"optim.warmup_epochs={args.warmup_epochs}", "run.progress=false",
+                 f"optim.lr_decay=cosine:{args.warmup_epochs},5e-4,{epochs}", *args.overrides]
+    cfg = load_config(args.config, overrides)
+    source = None
+    if not args.root:
+        num_classes = {"cifar10n": 10}.get(cfg.data.name, 100)
+        source = random_cifar(classes=num_classes)
+    run = training.prepare(cfg, source=source)
+    sampler = UtilisationSampler() if run.device.type == "cuda" else None
+    if sampler:
+        sampler.start()
+    start = time.perf_counter()
+    training.loop(run)
+    wall = time.perf_counter() - start
+    if sampler:
+        sampler.stopped.set()
+    history = run.history
+    warm = [r["epoch_seconds"] for r in history if r["phase"] == "warmup"]
+    robust = [r["epoch_seconds"] for r in history if r["phase"] == "robust"]
+    record = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
+        "device": device_name(run.device), "torch": torch.__version__,
+        "config": args.config, "data": cfg.data.name if args.root else "random-cifar",
+        "train_samples": len(run.pipeline.source.train), "pipeline": run.pipeline.name, "model": cfg.model.name,
+        "batch_size": cfg.optim.batch_size, "amp": cfg.run.amp, "compile": cfg.run.compile,
+        "compile_mode": cfg.run.compile_mode, "overrides": args.overrides,
+        "warmup_epoch_seconds": steady_median(warm), "robust_epoch_seconds": steady_median(robust),
+        "all_epoch_seconds": [r["epoch_seconds"] for r in history],
+        "robust_images_per_s": steady_median([r["images_per_s"] for r in history if r["phase"] == "robust"]),
+        "gpu_util_mean": sampler.mean() if sampler else None, "wall_seconds": wall,
+    }
+    shutil.rmtree(out_dir, ignore_errors=True)
+    print(f"\n{record['device']}: warm-up epoch {record['warmup_epoch_seconds']:.2f} s, robust epoch "
+          f"{record['robust_epoch_seconds']:.2f} s (train + test), {record['robust_images_per_s']:.0f} images/s"
+          + (f", GPU busy {record['gpu_util_mean']:.0f}%" if record["gpu_util_mean"] is not None else ""))
+    print(f"baseline ({BASELINE['device']}): {BASELINE['epoch_seconds']:.0f} s per epoch, GPU busy "
+          f"{BASELINE['gpu_util']:.0f}%  ->  {BASELINE['epoch_seconds'] / record['robust_epoch_seconds']:.1f}x")
+    if not args.no_record:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Images/s delivered by each pipeline, both views, in one process and one run.
+
+    python -m benchmarks.pipelines --data cifar10n --root DIR --pipelines reference,tensor \
+        --device cpu|cuda --json OUT.json
+
+Without --root the data are random uint8 CIFAR-shaped arrays (50,000 x 32 x 32 x 3). The
+reference pipeline runs with one worker per CPU core. Each pipeline gets a warm-up of
+`--warmup-batches` batches, then `--batches` batches are timed (the device synchronised
+before the clock is read); images/s counts samples delivered with both views.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from act.datasets import read_source
+from act.datasets.base import Source, Split
+from pipelines import build_pipeline
+
+
+def random_cifar(n: int = 50_000, n_test: int = 10_000, classes: int = 10, seed: int = 0) -> Source:
+    rs = np.random.RandomState(seed)
+    return Source(name="random-cifar",
+                  train=Split(labels=rs.randint(0, classes, n), images=rs.randint(0, 256, (n, 32, 32, 3), dtype=np.uint8)),
+                  test=Split(labels=rs.randint(0, classes, n_test),
+                             images=rs.randint(0, 256, (n_test, 32, 32, 3), dtype=np.uint8)),
+                  classes=[str(i) for i in range(classes)])
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(name: str, source: Source, device: torch.device, batch_size: int, batches: int, warmup: int,
+            workers: int) -> dict:
+    pipeline = build_pipeline(name, source, source.train.labels.copy(), batch_size=batch_size, device=device,
+                              seed=0, workers=workers, strong=True)
+    it = pipeline.train_batches(0)
+    for _ in range(warmup):
+        next(it)
+    sync(device)
+    start = time.perf_counter()
+    count = 0
+    for _ in range(batches):
+        batch = next(it, None)
+        if batch is None:
+            it = pipeline.train_batches(1)
+            batch = next(it)
+        count += len(batch.index)
+    sync(device)
+    seconds = time.perf_counter() - start
+    return {"pipeline": name, "images_per_s": count / seconds, "images": count, "seconds": seconds,
+            "workers": workers if name == "reference" else 0}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="cifar10n", help="data.name of the data set read from --root")
+    parser.add_argument("--root", default=None, help="data root; without it, random CIFAR-shaped data")
+    parser.add_argument("--pipelines", default="reference,tensor")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--warmup-batches", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="reference pipeline workers")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    source = read_source(args.data, args.root) if args.root else random_cifar()
+    results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers)
+               for name in args.pipelines.split(",")]
+    report = {"device": device_name(device), "torch": torch.__version__, "data": args.data if args.root else "random-cifar",
+              "batch_size": args.batch_size, "results": results}
+    base = next((r["images_per_s"] for r in results if r["pipeline"] == "reference"), None)
+    print(f"device: {report['device']}   batch {args.batch_size}, both views")
+    print(f"{'pipeline':>10}  {'images/s':>10}  {'x reference':>11}")
+    for r in results:
+        ratio = f"{r['images_per_s'] / base:.1f}" if base else "-"
+        print(f"{r['pipeline']:>10}  {r['images_per_s']:>10.0f}  {ratio:>11}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+if __name__ == "__main__":
+    main()
