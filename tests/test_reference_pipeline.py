@@ -127,3 +127,37 @@ def test_each_rand_augment_op_keeps_size_and_mode_and_changes_the_image(name):
     out = RAND_AUGMENT_OPS[name](img, 9, np.random.default_rng(0))
     assert out.size == img.size and out.mode == img.mode
     assert not np.array_equal(np.asarray(out), pixels)
+
+
+def test_the_cifar10_policy_has_25_sub_policies_of_known_ops():
+    from pipelines.autoaugment_pil import CIFAR10_POLICY, MAGNITUDES
+
+    assert len(CIFAR10_POLICY) == 25
+    for p1, op1, bin1, p2, op2, bin2 in CIFAR10_POLICY:
+        assert op1 in MAGNITUDES and op2 in MAGNITUDES and 0 <= bin1 < 10 and 0 <= bin2 < 10
+        assert 0 <= p1 <= 1 and 0 <= p2 <= 1
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_every_autoaugment_op_keeps_size_and_mode(mode):
+    from pipelines.autoaugment_pil import MAGNITUDES, pil_op
+
+    yy, xx = np.mgrid[0:32, 0:32]
+    texture = np.random.RandomState(0).randint(0, 40, (32, 32))
+    pixels = np.stack([xx * 6 + texture, yy * 6 + texture, (xx + yy) * 3], axis=-1).astype(np.uint8)
+    img = Image.fromarray(pixels).convert(mode)
+    for name, levels in MAGNITUDES.items():
+        for sign in (1, -1):
+            out = pil_op(name, img, levels[9], sign)
+            assert out.size == img.size and out.mode == mode, name
+            if not (name == "color" and mode == "L"):  # saturation means nothing to a grey image
+                assert not np.array_equal(np.asarray(out), np.asarray(img)), name
+
+
+def test_geometric_autoaugment_ops_fill_grey():
+    from pipelines.autoaugment_pil import pil_op
+
+    img = Image.new("RGB", (32, 32), (255, 0, 0))
+    out = np.asarray(pil_op("translateX", img, 0.45, 1))
+    # PIL's affine maps output x to input x + 0.45 * 32: the image moves left, grey enters on the right.
+    assert (out[:, -14:] == 128).all() and (out[:, :5] == (255, 0, 0)).all()
