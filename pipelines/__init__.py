@@ -8,8 +8,9 @@ from act.datasets.base import Source
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline
 from pipelines.reference import ReferencePipeline
+from pipelines.tensor import TensorPipeline
 
-PIPELINES: dict[str, type[Pipeline]] = {"reference": ReferencePipeline}
+PIPELINES: dict[str, type[Pipeline]] = {"reference": ReferencePipeline, "tensor": TensorPipeline}
 
 __all__ = ["Batch", "Pipeline", "PIPELINES", "build_pipeline", "resolve_pipeline_name"]
 
@@ -18,7 +19,7 @@ def resolve_pipeline_name(name: str, source: Source, device: torch.device, path:
     """`auto` -> the best pipeline available for this source and device."""
     if name != "auto":
         return name
-    return "reference"
+    return "tensor" if source.is_array else "reference"
 
 
 def build_pipeline(name: str, source: Source, noisy: np.ndarray, **kwargs) -> Pipeline:

@@ -1,0 +1,89 @@
+"""The `tensor` pipeline: the whole uint8 data set lives on the training device and both views
+of every batch are built there by batched tensor ops (pipelines/ops), airbench-style.
+
+Per epoch: the order is `Pipeline.epoch_order` (seeded by (seed, epoch), the same order as the
+reference pipeline), and one device generator seeded by (seed, epoch) drives every random
+draw of the epoch's augmentations, so a resumed run rebuilds the same batches. Each image
+draws its own crop, flip, sub-policy, coins and signs inside one batched computation.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from act.datasets.base import Source
+from act.errors import ActError
+from pipelines.base import Batch, Pipeline, epoch_seed
+from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
+
+# (crop padding, horizontal flip, strong policy) per augmentation family of ACT_SPEC.md.
+FAMILIES = {
+    "cifar": (4, True, autoaugment_cifar10),
+    "digits": (1, False, autoaugment_cifar10),
+    "web": (0, True, rand_augment),
+}
+
+
+def to_device_uint8(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """N x H x W x C uint8 (numpy) -> N x C x H x W uint8 on the device."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).contiguous()
+
+
+class TensorPipeline(Pipeline):
+    name = "tensor"
+
+    def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
+        super().__init__(source, noisy, **kwargs)
+        if not source.is_array:
+            raise ActError("pipeline.name=tensor needs an array data set (CIFAR, arrays, digits); "
+                           "use pipeline.name=reference (or auto) for image folders")
+        if source.augment not in FAMILIES:
+            raise ActError(f"pipeline.name=tensor has no augmentation for family {source.augment!r}")
+        self.padding, self.flip, self.policy = FAMILIES[source.augment]
+        self.train_images = to_device_uint8(source.train.images, self.device)
+        self.test_images = to_device_uint8(source.test.images, self.device)
+        self.labels = torch.as_tensor(self.noisy, device=self.device)
+        self.true = torch.as_tensor(source.train.labels, device=self.device)
+        self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
+        shape = (1, len(source.mean), 1, 1)
+        self.mean = torch.tensor(source.mean, device=self.device).view(shape) * 255
+        self.std = torch.tensor(source.std, device=self.device).view(shape) * 255
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        out = (images.float() - self.mean) / self.std
+        return out.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else out
+
+    def weak_view(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Random crop with zero padding + horizontal flip, per sample (uint8)."""
+        if self.padding:
+            images = batch_crop(images, self.padding, generator)
+        if self.flip:
+            images = batch_flip_lr(images, generator)
+        return images
+
+    def chunk_batches(self) -> int:
+        """Batches augmented together: a few for small images, so the per-op overhead of the
+        batched policies is paid once per ~4 M values; one for large images."""
+        values = self.batch_size * int(np.prod(self.train_images.shape[1:]))
+        return max(1, min(8, 4_000_000 // values))
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        order = self.epoch_order(epoch).to(self.device)
+        generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
+        chunk = self.batch_size * self.chunk_batches()
+        for chunk_start in range(0, len(order), chunk):
+            index = order[chunk_start:chunk_start + chunk]
+            images = self.train_images[index]
+            weak = self.normalise(self.weak_view(images, generator))
+            strong = self.normalise(self.policy(self.weak_view(images, generator), generator)) if self.strong else None
+            for start in range(0, len(index), self.batch_size):
+                part = slice(start, start + self.batch_size)
+                yield Batch(index=index[part], weak=weak[part], strong=None if strong is None else strong[part],
+                            label=self.labels[index[part]], true_label=self.true[index[part]])
+
+    def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(0, len(self.test_images), self.test_batch_size):
+            end = start + self.test_batch_size
+            yield self.normalise(self.test_images[start:end]), self.test_labels[start:end]

@@ -1,0 +1,105 @@
+"""The device-resident tensor pipeline: epoch contract, views, selection by `auto`."""
+import numpy as np
+import pytest
+import torch
+
+from act.datasets.base import Source, Split
+from act.errors import ActError
+from pipelines import build_pipeline, resolve_pipeline_name
+
+
+def array_source(n=300, size=32, channels=3, augment="cifar"):
+    rs = np.random.RandomState(0)
+    images = rs.randint(0, 256, (n, size, size, channels), dtype=np.uint8)
+    labels = rs.randint(0, 5, n)
+    return Source(name="t", train=Split(labels=labels, images=images), test=Split(labels=labels[:70], images=images[:70]),
+                  classes=[str(i) for i in range(5)], augment=augment, image_size=size, channels=channels,
+                  mean=(0.5,) * channels, std=(0.25,) * channels)
+
+
+def tensor(source, **kw):
+    args = dict(batch_size=32, device=torch.device("cpu"), seed=1)
+    args.update(kw)
+    return build_pipeline("tensor", source, (source.train.labels + 1) % 5, **args)
+
+
+def test_every_index_once_per_epoch_with_the_last_partial_batch_kept():
+    batches = list(tensor(array_source(300)).train_batches(0))
+    assert [len(b.index) for b in batches] == [32] * 9 + [12]
+    assert sorted(torch.cat([b.index for b in batches]).tolist()) == list(range(300))
+
+
+def test_epoch_order_matches_the_reference_pipeline():
+    source = array_source(100)
+    a = torch.cat([b.index for b in tensor(source).train_batches(3)])
+    b = torch.cat([b.index for b in build_pipeline("reference", source, source.train.labels, batch_size=32,
+                                                     device=torch.device("cpu"), seed=1).train_batches(3)])
+    assert torch.equal(a, b)
+
+
+def test_batches_are_a_function_of_seed_and_epoch():
+    source = array_source(100)
+    first = list(tensor(source).train_batches(2))
+    again = list(tensor(source).train_batches(2))
+    other = list(tensor(source).train_batches(3))
+    assert all(torch.equal(x.weak, y.weak) and torch.equal(x.strong, y.strong) for x, y in zip(first, again))
+    assert not torch.equal(first[0].index, other[0].index)
+
+
+def test_labels_follow_the_indices():
+    source = array_source(100)
+    for b in tensor(source).train_batches(0):
+        assert torch.equal(b.label, torch.as_tensor((source.train.labels + 1) % 5)[b.index])
+        assert torch.equal(b.true_label, torch.as_tensor(source.train.labels)[b.index])
+
+
+def test_weak_view_is_a_padded_crop_possibly_mirrored():
+    source = array_source(40)
+    images = torch.as_tensor(source.train.images).permute(0, 3, 1, 2).float()
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    for b in tensor(source).train_batches(0):
+        pixels = b.weak * 0.25 * 255 + 0.5 * 255
+        for i, img in zip(b.index.tolist(), pixels):
+            windows = [view[:, y:y + 32, x:x + 32] for view in (padded[i], padded[i].flip(-1))
+                       for y in range(9) for x in range(9)]
+            assert any(torch.allclose(img, w, atol=1e-3) for w in windows)
+
+
+def test_strong_view_differs_from_the_weak_one_and_stays_normalised():
+    b = next(iter(tensor(array_source(64)).train_batches(0)))
+    assert b.strong.shape == b.weak.shape and not torch.equal(b.strong, b.weak)
+    assert b.strong.min() >= -2.0 - 1e-5 and b.strong.max() <= 2.0 + 1e-5
+
+
+def test_digits_use_one_pixel_padding_and_no_flip():
+    source = array_source(50, size=8, channels=1, augment="digits")
+    source.train.images[:] = 0
+    source.train.images[:, :, :2] = 255
+    for b in tensor(source, strong=False).train_batches(0):
+        assert b.strong is None
+        assert (b.weak[:, 0, :, 4:] < 0).all()  # the bright left edge never reaches the right half
+
+
+def test_test_batches_are_the_normalised_test_images():
+    source = array_source(100)
+    images, labels = zip(*tensor(source, test_batch_size=32).test_batches())
+    got = torch.cat(images)
+    expected = (torch.as_tensor(source.test.images).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25
+    torch.testing.assert_close(got, expected)
+    assert torch.equal(torch.cat(labels), torch.as_tensor(source.test.labels))
+
+
+def test_file_sources_are_refused_with_a_pointer_to_the_reference_pipeline(tmp_path):
+    source = Source(name="f", train=Split(labels=[0], files=["a.jpg"]), test=Split(labels=[0], files=["a.jpg"]),
+                    classes=["a", "b"], augment="web")
+    with pytest.raises(ActError, match="pipeline.name=reference"):
+        tensor(source)
+
+
+def test_auto_picks_tensor_for_arrays_and_reference_for_files():
+    arrays = array_source(10)
+    files = Source(name="f", train=Split(labels=[0], files=["a.jpg"]), test=Split(labels=[0], files=["a.jpg"]),
+                   classes=["a", "b"], augment="web")
+    assert resolve_pipeline_name("auto", arrays, torch.device("cpu"), None) == "tensor"
+    assert resolve_pipeline_name("auto", files, torch.device("cpu"), None) == "reference"
+    assert resolve_pipeline_name("reference", arrays, torch.device("cpu"), None) == "reference"
