@@ -60,6 +60,7 @@ class MethodConfig:
     selection: str = "cifar"  # cifar | web
     ablation: AblationConfig = field(default_factory=AblationConfig)
     label_smoothing: float = 0.0
+    fuse_views: bool = False  # one RTM forward over both views (changes batch-norm statistics)
 
 
 @dataclass

@@ -45,6 +45,7 @@ class StepContext:
     reweight: bool = True
     consistency: bool = True
     label_smoothing: float = 0.0
+    fuse_views: bool = False  # one RTM forward over [weak; strong]: shared batch-norm statistics
     amp_dtype: torch.dtype | None = None  # None: fp32
     scaler: torch.amp.GradScaler | None = None  # fp16 only
     epoch: torch.Tensor = field(default=None)  # 0-d float on the device; set by `set_epoch`
@@ -114,8 +115,12 @@ def standard_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tens
 def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
     """The robust phase (ACT_SPEC.md steps 1-8) on one batch; returns L0 + L1."""
     idx, y = batch.index, batch.label
+    fused = ctx.consistency and ctx.fuse_views
     with ctx.autocast():
-        logits0 = ctx.rtm(batch.weak)
+        if fused:
+            logits0, logits_s = ctx.rtm(torch.cat([batch.weak, batch.strong])).chunk(2)
+        else:
+            logits0 = ctx.rtm(batch.weak)
         logits1 = ctx.ntm(batch.weak)
     p0 = logits0.float().softmax(dim=1)
     pred0, pred1 = logits0.argmax(dim=1), logits1.argmax(dim=1)
@@ -127,8 +132,9 @@ def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor
     l_cr = None
     if ctx.consistency:
         ema_new, pseudo = M.consistency_targets(ctx.bank.ema[idx], p0.detach(), y, sel)
-        with ctx.autocast():
-            logits_s = ctx.rtm(batch.strong)
+        if not fused:  # the public code: a second RTM forward, batch-norm statistics per view
+            with ctx.autocast():
+                logits_s = ctx.rtm(batch.strong)
         l_cr = M.cross_entropy(logits_s, pseudo, ctx.label_smoothing)
         ctx.bank.ema[idx] = ema_new
     loss0 = M.rtm_loss(l_sel, l_cr)

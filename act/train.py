@@ -169,7 +169,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     ctx = engine.StepContext(
         rtm=rtm, ntm=ntm, opt0=opts[0], opt1=opts[1], bank=bank, tau=cfg.method.tau,
         selection=cfg.method.selection, mine=a.mining, reweight=a.reweight, consistency=a.consistency,
-        label_smoothing=cfg.method.label_smoothing, amp_dtype=amp_dtype,
+        label_smoothing=cfg.method.label_smoothing, fuse_views=cfg.method.fuse_views, amp_dtype=amp_dtype,
         scaler=torch.amp.GradScaler("cuda") if needs_scaler else None)
     plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
     ntm_lr = o.lr1 if o.ntm_lr_plan == "own" else o.lr

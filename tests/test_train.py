@@ -171,3 +171,13 @@ def test_the_demo_command_runs_from_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "robust net (RTM) test accuracy" in result.stdout
     assert "40% symmetric noise" in result.stdout
+
+
+def test_fused_views_train_both_views_in_one_rtm_forward(tmp_path):
+    plain = training.train(quick(tmp_path / "a"))
+    fused = training.train(quick(tmp_path / "b", "method.fuse_views=true"))
+    # Warm-up is identical (one view); the robust phase differs only through batch-norm statistics.
+    a, b = read_metrics(only_run(tmp_path / "a")), read_metrics(only_run(tmp_path / "b"))
+    assert without_timings(a[:2]) == without_timings(b[:2])
+    assert a[2]["rtm_test_acc"] != b[2]["rtm_test_acc"] or a[2]["sel_precision"] != b[2]["sel_precision"]
+    assert fused["epochs"] == plain["epochs"] == 4
