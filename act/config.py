@@ -80,7 +80,7 @@ class OptimConfig:
 
 @dataclass
 class PipelineConfig:
-    name: str = "auto"  # auto | reference
+    name: str = "auto"  # auto (tensor for array data, reference for image files) | tensor | reference
     path: str | None = None  # converted data (later pipelines)
     workers: int = -1  # loader worker processes; -1: one per CPU core, at most 8
     test_batch_size: int = 512
