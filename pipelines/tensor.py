@@ -52,7 +52,7 @@ class TensorPipeline(Pipeline):
         self.std = torch.tensor(source.std, device=self.device).view(shape) * 255
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        out = (images.float() - self.mean) / self.std
+        out = images.float().sub_(self.mean).div_(self.std)
         return out.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else out
 
     def weak_view(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
