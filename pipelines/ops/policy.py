@@ -10,6 +10,8 @@ picks the images that apply it and `apply_where` applies it with per-image param
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from pipelines.autoaugment_pil import CIFAR10_POLICY, MAGNITUDES, SIGNED
@@ -28,8 +30,10 @@ OPS = {
 AA_NAMES = tuple(MAGNITUDES)
 
 
-def _policy_tables(device) -> tuple[torch.Tensor, ...]:
-    """Per sub-policy: probability, op id and magnitude of each stage."""
+@functools.lru_cache(maxsize=None)
+def _policy_tables(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Per sub-policy: probability, op id and magnitude of each stage (built once per device:
+    no host-to-device copy per batch)."""
     prob = torch.tensor([[s[0], s[3]] for s in CIFAR10_POLICY], device=device)
     op = torch.tensor([[AA_NAMES.index(s[1]), AA_NAMES.index(s[4])] for s in CIFAR10_POLICY], device=device)
     mag = torch.tensor([[float(MAGNITUDES[s[1]][s[2]]), float(MAGNITUDES[s[4]][s[5]])] for s in CIFAR10_POLICY],
@@ -45,7 +49,7 @@ def random_sign(n: int, device, generator: torch.Generator) -> torch.Tensor:
 def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     n, dev = len(images), images.device
     images = images.clone()  # apply_where writes in place on the CPU
-    prob, op, mag, signed = _policy_tables(dev)
+    prob, op, mag, signed = _policy_tables(torch.device(dev))
     sub = torch.randint(0, len(CIFAR10_POLICY), (n,), device=dev, generator=generator)
     for stage in range(2):
         fire = torch.rand(n, device=dev, generator=generator) < prob[sub, stage]
