@@ -277,7 +277,9 @@ def validate(cfg: Config) -> None:
         raise ActError(f"run.device={r.device!r} is not allowed; choose auto, cpu, cuda or cuda:N")
     if r.threads < 0:
         raise ActError(f"run.threads={r.threads} must be >= 0")
-    from act.lr import parse_decay  # validates optim.lr_decay with the plan's own parser
+    from act.lr import (
+        parse_decay,  # validates optim.lr_decay with the plan's own parser
+    )
 
     parse_decay(o.lr_decay)
     if not (cfg.model.name.startswith("timm:") or cfg.model.name in ("sevencnn", "resnet32", "tinycnn")):

@@ -83,33 +83,30 @@ def add_stats(totals: torch.Tensor, *, sel, y, true, mining, loss0, loss1, pred0
     totals.add_(row)
 
 
-def warmup_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
-    """Warm-up (weak view only): RTM on CE + confidence penalty, NTM on CE; count += 1 for all."""
-    y = batch.label
-    with ctx.autocast():
-        logits0 = ctx.rtm(batch.weak)
-        logits1 = ctx.ntm(batch.weak)
-    loss0 = M.cross_entropy(logits0, y, ctx.label_smoothing) + M.conf_penalty(logits0.float())
-    loss1 = M.cross_entropy(logits1, y, ctx.label_smoothing)
-    ctx.bank.count.index_add_(0, batch.index, torch.ones_like(batch.index))
-    add_stats(totals, sel=torch.ones_like(y, dtype=torch.bool), y=y, true=batch.true_label,
-              mining=torch.zeros((), device=y.device), loss0=loss0, loss1=loss1,
-              pred0=logits0.argmax(1), pred1=logits1.argmax(1))
-    return loss0 + loss1
-
-
-def standard_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
-    """The paper's "Standard" row: plain cross-entropy on every sample, for both nets."""
+def every_sample_losses(ctx: StepContext, batch, totals: torch.Tensor, warmup: bool) -> torch.Tensor:
+    """Both nets on CE over every sample (weak view). In warm-up the RTM adds the confidence
+    penalty and every sample's count grows by one; without it this is the paper's "Standard"."""
     y = batch.label
     with ctx.autocast():
         logits0 = ctx.rtm(batch.weak)
         logits1 = ctx.ntm(batch.weak)
     loss0 = M.cross_entropy(logits0, y, ctx.label_smoothing)
+    if warmup:
+        loss0 = loss0 + M.conf_penalty(logits0.float())
+        ctx.bank.count.index_add_(0, batch.index, torch.ones_like(batch.index))
     loss1 = M.cross_entropy(logits1, y, ctx.label_smoothing)
     add_stats(totals, sel=torch.ones_like(y, dtype=torch.bool), y=y, true=batch.true_label,
               mining=torch.zeros((), device=y.device), loss0=loss0, loss1=loss1,
               pred0=logits0.argmax(1), pred1=logits1.argmax(1))
     return loss0 + loss1
+
+
+def warmup_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
+    return every_sample_losses(ctx, batch, totals, warmup=True)
+
+
+def standard_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
+    return every_sample_losses(ctx, batch, totals, warmup=False)
 
 
 def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:

@@ -76,3 +76,16 @@ def write_image_folder(root: str, classes: list[str], per_class: int, size: int,
             for i in range(per_class):
                 write_image(os.path.join(root, split, name, f"{i:03d}.png"), size, seed=(s * 1000 + c) * 1000 + i)
     return root
+
+
+def array_source(n=50, size=32, channels=3, augment="cifar", seed=0, n_test=20):
+    """An in-memory array Source of random pixels and 5 classes (mean 0.5, std 0.25 per channel)."""
+    from act.datasets.base import Source, Split
+
+    rs = np.random.RandomState(seed)
+    images = rs.randint(0, 256, (n, size, size, channels), dtype=np.uint8)
+    labels = rs.randint(0, 5, n)
+    return Source(name="t", train=Split(labels=labels, images=images),
+                  test=Split(labels=labels[:n_test], images=images[:n_test]),
+                  classes=[str(i) for i in range(5)], augment=augment, image_size=size, channels=channels,
+                  mean=(0.5,) * channels, std=(0.25,) * channels)

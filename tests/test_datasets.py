@@ -7,10 +7,16 @@ import pickle
 
 import numpy as np
 import pytest
+from datafactory import (
+    archive_cifar,
+    write_cifar,
+    write_image,
+    write_image_folder,
+    write_pickle,
+)
 
 from act.datasets import DATASETS, read_source
 from act.errors import ActError
-from datafactory import archive_cifar, write_cifar, write_image, write_image_folder, write_pickle
 
 
 def cifar_file(root, variant, name):

@@ -2,21 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from datafactory import array_source
 from PIL import Image
 
 from act.datasets.base import Source, Split
 from act.errors import ActError
 from pipelines import build_pipeline
 from pipelines.pil_ops import RAND_AUGMENT_OPS
-
-
-def array_source(n=50, size=32, channels=3, augment="cifar", seed=0):
-    rs = np.random.RandomState(seed)
-    images = rs.randint(0, 256, (n, size, size, channels), dtype=np.uint8)
-    labels = rs.randint(0, 5, n)
-    return Source(name="t", train=Split(labels=labels, images=images), test=Split(labels=labels[:20], images=images[:20]),
-                  classes=[str(i) for i in range(5)], augment=augment, image_size=size, channels=channels,
-                  mean=(0.5,) * channels, std=(0.25,) * channels)
 
 
 def pipeline(source, **kw):

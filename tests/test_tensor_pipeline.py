@@ -1,20 +1,11 @@
 """The device-resident tensor pipeline: epoch contract, views, selection by `auto`."""
-import numpy as np
 import pytest
 import torch
+from datafactory import array_source
 
 from act.datasets.base import Source, Split
 from act.errors import ActError
 from pipelines import build_pipeline, resolve_pipeline_name
-
-
-def array_source(n=300, size=32, channels=3, augment="cifar"):
-    rs = np.random.RandomState(0)
-    images = rs.randint(0, 256, (n, size, size, channels), dtype=np.uint8)
-    labels = rs.randint(0, 5, n)
-    return Source(name="t", train=Split(labels=labels, images=images), test=Split(labels=labels[:70], images=images[:70]),
-                  classes=[str(i) for i in range(5)], augment=augment, image_size=size, channels=channels,
-                  mean=(0.5,) * channels, std=(0.25,) * channels)
 
 
 def tensor(source, **kw):
@@ -24,13 +15,13 @@ def tensor(source, **kw):
 
 
 def test_every_index_once_per_epoch_with_the_last_partial_batch_kept():
-    batches = list(tensor(array_source(300)).train_batches(0))
+    batches = list(tensor(array_source(300, n_test=70)).train_batches(0))
     assert [len(b.index) for b in batches] == [32] * 9 + [12]
     assert sorted(torch.cat([b.index for b in batches]).tolist()) == list(range(300))
 
 
 def test_epoch_order_matches_the_reference_pipeline():
-    source = array_source(100)
+    source = array_source(100, n_test=70)
     a = torch.cat([b.index for b in tensor(source).train_batches(3)])
     b = torch.cat([b.index for b in build_pipeline("reference", source, source.train.labels, batch_size=32,
                                                      device=torch.device("cpu"), seed=1).train_batches(3)])
@@ -38,7 +29,7 @@ def test_epoch_order_matches_the_reference_pipeline():
 
 
 def test_batches_are_a_function_of_seed_and_epoch():
-    source = array_source(100)
+    source = array_source(100, n_test=70)
     first = list(tensor(source).train_batches(2))
     again = list(tensor(source).train_batches(2))
     other = list(tensor(source).train_batches(3))
@@ -47,7 +38,7 @@ def test_batches_are_a_function_of_seed_and_epoch():
 
 
 def test_labels_follow_the_indices():
-    source = array_source(100)
+    source = array_source(100, n_test=70)
     for b in tensor(source).train_batches(0):
         assert torch.equal(b.label, torch.as_tensor((source.train.labels + 1) % 5)[b.index])
         assert torch.equal(b.true_label, torch.as_tensor(source.train.labels)[b.index])
@@ -81,7 +72,7 @@ def test_digits_use_one_pixel_padding_and_no_flip():
 
 
 def test_test_batches_are_the_normalised_test_images():
-    source = array_source(100)
+    source = array_source(100, n_test=70)
     images, labels = zip(*tensor(source, test_batch_size=32).test_batches())
     got = torch.cat(images)
     expected = (torch.as_tensor(source.test.images).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25

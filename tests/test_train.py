@@ -191,7 +191,7 @@ def test_compiled_steps_compile_once_per_phase(tmp_path, monkeypatch):
     torch._dynamo.reset()
     monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)
     compiled = training.train(quick(tmp_path / "c", "run.compile=true", "data.train_limit=200", "optim.batch_size=64"))
-    eager = training.train(quick(tmp_path / "e", "run.compile=false", "data.train_limit=200", "optim.batch_size=64"))
+    training.train(quick(tmp_path / "e", "run.compile=false", "data.train_limit=200", "optim.batch_size=64"))
     assert compiled["epochs"] == 4
     c, e = read_metrics(only_run(tmp_path / "c")), read_metrics(only_run(tmp_path / "e"))
     assert [r["samples_seen"] for r in c] == [200] * 4

@@ -6,8 +6,7 @@ import zipfile
 
 import numpy as np
 
-from act.datasets.base import IMAGENET_MEAN, IMAGENET_STD, Source, Split
-from act.datasets.base import check_labels
+from act.datasets.base import IMAGENET_MEAN, IMAGENET_STD, Source, Split, check_labels
 from act.errors import ActError
 
 LAYOUT = ("an .npz file (or a folder holding exactly one) with uint8 x (N x H x W x C or N x H x W), "

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from act.datasets.base import Source, Split
-from act.datasets.base import check_labels
+from act.datasets.base import Source, Split, check_labels
 from act.errors import ActError
 
 PIXELS = 3 * 32 * 32

@@ -9,8 +9,7 @@ import os
 
 import numpy as np
 
-from act.datasets.base import Source, Split
-from act.datasets.base import check_labels
+from act.datasets.base import Source, Split, check_labels
 from act.datasets.folder import read_lines, require_files
 from act.errors import ActError
 
