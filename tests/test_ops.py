@@ -1,18 +1,22 @@
-"""Batched augmentation ops against PIL, one by one, and the policies' statistics."""
+"""Batched augmentation ops against PIL one by one, the policies end to end against PIL, and the
+policies' statistics."""
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from pipelines.autoaugment_pil import CIFAR10_POLICY, MAGNITUDES, pil_op
+from pipelines import pil_ops
+from pipelines.autoaugment_pil import (CIFAR10_POLICY, DIRECTED, ENHANCE, FILL, MAGNITUDES, RANDOM_SIGN,
+                                       CIFAR10Policy, pil_op)
 from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
-from pipelines.ops.cutout import cutout
-from pipelines.ops.policy import OPS, RA_NAMES
-from pipelines.pil_ops import RAND_AUGMENT_OPS
+from pipelines.ops.masked import apply_to_picked, apply_where
+from pipelines.ops.policy import AA_OPS, RA_OPS, draw_autoaugment, draw_rand_augment, rand_augment_values
 
 
 def scenes(n=8, size=32, seed=0):
-    """Real-looking RGB images: gradients, a bright disc, a dark bar, fine texture."""
+    """Real-looking RGB images: colour gradients, a bright disc, a dark bar, sensor-like noise;
+    plus three edge cases for the histogram ops: a flat image, two levels, a narrow range."""
     rs = np.random.RandomState(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     out = []
@@ -25,154 +29,282 @@ def scenes(n=8, size=32, seed=0):
         bar[y0:y0 + 5] = -rs.uniform(20, 60)
         texture = rs.normal(0, 6, (size, size, 3))
         out.append(np.clip(base + disc + bar + texture, 0, 255).astype(np.uint8))
-    return np.stack(out)
+    flat = np.full((size, size, 3), 77, np.uint8)
+    two_levels = np.where((xx < size / 2)[..., None], 40, 200).repeat(3, axis=-1).astype(np.uint8)
+    narrow = (100 + (xx + yy) // 16)[..., None].repeat(3, axis=-1).astype(np.uint8)
+    return np.stack(out + [flat, two_levels, narrow])
 
 
 IMAGES = scenes()
 
 
-def batch_of(images):
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+def to_batch(images: np.ndarray) -> torch.Tensor:
+    """N x H x W x C (or N x H x W) numpy -> N x C x H x W tensor."""
+    images = images[..., None] if images.ndim == 3 else images
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
 
-def pil_reference(name, images, magnitude, sign):
+def to_numpy(batch: torch.Tensor) -> np.ndarray:
+    out = batch.permute(0, 2, 3, 1).cpu().numpy()
+    return out[..., 0] if out.shape[-1] == 1 else out
+
+
+def mean_abs_diff(a, b) -> float:
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
+
+
+def aa_value(name: str, magnitude: float, sign: int) -> float:
+    """The tensor op's parameter for pil_op(name, img, magnitude, sign)."""
+    value = float(magnitude) * (sign if name in DIRECTED else 1)
+    return 1 + value if name in ENHANCE else value
+
+
+def aa_tensor(name, images, magnitude, sign):
+    value = torch.full((len(images),), aa_value(name, magnitude, sign), dtype=torch.float64)
+    return to_numpy(AA_OPS[name](to_batch(images), value))
+
+
+def aa_pil(name, images, magnitude, sign):
     return np.stack([np.asarray(pil_op(name, Image.fromarray(img), magnitude, sign)) for img in images])
 
 
-def ours(name, images, magnitude, sign):
-    value = torch.full((len(images),), float(magnitude) * (sign if name in (
-        "shearX", "shearY", "translateX", "translateY", "rotate", "color", "contrast", "sharpness", "brightness") else 1))
-    return OPS[name](batch_of(images), value).permute(0, 2, 3, 1).numpy()
+# Mean absolute difference allowed (0..255 scale). Every op reproduces PIL's arithmetic (fixed
+# point and truncations included), and measures 0 on these images at every bin and sign.
+# Colour, point and histogram ops are integer-exact: 0. Geometric ops pick pixels from float64
+# coordinates; a point within an ulp of a pixel edge could land one pixel over where PIL's
+# rounding differs: a few such pixels are allowed (0.05 is about ten wrong values in 26,000).
+TOLERANCE = {name: 0.0 for name in MAGNITUDES} | dict.fromkeys(
+    ("shearX", "shearY", "translateX", "translateY", "rotate"), 0.05)
 
 
-# Mean absolute difference allowed (0..255 scale), on 8 scenes x 3 levels x 2 signs. Measured:
-# 0 for every op but autocontrast (0.012: a truncation lands one unit off on a few pixels) and
-# the shears (0.6: PIL's bicubic kernel uses a = -0.5, grid_sample's a = -0.75).
-TOLERANCE = {"posterize": 0.0, "solarize": 0.0, "invert": 0.0, "autocontrast": 0.05, "equalize": 0.05,
-             "brightness": 0.05, "color": 0.05, "contrast": 0.05, "sharpness": 0.05,
-             "translateX": 0.05, "translateY": 0.05, "rotate": 0.1, "shearX": 1.0, "shearY": 1.0}
+@pytest.mark.parametrize("name", sorted(MAGNITUDES))
+@pytest.mark.parametrize("level", [0, 3, 6, 9])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_autoaugment_op_matches_pil(name, level, sign):
+    magnitude = MAGNITUDES[name][level]
+    expected = aa_pil(name, IMAGES, magnitude, sign)
+    got = aa_tensor(name, IMAGES, magnitude, sign)
+    assert got.shape == expected.shape and got.dtype == np.uint8
+    assert mean_abs_diff(got, expected) <= TOLERANCE[name]
 
 
-@pytest.mark.parametrize("name", sorted(TOLERANCE))
+@pytest.mark.parametrize("name", sorted(MAGNITUDES))
+@pytest.mark.parametrize("sign", [1, -1])
+def test_autoaugment_op_matches_pil_on_grey_images(name, sign):
+    grey = np.stack([np.asarray(Image.fromarray(img).convert("L")) for img in IMAGES])
+    magnitude = MAGNITUDES[name][8]
+    assert mean_abs_diff(aa_tensor(name, grey, magnitude, sign), aa_pil(name, grey, magnitude, sign)) <= TOLERANCE[name]
+
+
+class ScriptedRng:
+    """Stands in for the numpy Generator pil_ops draws from: random() gives the sign
+    (< 0.5 is +), uniform() gives the scripted cutout centre, x then y."""
+
+    def __init__(self, sign, centre=(0.0, 0.0)):
+        self.sign = sign
+        self.centre = list(centre)
+
+    def random(self):
+        return 0.25 if self.sign > 0 else 0.75
+
+    def uniform(self, low, high):
+        return self.centre.pop(0)
+
+
+RA_TOLERANCE = {name: 0.0 for name in RA_OPS} | dict.fromkeys(
+    ("shear_x", "shear_y", "translate_x", "translate_y", "rotate"), 0.05)  # as TOLERANCE above
+
+
+@pytest.mark.parametrize("name", sorted(RA_OPS))
 @pytest.mark.parametrize("level", [1, 5, 9])
 @pytest.mark.parametrize("sign", [1, -1])
-def test_each_op_matches_pil(name, level, sign):
-    magnitude = MAGNITUDES[name][level]
-    expected = pil_reference(name, IMAGES, magnitude, sign).astype(np.float64)
-    got = ours(name, IMAGES, magnitude, sign).astype(np.float64)
-    assert got.shape == expected.shape
-    assert np.abs(got - expected).mean() <= TOLERANCE[name], np.abs(got - expected).mean()
+def test_rand_augment_op_matches_pil_ops(name, level, sign):
+    n, size = len(IMAGES), IMAGES.shape[1]
+    centre = np.random.RandomState(level).uniform(0, size, (n, 2))
+    expected = np.stack([np.asarray(pil_ops.RAND_AUGMENT_OPS[name](Image.fromarray(img), level, ScriptedRng(sign, c)))
+                         for img, c in zip(IMAGES, centre)])
+    values = rand_augment_values(torch.full((n,), float(level), dtype=torch.float64),
+                                 torch.full((n,), float(sign), dtype=torch.float64),
+                                 torch.from_numpy(centre), 10, size, size)
+    got = to_numpy(RA_OPS[name](to_batch(IMAGES), values[name]))
+    assert mean_abs_diff(got, expected) <= RA_TOLERANCE[name]
 
 
-@pytest.mark.parametrize("name", ["equalize", "autocontrast", "posterize", "solarize", "contrast", "rotate"])
-def test_ops_on_grey_images_match_pil(name):
-    grey = IMAGES[..., :1]
-    magnitude = MAGNITUDES[name][7]
-    expected = np.stack([np.asarray(pil_op(name, Image.fromarray(img[..., 0]), magnitude, 1)) for img in grey])
-    got = ours(name, grey, magnitude, 1)[..., 0]
-    assert np.abs(got.astype(float) - expected).mean() <= TOLERANCE[name]
+def test_rand_augment_has_the_ops_of_pil_ops():
+    assert set(RA_OPS) == set(pil_ops.RAND_AUGMENT_OPS) and len(RA_OPS) == 15
+
+
+def test_pil_rotate_with_fill_is_cifar10policys_rgba_composite():
+    """CIFAR10Policy rotates an RGBA copy and composites it over grey; pil_op uses fillcolor."""
+    for img in map(Image.fromarray, IMAGES[:4]):
+        rot = img.convert("RGBA").rotate(20.0)
+        composite = Image.composite(rot, Image.new("RGBA", rot.size, (FILL,) * 4), rot).convert(img.mode)
+        assert np.array_equal(np.asarray(pil_op("rotate", img, 20.0, 1)), np.asarray(composite))
 
 
 def test_each_sample_gets_its_own_parameter():
-    x = batch_of(IMAGES[:2])
-    out = OPS["brightness"](x, torch.tensor([0.5, 1.5]))
-    assert torch.equal(out[0], OPS["brightness"](x[:1], torch.tensor([0.5]))[0])
-    assert torch.equal(out[1], OPS["brightness"](x[1:], torch.tensor([1.5]))[0])
+    x = to_batch(IMAGES[:4])
+    for name, values in (("rotate", [-30.0, 0.0, 10.0, 25.0]), ("contrast", [0.1, 1.0, 1.5, 1.9]),
+                         ("solarize", [0.0, 100.0, 200.0, 256.0]), ("shearX", [-0.3, 0.1, 0.2, 0.0])):
+        value = torch.tensor(values, dtype=torch.float64)
+        batched = AA_OPS[name](x, value)
+        for i in range(4):
+            assert torch.equal(batched[i], AA_OPS[name](x[i:i + 1], value[i:i + 1])[0]), (name, i)
 
 
-def test_crop_is_a_shifted_window_of_the_zero_padded_image():
-    x = torch.randint(1, 256, (500, 3, 8, 8), dtype=torch.uint8)
-    out = batch_crop(x, 4, torch.Generator().manual_seed(0))
-    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
-    for img, src in zip(out, padded):
-        assert any(torch.equal(img, src[:, r:r + 8, c:c + 8]) for r in range(9) for c in range(9))
-    assert (out == 0).any() and out.shape == x.shape
+def test_the_where_and_the_picked_paths_give_the_same_batch():
+    x = to_batch(IMAGES)
+    mask = torch.tensor([True, False, True, True, False, False, True, False, True, False, True])
+    value = torch.linspace(-25, 25, len(x), dtype=torch.float64)
+    for op in (AA_OPS["rotate"], AA_OPS["equalize"]):
+        assert torch.equal(apply_where(op, x, mask, value), apply_to_picked(op, x, mask, value))
+    assert torch.equal(apply_to_picked(AA_OPS["rotate"], x, torch.zeros(len(x), dtype=torch.bool), value), x)
 
 
-def test_crop_offsets_are_uniform_over_the_81_positions():
-    x = torch.zeros(8100, 1, 1, 1, dtype=torch.uint8) + 255
-    x = torch.nn.functional.pad(x, (0, 31, 0, 31))  # one bright pixel at (0, 0) of a 32x32 image
-    out = batch_crop(x, 4, torch.Generator().manual_seed(1))
-    hits = (out[:, 0] == 255).nonzero()[:, 1:]
-    counts = torch.zeros(9, 9)
-    for r, c in hits.tolist():
-        counts[r, c] += 1
-    # Offsets where the pixel lands inside: (r, c) in 0..4 only (it moves right/down by 4 - offset).
-    assert counts[:5, :5].min() > 0 and counts[5:].sum() == 0
+def test_autoaugment_applies_each_samples_two_ops_in_order_as_pil_does():
+    n = 96
+    x = np.concatenate([IMAGES] * 9)[:n]
+    sub, slots = draw_autoaugment(n, torch.Generator().manual_seed(7), torch.device("cpu"))
+    got = to_numpy(autoaugment_cifar10(to_batch(x), torch.Generator().manual_seed(7)))
+    for i in range(n):
+        img = Image.fromarray(x[i])
+        spec = CIFAR10_POLICY[int(sub[i])]
+        for stage, slot in enumerate(slots):
+            name, level = spec[1 + 3 * stage], spec[2 + 3 * stage]
+            if slot.fire[i]:
+                offset = 1.0 if name in ENHANCE else 0.0
+                sign = 1 if float(slot.values[name][i]) >= offset else -1
+                img = pil_op(name, img, MAGNITUDES[name][level], sign)
+        assert mean_abs_diff(got[i], np.asarray(img)) <= 0.05, (i, spec)
 
 
-def test_flip_happens_half_the_time():
-    x = torch.arange(4, dtype=torch.uint8).view(1, 1, 1, 4).expand(20000, 1, 1, 4)
-    flipped = (batch_flip_lr(x, torch.Generator().manual_seed(0))[:, 0, 0, 0] == 3).float().mean().item()
-    assert abs(flipped - 0.5) < 0.02
+def test_rand_augment_applies_each_samples_ops_in_order_as_pil_ops_does():
+    n, size = 96, IMAGES.shape[1]
+    x = np.concatenate([IMAGES] * 9)[:n]
+    slots = draw_rand_augment(n, size, size, torch.Generator().manual_seed(3), torch.device("cpu"), 2, 0.5, 10)
+    got = to_numpy(rand_augment(to_batch(x), torch.Generator().manual_seed(3)))
+    names = list(RA_OPS)
+    for i in range(n):
+        img = Image.fromarray(x[i])
+        for slot in slots:
+            if slot.fire[i]:
+                name = names[int(slot.op[i])]
+                level = int(round(float(slot.values["invert"][i])))  # parameterless ops carry the level
+                cutout = slot.values["cutout"][i]
+                sign = 1 if float(slot.values["rotate"][i]) > 0 else -1
+                img = pil_ops.RAND_AUGMENT_OPS[name](img, level, ScriptedRng(sign, cutout[1:].tolist()))
+        assert mean_abs_diff(got[i], np.asarray(img)) <= 0.05, i
 
 
-def test_policies_are_deterministic_given_the_generator():
-    x = batch_of(IMAGES)
-    for policy in (autoaugment_cifar10, rand_augment):
-        a = policy(x, torch.Generator().manual_seed(5))
-        b = policy(x, torch.Generator().manual_seed(5))
-        assert torch.equal(a, b) and a.dtype == torch.uint8 and a.shape == x.shape
-
-
-def test_sub_policies_are_drawn_uniformly_and_ops_fire_at_their_probability(monkeypatch):
-    """Record each op call's mask through apply_where, over 20,000 images."""
-    import pipelines.ops.policy as policy
-
-    calls = []
-
-    def record(op, images, mask, param):
-        calls.append(mask.clone())
-        return images
-
-    monkeypatch.setattr(policy, "apply_where", record)
+def test_sub_policies_are_uniform_and_each_op_fires_at_its_probability():
     n = 20000
-    gen = torch.Generator().manual_seed(0)
-    sub = torch.randint(0, 25, (n,), generator=torch.Generator().manual_seed(0))
-    policy.autoaugment_cifar10(torch.zeros(n, 1, 1, 1, dtype=torch.uint8), gen)
-    # The policy draws the sub-policy first from the same generator: re-draw it identically.
-    assert torch.equal(sub, torch.randint(0, 25, (n,), generator=torch.Generator().manual_seed(0)))
-    counts = torch.bincount(sub, minlength=25).float()
-    expected = n / 25
-    chi2 = ((counts - expected) ** 2 / expected).sum().item()
-    assert chi2 < 52.6  # chi-square, 24 degrees of freedom, p = 0.001
-    names = policy.AA_NAMES
-    stage_masks = [calls[:len(names)], calls[len(names):]]
-    for stage, masks in enumerate(stage_masks):
-        fired = torch.stack(masks).any(dim=0)
-        for k, spec in enumerate(CIFAR10_POLICY):
-            picked = sub == k
-            p = spec[0] if stage == 0 else spec[3]
-            rate = fired[picked].float().mean().item()
-            se = (p * (1 - p) / picked.sum().item()) ** 0.5
-            assert abs(rate - p) <= 4 * se + 1e-9, (k, stage, rate, p)
+    sub, slots = draw_autoaugment(n, torch.Generator().manual_seed(0), torch.device("cpu"))
+    counts = torch.bincount(sub, minlength=25).double()
+    chi2 = float(((counts - n / 25) ** 2 / (n / 25)).sum())
+    assert chi2 < 51.2  # chi-square, 24 degrees of freedom, p = 0.001
+    names = list(AA_OPS)
+    for k, spec in enumerate(CIFAR10_POLICY):
+        picked = sub == k
+        for stage, slot in enumerate(slots):
+            p, name, level = spec[3 * stage:3 * stage + 3]
+            assert (slot.op[picked] == names.index(name)).all()
+            rate = float(slot.fire[picked].double().mean())
+            assert abs(rate - p) <= 4 * (p * (1 - p) / int(picked.sum())) ** 0.5 + 1e-12, (k, stage, rate, p)
+            magnitude = float(MAGNITUDES[name][level])
+            offset = 1.0 if name in ENHANCE else 0.0
+            value = slot.values[name][picked] - offset
+            assert torch.allclose(value.abs(), torch.full_like(value, magnitude))
+            if name in RANDOM_SIGN and magnitude > 0:
+                assert abs(float((value > 0).double().mean()) - 0.5) < 0.1, (k, stage, name)
+            else:
+                assert (value >= 0).all(), (k, stage, name)  # rotate: always counter-clockwise
 
 
-def test_rand_augment_draws_ops_uniformly_and_applies_half_of_them(monkeypatch):
-    import pipelines.ops.policy as policy
-
-    calls = []
-    monkeypatch.setattr(policy, "apply_where", lambda op, images, mask, param: calls.append(mask.clone()) or images)
+def test_rand_augment_draws_ops_and_levels_uniformly_and_fires_half_of_them():
     n = 30000
-    policy.rand_augment(torch.zeros(n, 3, 4, 4, dtype=torch.uint8), torch.Generator().manual_seed(0))
-    masks = torch.stack(calls).view(2, len(RA_NAMES), n)
-    per_op = masks.float().mean(dim=2)  # P(op k chosen and fired) = 0.5 / 15
-    assert torch.allclose(per_op, torch.full_like(per_op, 0.5 / 15), atol=0.004)
-    assert abs(masks.any(dim=1).float().mean().item() - 0.5) < 0.01
+    slots = draw_rand_augment(n, 32, 32, torch.Generator().manual_seed(0), torch.device("cpu"), 2, 0.5, 10)
+    for slot in slots:
+        counts = torch.bincount(slot.op, minlength=15).double()
+        assert float(((counts - n / 15) ** 2 / (n / 15)).sum()) < 36.1  # 14 degrees of freedom, p = 0.001
+        assert abs(float(slot.fire.double().mean()) - 0.5) <= 4 * (0.25 / n) ** 0.5
+        levels = slot.values["invert"].long()
+        assert levels.min() == 1 and levels.max() == 9
+        counts = torch.bincount(levels, minlength=10)[1:].double()
+        assert float(((counts - n / 9) ** 2 / (n / 9)).sum()) < 26.1  # 8 degrees of freedom, p = 0.001
+    assert not torch.equal(slots[0].op, slots[1].op)  # the two ops are drawn independently
 
 
-@pytest.mark.parametrize("name", RA_NAMES)
-def test_rand_augment_ops_exist_in_both_pipelines(name):
-    assert name in RAND_AUGMENT_OPS
+def test_crop_offsets_cover_all_81_positions_of_the_zero_padded_image():
+    n = 4000
+    x = torch.arange(1, 65, dtype=torch.uint8).view(1, 1, 8, 8).expand(n, 3, 8, 8)  # no zero inside
+    out = batch_crop(x, 4, torch.Generator().manual_seed(0))
+    padded = F.pad(x[0], (4, 4, 4, 4))  # zeros around
+    windows = torch.stack([padded[:, r:r + 8, c:c + 8] for r in range(9) for c in range(9)])
+    matches = (out[:, None] == windows[None]).flatten(2).all(dim=2)  # n x 81
+    assert (matches.sum(dim=1) == 1).all()  # every crop is exactly one window of the zero-padded image
+    counts = matches.sum(dim=0).double()
+    assert counts.min() > 0
+    assert float(((counts - n / 81) ** 2 / (n / 81)).sum()) < 124.8  # 80 degrees of freedom, p = 0.001
 
 
-def test_cutout_greys_a_square_around_its_centre():
-    x = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
-    out = cutout(x, torch.tensor([[8.0, 16.0, 16.0]]))
-    assert (out[0, :, 12:20, 12:20] == 128).all() and out.sum() == 128 * 3 * 64
+def test_crop_without_padding_is_the_identity():
+    x = to_batch(IMAGES)
+    assert torch.equal(batch_crop(x, 0, torch.Generator().manual_seed(0)), x)
 
 
-def test_policies_run_on_grey_images():
-    x = torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8)
-    assert autoaugment_cifar10(x, torch.Generator().manual_seed(0)).shape == x.shape
-    assert rand_augment(x, torch.Generator().manual_seed(0)).shape == x.shape
+def test_flip_mirrors_about_half_of_the_images():
+    n = 20000
+    x = torch.arange(4, dtype=torch.uint8).view(1, 1, 1, 4).expand(n, 1, 2, 4)
+    out = batch_flip_lr(x, torch.Generator().manual_seed(0))
+    flipped = (out == x.flip(-1)).flatten(1).all(dim=1)
+    assert (flipped | (out == x).flatten(1).all(dim=1)).all()
+    assert abs(float(flipped.double().mean()) - 0.5) <= 4 * (0.25 / n) ** 0.5
+
+
+AUGMENTATIONS = {
+    "crop": lambda x, g: batch_crop(x, 4, g), "flip": batch_flip_lr,
+    "autoaugment": autoaugment_cifar10, "rand_augment": rand_augment,
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUGMENTATIONS))
+@pytest.mark.parametrize("channels", [3, 1])
+def test_augmentation_is_fixed_by_the_seed_and_keeps_uint8_and_shape(name, channels):
+    x = to_batch(np.concatenate([IMAGES] * 6))[:, :channels].contiguous()
+    augment = AUGMENTATIONS[name]
+    a = augment(x, torch.Generator().manual_seed(5))
+    assert a.dtype == torch.uint8 and a.shape == x.shape
+    assert torch.equal(a, augment(x, torch.Generator().manual_seed(5)))
+    assert not torch.equal(a, augment(x, torch.Generator().manual_seed(6)))
+
+
+def test_policies_leave_their_input_untouched():
+    x = to_batch(IMAGES)
+    before = x.clone()
+    autoaugment_cifar10(x, torch.Generator().manual_seed(0))
+    rand_augment(x, torch.Generator().manual_seed(0))
+    assert torch.equal(x, before)
+
+
+def test_cifar10_policy_on_pil_images_keeps_size_and_mode():
+    policy, rng = CIFAR10Policy(), np.random.default_rng(0)
+    for img in IMAGES[:8]:
+        for mode in ("RGB", "L"):
+            out = policy(Image.fromarray(img).convert(mode), rng)
+            assert out.size == (32, 32) and out.mode == mode
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_ops_on_cuda_match_the_cpu():
+    x = to_batch(IMAGES)
+    for ops, value_of in ((AA_OPS, lambda name: torch.full((len(x),), aa_value(name, MAGNITUDES[name][9], -1),
+                                                           dtype=torch.float64)),):
+        for name, op in ops.items():
+            value = value_of(name)
+            assert torch.equal(op(x.cuda(), value.cuda()).cpu(), op(x, value)), name
+    mask = torch.arange(len(x)) % 2 == 0
+    out = rand_augment(x.cuda(), torch.Generator(device="cuda").manual_seed(0))
+    assert out.dtype == torch.uint8 and out.is_cuda and out.shape == x.shape
+    value = torch.full((len(x),), 15.0, dtype=torch.float64)
+    assert torch.equal(apply_where(AA_OPS["rotate"], x.cuda(), mask.cuda(), value.cuda()).cpu(),
+                       apply_to_picked(AA_OPS["rotate"], x, mask, value))

@@ -1,4 +1,4 @@
-"""Cutout, per sample: a grey (128) square at a random centre."""
+"""Cutout, per sample: a grey (128) square, as pipelines/pil_ops.py draws it with ImageDraw."""
 from __future__ import annotations
 
 import torch
@@ -7,11 +7,22 @@ FILL = 128
 
 
 def cutout(images: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
-    """`box` is N x 3: (side in pixels, centre x, centre y); pixels whose centre lies in the
-    square are set to 128 (the square is clipped at the image border)."""
+    """`box` is N x 3: (side in pixels, centre x, centre y), float64.
+
+    PIL's rectangle((x0, y0, x1, y1)) with float corners fills columns int(x0)..int(x1) and
+    rows int(y0)..int(y1), both ends included; the corners are clipped to the image first.
+    """
     h, w = images.shape[-2:]
-    side, cx, cy = (box[:, i, None, None].float() for i in range(3))
-    ys = torch.arange(h, device=images.device, dtype=torch.float32)[None, :, None] + 0.5
-    xs = torch.arange(w, device=images.device, dtype=torch.float32)[None, None, :] + 0.5
-    inside = ((xs - cx).abs() <= side / 2) & ((ys - cy).abs() <= side / 2)
-    return torch.where(inside[:, None], torch.full_like(images, FILL), images)
+    half = box[:, :1] / 2
+    in_x = covered(box[:, 1:2], half, w, images.device)
+    in_y = covered(box[:, 2:3], half, h, images.device)
+    inside = in_y[:, None, :, None] & in_x[:, None, None, :]
+    return torch.where(inside, torch.full_like(images, FILL), images)
+
+
+def covered(centre: torch.Tensor, half: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
+    """N x size: the pixels of one axis that the square covers."""
+    low = (centre - half).clamp(min=0).floor()
+    high = (centre + half).clamp(max=size).floor()
+    pixels = torch.arange(size, device=device)
+    return (pixels >= low) & (pixels <= high)

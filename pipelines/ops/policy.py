@@ -1,105 +1,149 @@
 """The strong-view policies as batched tensor computations (ACT_SPEC.md "Augmentation").
 
-- `autoaugment_cifar10`: the CIFAR-10 policy of pipelines/autoaugment_pil.py (the same 25
-  sub-policies, bins and signs), each image drawing its own sub-policy, coins and signs.
-- `rand_augment`: the Web/Food strong view: two ops drawn per image from 15, each applied
-  with p = 0.5 at a level drawn from 1..9 of 10; the ranges of pipelines/pil_ops.py.
+- `autoaugment_cifar10`: the CIFAR-10 policy of pipelines/autoaugment_pil.py: the same 25
+  sub-policies, bins, signs (none for rotate) and resampling (bicubic shears).
+- `rand_augment`: the Web/Food strong view of pipelines/pil_ops.py: `n` ops drawn uniformly
+  (with replacement) from 15, each applied with probability `p` at a level drawn uniformly
+  from 1..max_level-1. Parameters at level L, FixMatch-style, s a random sign:
+  shear s*0.3*L/10 (nearest), translate s*0.3*L/10 of the side, rotate s*30*L/10 degrees,
+  enhance factor 1 + s*0.9*L/10, posterize round(8 - 4*L/10) bits, solarize threshold
+  round(256 - 256*L/10), cutout a grey square of side 0.5*L/10 of the shorter side at a
+  uniform centre; invert, autocontrast and equalize take no parameter.
 
-Both loop over op types (14 or 15), never over images: for each stage and op type, a mask
-picks the images that apply it and `apply_where` applies it with per-image parameters.
+Each policy first draws every sample's random choices for the whole batch (`draw_*`: per op
+position a `Slot`: which op, whether it fires, each op's parameter), then applies each op
+type in turn to the samples whose slot chose and fired it (`apply_slot`). Loops run over op
+positions (2) and op types (14 or 15), never over images, and every random number comes from
+the generator passed in, drawn for the full batch, so the stream does not depend on which
+samples fire nor on the device path.
 """
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
+from functools import lru_cache, partial
 
 import torch
 
-from pipelines.autoaugment_pil import CIFAR10_POLICY, MAGNITUDES, SIGNED
-from pipelines.ops import affine, enhance, histogram, pointwise
+from pipelines.autoaugment_pil import CIFAR10_POLICY, ENHANCE, MAGNITUDES, RANDOM_SIGN
+from pipelines.ops import affine, color
+from pipelines.ops.autocontrast import autocontrast
 from pipelines.ops.cutout import cutout
-from pipelines.ops.select import apply_where
+from pipelines.ops.equalize import equalize
+from pipelines.ops.invert import invert
+from pipelines.ops.masked import Op, apply_masked
+from pipelines.ops.posterize import posterize
+from pipelines.ops.solarize import solarize
 
-OPS = {
-    "shearX": affine.shear_x, "shearY": affine.shear_y, "translateX": affine.translate_x,
-    "translateY": affine.translate_y, "rotate": affine.rotate,
-    "color": lambda x, m: enhance.color(x, 1 + m), "contrast": lambda x, m: enhance.contrast(x, 1 + m),
-    "sharpness": lambda x, m: enhance.sharpness(x, 1 + m), "brightness": lambda x, m: enhance.brightness(x, 1 + m),
-    "posterize": pointwise.posterize, "solarize": pointwise.solarize, "invert": pointwise.invert,
-    "autocontrast": histogram.autocontrast, "equalize": histogram.equalize,
+AA_OPS: dict[str, Op] = {
+    "shearX": partial(affine.shear_x, resample="bicubic"), "shearY": partial(affine.shear_y, resample="bicubic"),
+    "translateX": affine.translate_x, "translateY": affine.translate_y, "rotate": affine.rotate,
+    "color": color.color, "posterize": posterize, "solarize": solarize, "contrast": color.contrast,
+    "sharpness": color.sharpness, "brightness": color.brightness, "autocontrast": autocontrast,
+    "equalize": equalize, "invert": invert,
 }
-AA_NAMES = tuple(MAGNITUDES)
+RA_OPS: dict[str, Op] = {
+    "invert": invert, "cutout": cutout, "sharpness": color.sharpness, "autocontrast": autocontrast,
+    "posterize": posterize, "shear_x": partial(affine.shear_x, resample="nearest"),
+    "shear_y": partial(affine.shear_y, resample="nearest"), "translate_x": affine.translate_x,
+    "translate_y": affine.translate_y, "rotate": affine.rotate, "equalize": equalize,
+    "contrast": color.contrast, "color": color.color, "solarize": solarize, "brightness": color.brightness,
+}
 
 
-@functools.lru_cache(maxsize=None)
-def _policy_tables(device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Per sub-policy: probability, op id and magnitude of each stage (built once per device:
-    no host-to-device copy per batch)."""
-    prob = torch.tensor([[s[0], s[3]] for s in CIFAR10_POLICY], device=device)
-    op = torch.tensor([[AA_NAMES.index(s[1]), AA_NAMES.index(s[4])] for s in CIFAR10_POLICY], device=device)
-    mag = torch.tensor([[float(MAGNITUDES[s[1]][s[2]]), float(MAGNITUDES[s[4]][s[5]])] for s in CIFAR10_POLICY],
-                       device=device)
-    signed = torch.tensor([name in SIGNED for name in AA_NAMES], device=device)
-    return prob, op, mag, signed
+@dataclass
+class Slot:
+    """One op position of a policy, per sample: the op (index into the policy's op table),
+    whether it fires, and each op's parameter (N, or N x 3 for cutout; float64)."""
+
+    op: torch.Tensor
+    fire: torch.Tensor
+    values: dict[str, torch.Tensor]
 
 
-def random_sign(n: int, device, generator: torch.Generator) -> torch.Tensor:
-    return torch.where(torch.rand(n, device=device, generator=generator) < 0.5, 1.0, -1.0)
-
-
-def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    n, dev = len(images), images.device
-    images = images.clone()  # apply_where writes in place on the CPU
-    prob, op, mag, signed = _policy_tables(torch.device(dev))
-    sub = torch.randint(0, len(CIFAR10_POLICY), (n,), device=dev, generator=generator)
-    for stage in range(2):
-        fire = torch.rand(n, device=dev, generator=generator) < prob[sub, stage]
-        sign = random_sign(n, dev, generator)
-        op_id = op[sub, stage]
-        value = mag[sub, stage] * torch.where(signed[op_id], sign, 1.0)
-        for k, name in enumerate(AA_NAMES):
-            images = apply_where(OPS[name], images, fire & (op_id == k), value)
+def apply_slot(images: torch.Tensor, slot: Slot, ops: dict[str, Op]) -> torch.Tensor:
+    for k, (name, op) in enumerate(ops.items()):
+        images = apply_masked(op, images, slot.fire & (slot.op == k), slot.values[name])
     return images
 
 
-MAX_LEVEL = 10
-# RandAugment op -> (AutoAugment-style op, value at level 10, signed); pipelines/pil_ops.py ranges.
-RAND_AUGMENT = {
-    "invert": ("invert", 0.0, False), "cutout": ("cutout", 0.5, False), "sharpness": ("sharpness", 0.9, True),
-    "autocontrast": ("autocontrast", 0.0, False), "posterize": ("posterize", 4.0, False),
-    "shear_x": ("shearX", 0.3, True), "shear_y": ("shearY", 0.3, True), "translate_x": ("translateX", 0.3, True),
-    "translate_y": ("translateY", 0.3, True), "rotate": ("rotate", 30.0, True), "equalize": ("equalize", 0.0, False),
-    "contrast": ("contrast", 0.9, True), "color": ("color", 0.9, True), "solarize": ("solarize", 256.0, False),
-    "brightness": ("brightness", 0.9, True),
-}
-RA_NAMES = tuple(RAND_AUGMENT)
+def random_sign(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.where(torch.rand(n, device=device, generator=generator) < 0.5, 1.0, -1.0).double()
 
 
-def rand_augment_value(name: str, level: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
-    """The op's parameter at `level` (1..9), as pil_ops computes it."""
-    _, top, signed = RAND_AUGMENT[name]
-    value = top * level / MAX_LEVEL
-    if name == "posterize":
-        return torch.round(8 - value)
-    if name == "solarize":
-        return torch.round(256 - value)
-    return value * sign if signed else value
+@lru_cache(maxsize=None)
+def policy_table(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Per sub-policy and stage (25 x 2): probability, op index, magnitude, random sign?, factor offset.
+    Built once per device: copying lists to a GPU blocks the host, which a batch must not do."""
+    names = list(AA_OPS)
+    stages = [[(s[0], s[1], s[2]), (s[3], s[4], s[5])] for s in CIFAR10_POLICY]
+    prob = torch.tensor([[p for p, _, _ in row] for row in stages], dtype=torch.float64, device=device)
+    op = torch.tensor([[names.index(name) for _, name, _ in row] for row in stages], device=device)
+    magnitude = torch.tensor([[float(MAGNITUDES[name][b]) for _, name, b in row] for row in stages],
+                             dtype=torch.float64, device=device)
+    signed = torch.tensor([[name in RANDOM_SIGN for _, name, _ in row] for row in stages], device=device)
+    offset = torch.tensor([[1.0 if name in ENHANCE else 0.0 for _, name, _ in row] for row in stages],
+                          dtype=torch.float64, device=device)
+    return prob, op, magnitude, signed, offset
 
 
-def rand_augment(images: torch.Tensor, generator: torch.Generator, n_ops: int = 2, p: float = 0.5) -> torch.Tensor:
-    n, dev = len(images), images.device
-    images = images.clone()  # apply_where writes in place on the CPU
-    h, w = images.shape[-2:]
+def draw_autoaugment(n: int, generator: torch.Generator, device: torch.device) -> tuple[torch.Tensor, list[Slot]]:
+    """Each sample's sub-policy (uniform over 25) and its two slots (coin with the stage's p, sign)."""
+    prob, op, magnitude, signed, offset = policy_table(device)
+    sub = torch.randint(0, len(CIFAR10_POLICY), (n,), device=device, generator=generator)
+    slots = []
+    for stage in range(2):
+        fire = torch.rand(n, device=device, generator=generator, dtype=torch.float64) < prob[sub, stage]
+        sign = torch.where(signed[sub, stage], random_sign(n, generator, device), 1.0)
+        value = offset[sub, stage] + magnitude[sub, stage] * sign  # enhance ops take 1 + m
+        slots.append(Slot(op=op[sub, stage], fire=fire, values=dict.fromkeys(AA_OPS, value)))
+    return sub, slots
+
+
+def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """AutoAugment's CIFAR-10 policy, each image its own sub-policy, coins and signs (uint8 in and out)."""
+    _, slots = draw_autoaugment(len(images), generator, images.device)
+    for slot in slots:
+        images = apply_slot(images, slot, AA_OPS)
+    return images
+
+
+def rand_augment_values(level: torch.Tensor, sign: torch.Tensor, centre: torch.Tensor, max_level: int,
+                        height: int, width: int) -> dict[str, torch.Tensor]:
+    """Every op's parameter at each sample's level, in pipelines/pil_ops.py's arithmetic order."""
+    def signed(top: float) -> torch.Tensor:
+        return top * level / max_level * sign
+
+    side = 0.5 * level / max_level * min(height, width)
+    return {
+        "invert": level, "autocontrast": level, "equalize": level,  # no parameter
+        "cutout": torch.cat([side[:, None], centre], dim=1),
+        "posterize": torch.round(8 - 4 * level / max_level),
+        "solarize": torch.round(256 - 256 * level / max_level),
+        "shear_x": signed(0.3), "shear_y": signed(0.3), "translate_x": signed(0.3), "translate_y": signed(0.3),
+        "rotate": signed(30.0),
+        **{name: 1.0 + signed(0.9) for name in ("sharpness", "contrast", "color", "brightness")},
+    }
+
+
+def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generator, device: torch.device,
+                      n_ops: int, p: float, max_level: int) -> list[Slot]:
+    """`n_ops` slots: op uniform over 15, coin with p, level uniform over 1..max_level-1, sign, cutout centre."""
+    slots = []
     for _ in range(n_ops):
-        op_id = torch.randint(0, len(RA_NAMES), (n,), device=dev, generator=generator)
-        fire = torch.rand(n, device=dev, generator=generator) < p
-        level = torch.randint(1, MAX_LEVEL, (n,), device=dev, generator=generator).float()
-        sign = random_sign(n, dev, generator)
-        centre = torch.rand(n, 2, device=dev, generator=generator) * torch.tensor([w, h], device=dev)
-        for k, name in enumerate(RA_NAMES):
-            value = rand_augment_value(name, level, sign)
-            if name == "cutout":
-                op, param = cutout, torch.cat([(value * min(h, w))[:, None], centre], dim=1)
-            else:
-                op, param = OPS[RAND_AUGMENT[name][0]], value
-            images = apply_where(op, images, fire & (op_id == k), param)
+        op = torch.randint(0, len(RA_OPS), (n,), device=device, generator=generator)
+        fire = torch.rand(n, device=device, generator=generator) < p
+        level = torch.randint(1, max_level, (n,), device=device, generator=generator).double()
+        sign = random_sign(n, generator, device)
+        unit = torch.rand(n, 2, device=device, generator=generator, dtype=torch.float64)
+        centre = torch.stack([unit[:, 0] * width, unit[:, 1] * height], dim=1)
+        slots.append(Slot(op=op, fire=fire, values=rand_augment_values(level, sign, centre, max_level, height, width)))
+    return slots
+
+
+def rand_augment(images: torch.Tensor, generator: torch.Generator, n: int = 2, p: float = 0.5,
+                 max_level: int = 10) -> torch.Tensor:
+    """RandAugment as the Web/Food strong view, per sample (uint8 in and out)."""
+    height, width = images.shape[-2:]
+    for slot in draw_rand_augment(len(images), height, width, generator, images.device, n, p, max_level):
+        images = apply_slot(images, slot, RA_OPS)
     return images
