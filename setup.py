@@ -21,6 +21,7 @@ setup(
     ],
     extras_require={
         "timm": ["timm>=0.9"],
+        "dali": ["nvidia-dali-cuda130>=2.0"],  # the `dali` pipeline; CPU-only runs work too
         "test": ["pytest>=7", "timm>=0.9"],
     },
     entry_points={"console_scripts": ["act=act.cli:main"]},

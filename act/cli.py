@@ -12,6 +12,8 @@ EXAMPLES = """examples:
   act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100 method.ablation.mining=false
   act train --config configs/web/aircraft.yaml data.root=/data/web-aircraft model.pretrained=/weights/resnet50.pth
   act train --resume runs/cifar100n-symm20-act-20261124-120000
+  act convert --format dali --config configs/web/aircraft.yaml data.root=/data/web-aircraft --out /fast/aircraft-dali
+  act train --config configs/web/aircraft.yaml pipeline.path=/fast/aircraft-dali model.pretrained=/w/resnet50.pth
 """
 
 
@@ -19,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="act", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="ACT (Asymmetric Co-Training) for learning with noisy labels: a fast trainer.",
-        epilog="commands:\n  train    train ACT (or the Standard baseline); `act train --help` lists every config key\n\n" + EXAMPLES)
+        epilog="commands:\n  train    train ACT (or the Standard baseline); `act train --help` lists every config key\n"
+               "  convert  write an image-file data set once for the DALI pipeline\n\n" + EXAMPLES)
     sub = parser.add_subparsers(dest="command", metavar="command")
     from act.config import describe_keys
 
@@ -32,6 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", "-c", metavar="FILE", help="YAML config (see configs/); default: the embedded demo")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run from its last completed epoch")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.02 data.root=/data")
+
+    convert = sub.add_parser(
+        "convert", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="write an image-file data set once in a fast pipeline's format",
+        description="Read the image-file data set named by the config's data.* keys and write it to --out in "
+                    "--format (dali: re-encoded JPEGs, DALI file lists, labels, a manifest with checksums). "
+                    "Train from it with pipeline.path=OUT. The output appears only when complete.",
+        epilog=EXAMPLES)
+    convert.add_argument("--format", required=True, choices=["dali"], help="output format")
+    convert.add_argument("--out", required=True, metavar="DIR", help="output folder (refused if it exists, unless --force)")
+    convert.add_argument("--config", "-c", metavar="FILE", help="YAML config naming the data set")
+    convert.add_argument("--force", action="store_true", help="replace an existing output folder")
+    convert.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed in the manifest) instead of stopping")
+    convert.add_argument("--max-side", type=int, default=0, metavar="N", help="shrink images whose longer side exceeds N px (default: twice the resize side)")
+    convert.add_argument("--quality", type=int, default=90, metavar="Q", help="JPEG quality (default 90)")
+    convert.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.root=/data/web-bird")
     return parser
 
 
@@ -56,6 +75,14 @@ def run_command(args: argparse.Namespace) -> int:
     from act import train as training
     from act.config import load_config
 
+    if args.command == "convert":
+        from act.convert import convert
+
+        manifest = convert(load_config(args.config, args.overrides), args.format, args.out, force=args.force,
+                           skip_bad=args.skip_bad, max_side=args.max_side, quality=args.quality)
+        bad = f", {len(manifest['bad_files'])} unreadable images left out" if manifest["bad_files"] else ""
+        print(f"wrote {args.out}: {manifest['counts']['train']} train and {manifest['counts']['test']} test images{bad}")
+        return 0
     if args.resume:
         if args.config:
             raise ActError("--resume takes the config from the run folder; drop --config")

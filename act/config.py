@@ -80,8 +80,8 @@ class OptimConfig:
 
 @dataclass
 class PipelineConfig:
-    name: str = "auto"  # auto (tensor for array data, reference for image files) | tensor | reference
-    path: str | None = None  # converted data (later pipelines)
+    name: str = "auto"  # auto (tensor for arrays; dali on CUDA for converted data; else reference) | tensor | dali | reference
+    path: str | None = None  # a folder written by `act convert`; the data are read from it instead of data.root
     workers: int = -1  # loader worker processes; -1: one per CPU core, at most 8
     test_batch_size: int = 512
 
@@ -244,7 +244,7 @@ def validate(cfg: Config) -> None:
         if value not in choices:
             raise ActError(f"{key}={value!r} is not allowed; choose one of: {', '.join(choices)}")
     d, n, o, r = cfg.data, cfg.data.noise, cfg.optim, cfg.run
-    if d.name not in ("digits",) and not d.root:
+    if d.name not in ("digits",) and not d.root and not cfg.pipeline.path:
         raise ActError(f"data.root must name the folder or file of data set {d.name!r} (e.g. data.root=/data/{d.name})")
     if not 0.0 <= n.closeset_ratio < 1.0:
         raise ActError(f"data.noise.closeset_ratio={n.closeset_ratio} is outside [0, 1)")

@@ -24,6 +24,7 @@ import torch
 from act import engine
 from act import method as M
 from act.config import Config, dump_yaml, load_config
+from act.convert import read_converted
 from act.datasets import read_source
 from act.datasets.base import Source
 from act.errors import ActError
@@ -131,6 +132,8 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     device = resolve_device(cfg.run.device)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
+    if source is None and cfg.pipeline.path:
+        source = read_converted(cfg.pipeline.path)
     if source is None:
         source = read_source(cfg.data.name, cfg.data.root, cfg.data.image_size, cfg.data.noise.openset_ratio)
     source.train = source.train.head(cfg.data.train_limit)

@@ -1,16 +1,20 @@
 """Pipelines: a Source in, Batches on the training device out. The registry and `auto` rules."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from act.datasets.base import Source
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline
+from pipelines.dali import DaliPipeline
 from pipelines.reference import ReferencePipeline
 from pipelines.tensor import TensorPipeline
 
-PIPELINES: dict[str, type[Pipeline]] = {"reference": ReferencePipeline, "tensor": TensorPipeline}
+PIPELINES: dict[str, type[Pipeline]] = {"reference": ReferencePipeline, "tensor": TensorPipeline,
+                                        "dali": DaliPipeline}
 
 __all__ = ["Batch", "Pipeline", "PIPELINES", "build_pipeline", "resolve_pipeline_name"]
 
@@ -19,7 +23,19 @@ def resolve_pipeline_name(name: str, source: Source, device: torch.device, path:
     """`auto` -> the best pipeline available for this source and device."""
     if name != "auto":
         return name
-    return "tensor" if source.is_array else "reference"
+    if source.is_array:
+        return "tensor"
+    if path and (Path(path) / "manifest.json").is_file() and device.type == "cuda" and dali_installed():
+        return "dali"
+    return "reference"
+
+
+def dali_installed() -> bool:
+    try:
+        import nvidia.dali  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def build_pipeline(name: str, source: Source, noisy: np.ndarray, **kwargs) -> Pipeline:

@@ -7,11 +7,25 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipelines import pil_ops
-from pipelines.autoaugment_pil import (CIFAR10_POLICY, DIRECTED, ENHANCE, FILL, MAGNITUDES, RANDOM_SIGN,
-                                       CIFAR10Policy, pil_op)
+from pipelines.autoaugment_pil import (
+    CIFAR10_POLICY,
+    DIRECTED,
+    ENHANCE,
+    FILL,
+    MAGNITUDES,
+    RANDOM_SIGN,
+    CIFAR10Policy,
+    pil_op,
+)
 from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
 from pipelines.ops.masked import apply_to_picked, apply_where
-from pipelines.ops.policy import AA_OPS, RA_OPS, draw_autoaugment, draw_rand_augment, rand_augment_values
+from pipelines.ops.policy import (
+    AA_OPS,
+    RA_OPS,
+    draw_autoaugment,
+    draw_rand_augment,
+    rand_augment_values,
+)
 
 
 def scenes(n=8, size=32, seed=0):
