@@ -2,8 +2,10 @@
 
     python -m benchmarks.pipelines --data cifar10n --root DIR --pipelines reference,tensor \
         --device cpu|cuda --json OUT.json
+    python -m benchmarks.pipelines --path CONVERTED_DIR --pipelines reference,dali --device cuda
 
-Without --root the data are random uint8 CIFAR-shaped arrays (50,000 x 32 x 32 x 3). The
+Without --root the data are random uint8 CIFAR-shaped arrays (50,000 x 32 x 32 x 3); with
+--path, the image files of a folder written by `act convert` (both pipelines read them). The
 reference pipeline runs with one worker per CPU core. Each pipeline gets a warm-up of
 `--warmup-batches` batches, then `--batches` batches are timed (the device synchronised
 before the clock is read); images/s counts samples delivered with both views.
@@ -19,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from act.convert import read_converted
 from act.datasets import read_source
 from act.datasets.base import Source, Split
 from pipelines import build_pipeline
@@ -63,13 +66,14 @@ def measure(name: str, source: Source, device: torch.device, batch_size: int, ba
     sync(device)
     seconds = time.perf_counter() - start
     return {"pipeline": name, "images_per_s": count / seconds, "images": count, "seconds": seconds,
-            "workers": workers if name == "reference" else 0}
+            "workers": workers if name in ("reference", "dali") else 0}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="cifar10n", help="data.name of the data set read from --root")
     parser.add_argument("--root", default=None, help="data root; without it, random CIFAR-shaped data")
+    parser.add_argument("--path", default=None, help="a folder written by `act convert` (image files)")
     parser.add_argument("--pipelines", default="reference,tensor")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -79,10 +83,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    source = read_source(args.data, args.root) if args.root else random_cifar()
+    if args.path:
+        source = read_converted(args.path)
+    else:
+        source = read_source(args.data, args.root) if args.root else random_cifar()
     results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers)
                for name in args.pipelines.split(",")]
-    report = {"device": device_name(device), "torch": torch.__version__, "data": args.data if args.root else "random-cifar",
+    data = args.path or (args.data if args.root else "random-cifar")
+    report = {"device": device_name(device), "torch": torch.__version__, "data": data, "image_size": source.image_size,
               "batch_size": args.batch_size, "results": results}
     base = next((r["images_per_s"] for r in results if r["pipeline"] == "reference"), None)
     print(f"device: {report['device']}   batch {args.batch_size}, both views")
