@@ -22,6 +22,8 @@ setup(
     extras_require={
         "timm": ["timm>=0.9"],
         "dali": ["nvidia-dali-cuda130>=2.0"],  # the `dali` pipeline; CPU-only runs work too
+        # the `ffcv` pipeline; builds from source: apt-get install pkg-config libopencv-dev libturbojpeg0-dev
+        "ffcv": ["ffcv==1.0.2"],
         "test": ["pytest>=7", "timm>=0.9"],
     },
     entry_points={"console_scripts": ["act=act.cli:main"]},

@@ -31,7 +31,7 @@ from act.datasets import read_source
 from act.datasets.base import Source, Split
 from act.errors import ActError
 
-FORMATS = ("dali",)
+FORMATS = ("dali", "ffcv")
 MANIFEST = "manifest.json"
 VERSION = 1
 
@@ -53,7 +53,10 @@ def convert(cfg: Config, fmt: str, out: str | Path, *, force: bool = False, skip
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        manifest = write_dali(source, tmp, skip_bad=skip_bad, max_side=max_side, quality=quality, progress=show)
+        manifest = write_files(source, tmp, skip_bad=skip_bad, max_side=max_side, quality=quality, progress=show)
+        if fmt == "ffcv":
+            manifest["sha256"].update(write_betons(tmp, quality))
+        manifest["format"] = fmt
         manifest["source"] = {"name": cfg.data.name, "root": str(cfg.data.root), "image_size": source.image_size}
         manifest["settings"] = {"max_side": max_side, "quality": quality, "skip_bad": skip_bad}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -72,7 +75,7 @@ def replace_dir(new: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_dali(source: Source, out: Path, *, skip_bad: bool, max_side: int, quality: int, progress: bool) -> dict:
+def write_files(source: Source, out: Path, *, skip_bad: bool, max_side: int, quality: int, progress: bool) -> dict:
     bad: list[dict] = []
     counts, labels, checksums = {}, {}, {}
     for split_name, split in (("train", source.train), ("test", source.test)):
@@ -107,8 +110,43 @@ def write_dali(source: Source, out: Path, *, skip_bad: bool, max_side: int, qual
     for path in sorted((out / "images").rglob("*.jpg")):
         image_digest.update(path.read_bytes())
     checksums["images"] = image_digest.hexdigest()
-    return {"format": "dali", "version": VERSION, "classes": source.classes, "counts": counts, "bad_files": bad,
+    return {"version": VERSION, "classes": source.classes, "counts": counts, "bad_files": bad,
             "sha256": checksums, "image": asdict_source(source)}
+
+
+def write_betons(out: Path, quality: int) -> dict[str, str]:
+    """FFCV `.beton` files of both splits from the re-encoded images: JPEG image, true label,
+    sample index (the same order as the file lists)."""
+    try:
+        from ffcv.fields import IntField, RGBImageField
+        from ffcv.writer import DatasetWriter
+    except ImportError as exc:
+        raise ActError("--format ffcv needs FFCV: apt-get install pkg-config libopencv-dev libturbojpeg0-dev, "
+                       "then pip install 'act-noisy[ffcv]'") from exc
+    labels = np.load(out / "labels.npz")
+    checksums = {}
+    for split in ("train", "test"):
+        files = [out / line.split(" ", 1)[0] for line in (out / f"{split}.txt").read_text().splitlines()]
+        rows = BetonRows(files, labels[f"{split}_labels"])
+        fields = {"image": RGBImageField(write_mode="jpg", jpeg_quality=quality), "label": IntField(),
+                  "index": IntField()}
+        DatasetWriter(str(out / f"{split}.beton"), fields, num_workers=1).from_indexed_dataset(rows)
+        checksums[f"{split}.beton"] = sha256(out / f"{split}.beton")
+    return checksums
+
+
+class BetonRows:
+    """(HxWx3 uint8 image, label, index) rows for FFCV's writer."""
+
+    def __init__(self, files: list[Path], labels: np.ndarray):
+        self.files, self.labels = files, labels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        with Image.open(self.files[i]) as img:
+            return np.asarray(img.convert("RGB")), int(self.labels[i]), i
 
 
 def asdict_source(source: Source) -> dict:

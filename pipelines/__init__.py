@@ -10,11 +10,12 @@ from act.datasets.base import Source
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline
 from pipelines.dali import DaliPipeline
+from pipelines.ffcv import FfcvPipeline
 from pipelines.reference import ReferencePipeline
 from pipelines.tensor import TensorPipeline
 
 PIPELINES: dict[str, type[Pipeline]] = {"reference": ReferencePipeline, "tensor": TensorPipeline,
-                                        "dali": DaliPipeline}
+                                        "dali": DaliPipeline, "ffcv": FfcvPipeline}
 
 __all__ = ["Batch", "Pipeline", "PIPELINES", "build_pipeline", "resolve_pipeline_name"]
 
@@ -27,6 +28,8 @@ def resolve_pipeline_name(name: str, source: Source, device: torch.device, path:
         return "tensor"
     if path and (Path(path) / "manifest.json").is_file() and device.type == "cuda" and dali_installed():
         return "dali"
+    if path and (Path(path) / "train.beton").is_file():
+        return "ffcv"
     return "reference"
 
 

@@ -1,4 +1,5 @@
-"""`act convert --format dali` and the DALI pipeline on the CPU, on small image folders the tests write."""
+"""`act convert` and the DALI and FFCV pipelines on the CPU, on small image folders the tests write."""
+import importlib.util
 import json
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from act.config import load_config
 from act.convert import convert, read_converted
 from act.errors import ActError
 
-dali = pytest.importorskip("nvidia.dali", reason="the dali extra is not installed")
+needs_dali = pytest.mark.skipif(importlib.util.find_spec("nvidia.dali") is None, reason="the dali extra is not installed")
+needs_ffcv = pytest.mark.skipif(importlib.util.find_spec("ffcv") is None, reason="the ffcv extra is not installed")
 
 
 def folder_config(root, *extra):
@@ -68,6 +70,7 @@ def test_array_data_sets_are_not_converted(tmp_path):
         convert(load_config(), "dali", tmp_path / "out")
 
 
+@needs_dali
 def test_the_dali_pipeline_yields_every_index_once_with_both_views(image_folder, tmp_path):
     from pipelines import build_pipeline
 
@@ -88,6 +91,7 @@ def test_the_dali_pipeline_yields_every_index_once_with_both_views(image_folder,
     assert torch.cat(images).shape == (18, 3, 32, 32) and torch.cat(labels).tolist() == source.test.labels.tolist()
 
 
+@needs_dali
 def test_training_from_a_converted_folder(image_folder, tmp_path, capsys):
     assert main(["convert", "--format", "dali", "--out", str(tmp_path / "out"), "data.name=folder",
                  f"data.root={image_folder}", "data.image_size=32"]) == 0
@@ -103,3 +107,42 @@ def test_training_from_a_converted_folder(image_folder, tmp_path, capsys):
     run = next((tmp_path / "runs").iterdir())
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["samples_seen"] for r in records] == [18, 18] and records[1]["phase"] == "robust"
+
+
+@needs_ffcv
+def test_ffcv_conversion_adds_reproducible_betons(image_folder, tmp_path):
+    a = convert(folder_config(image_folder), "ffcv", tmp_path / "a", progress=False)
+    b = convert(folder_config(image_folder), "ffcv", tmp_path / "b", progress=False)
+    assert a["format"] == "ffcv" and {"train.beton", "test.beton"} <= set(a["sha256"])
+    assert a["sha256"] == b["sha256"]
+
+
+@needs_ffcv
+def test_the_ffcv_pipeline_follows_the_epoch_order_with_both_views(image_folder, tmp_path):
+    from pipelines import build_pipeline, resolve_pipeline_name
+
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "ffcv", out, progress=False)
+    source = read_converted(out)
+    assert resolve_pipeline_name("auto", source, torch.device("cpu"), str(out)) == "ffcv"
+    noisy = (source.train.labels + 1) % 3
+    p = build_pipeline("ffcv", source, noisy, batch_size=5, device=torch.device("cpu"), seed=0, workers=1,
+                       path=str(out), test_batch_size=7)
+    for epoch in (0, 1):
+        batches = list(p.train_batches(epoch))
+        assert [len(b.index) for b in batches] == [5, 5, 5, 3]
+        assert torch.equal(torch.cat([b.index for b in batches]), p.epoch_order(epoch))
+    b = batches[0]
+    assert b.weak.shape == b.strong.shape == (5, 3, 32, 32) and torch.equal(b.label, torch.as_tensor(noisy)[b.index])
+    images, labels = zip(*p.test_batches())
+    assert torch.cat(images).shape == (18, 3, 32, 32) and torch.cat(labels).tolist() == source.test.labels.tolist()
+
+
+def test_a_missing_extra_or_beton_is_a_clear_error(image_folder, tmp_path):
+    from pipelines import build_pipeline
+
+    convert(folder_config(image_folder), "dali", tmp_path / "out")
+    source = read_converted(tmp_path / "out")
+    with pytest.raises(ActError, match="ffcv"):
+        build_pipeline("ffcv", source, source.train.labels, batch_size=4, device=torch.device("cpu"), seed=0,
+                       path=str(tmp_path / "out"))
