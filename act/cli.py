@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="act", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="ACT (Asymmetric Co-Training) for learning with noisy labels: a fast trainer.",
         epilog="commands:\n  train    train ACT (or the Standard baseline); `act train --help` lists every config key\n"
-               "  convert  write an image-file data set once for the DALI pipeline\n\n" + EXAMPLES)
+               "  convert  write an image-file data set once for the DALI or FFCV pipeline\n\n" + EXAMPLES)
     sub = parser.add_subparsers(dest="command", metavar="command")
     from act.config import describe_keys
 
@@ -40,10 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "convert", formatter_class=argparse.RawDescriptionHelpFormatter,
         help="write an image-file data set once in a fast pipeline's format",
         description="Read the image-file data set named by the config's data.* keys and write it to --out in "
-                    "--format (dali: re-encoded JPEGs, DALI file lists, labels, a manifest with checksums). "
+                    "--format (dali: re-encoded JPEGs, DALI file lists, labels, a manifest with checksums; "
+                    "ffcv: the same plus train.beton and test.beton). "
                     "Train from it with pipeline.path=OUT. The output appears only when complete.",
         epilog=EXAMPLES)
-    convert.add_argument("--format", required=True, choices=["dali"], help="output format")
+    convert.add_argument("--format", required=True, choices=["dali", "ffcv"],
+                         help="dali: re-encoded JPEGs + DALI file lists; ffcv: the same plus FFCV .beton files")
     convert.add_argument("--out", required=True, metavar="DIR", help="output folder (refused if it exists, unless --force)")
     convert.add_argument("--config", "-c", metavar="FILE", help="YAML config naming the data set")
     convert.add_argument("--force", action="store_true", help="replace an existing output folder")
