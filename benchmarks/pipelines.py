@@ -48,9 +48,9 @@ def sync(device: torch.device) -> None:
 
 
 def measure(name: str, source: Source, device: torch.device, batch_size: int, batches: int, warmup: int,
-            workers: int) -> dict:
+            workers: int, path: str | None = None) -> dict:
     pipeline = build_pipeline(name, source, source.train.labels.copy(), batch_size=batch_size, device=device,
-                              seed=0, workers=workers, strong=True)
+                              seed=0, workers=workers, strong=True, path=path)
     it = pipeline.train_batches(0)
     for _ in range(warmup):
         next(it)
@@ -66,7 +66,7 @@ def measure(name: str, source: Source, device: torch.device, batch_size: int, ba
     sync(device)
     seconds = time.perf_counter() - start
     return {"pipeline": name, "images_per_s": count / seconds, "images": count, "seconds": seconds,
-            "workers": workers if name in ("reference", "dali") else 0}
+            "workers": workers if name in ("reference", "dali", "ffcv") else 0}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
         source = read_converted(args.path)
     else:
         source = read_source(args.data, args.root) if args.root else random_cifar()
-    results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers)
+    results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers, args.path)
                for name in args.pipelines.split(",")]
     data = args.path or (args.data if args.root else "random-cifar")
     report = {"device": device_name(device), "torch": torch.__version__, "data": data, "image_size": source.image_size,
