@@ -87,15 +87,16 @@ def write_files(source: Source, out: Path, *, skip_bad: bool, max_side: int, qua
             try:
                 image = load_rgb(path, max_side)
             except ActError as exc:
-                if not skip_bad:
-                    raise ActError(f"{exc}; fix or remove it, or add --skip-bad to leave it out (listed in "
-                                   f"the manifest)") from None
                 bad.append({"split": split_name, "file": str(path), "error": str(exc)})
                 continue
             name = f"images/{split_name}/{len(kept):08d}.jpg"
             image.save(out / name, "JPEG", quality=quality)
             lines.append(f"{name} {len(kept)}\n")
             kept.append(i)
+        if bad and not skip_bad:
+            named = "; ".join(b["error"] for b in bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise ActError(f"{len(bad)} unreadable image(s) in {split_name}: {named}. Fix or remove them, or add "
+                           f"--skip-bad to leave them out (they are listed in the manifest)")
         (out / f"{split_name}.txt").write_text("".join(lines))
         checksums[f"{split_name}.txt"] = sha256(out / f"{split_name}.txt")
         counts[split_name] = len(kept)
