@@ -1,8 +1,8 @@
 """The `dali` pipeline: NVIDIA DALI decodes and augments image files, on the GPU when there is one.
 
-Reads a folder written by `act convert --format dali`. Per batch, the encoded bytes of the
-batch's files (in `Pipeline.epoch_order`, so every index once per epoch, seeded and
-resumable) are fed to a DALI graph that decodes once (`mixed` nvJPEG on CUDA, the CPU
+Reads a folder written by `act convert --format dali`. The encoded bytes of each batch's
+files (in `Pipeline.epoch_order`, so every index once per epoch, seeded and resumable) come
+from a source callback that DALI's pipelined executor calls ahead of the step, into a graph that decodes once (`mixed` nvJPEG on CUDA, the CPU
 decoder without a GPU: `device_id=None`) and builds both views from that decode:
 weak = resize (shorter side) + random crop + flip + normalise; strong = its own crop and
 flip + `nvidia.dali.auto_aug` RandAugment (n=2, m=9) + normalise. Test: resize + centre crop.
@@ -49,19 +49,29 @@ class DaliPipeline(Pipeline):
         self.test_labels = torch.as_tensor(source.test.labels)
         self.scale = [255.0 * m for m in source.mean], [255.0 * s for s in source.std]
 
-    def build(self, train: bool, seed: int, batch_size: int):
+    def build(self, train: bool, seed: int, files: list[str], batches: list[list[int]]):
+        """A DALI graph over `batches` (lists of sample indices into `files`), fed by a source
+        callback so DALI's pipelined executor reads and decodes ahead of the training step."""
         mean, std = self.scale
+
+        def encoded(info) -> list[np.ndarray]:
+            if info.iteration >= len(batches):
+                raise StopIteration
+            return [np.fromfile(files[i], dtype=np.uint8) for i in batches[info.iteration]]
+
         pipe = self.graph.image_views(
-            train=train, strong=train and self.strong, size=self.source.image_size,
+            source=encoded, train=train, strong=train and self.strong, size=self.source.image_size,
             resize=self.source.resize or self.source.image_size, mean=mean, std=std,
             decoder="mixed" if self.device_id is not None else "cpu",
-            batch_size=batch_size, num_threads=self.threads, device_id=self.device_id, seed=seed,
-            exec_async=False, exec_pipelined=False)
+            batch_size=max(len(b) for b in batches), num_threads=self.threads, device_id=self.device_id,
+            seed=seed, prefetch_queue_depth=2)
         pipe.build()
         return pipe
 
-    def read(self, files: list[str], indices: list[int]) -> list[np.ndarray]:
-        return [np.fromfile(files[i], dtype=np.uint8) for i in indices]
+    def run(self, pipe, count: int) -> Iterator[tuple]:
+        """The graph's outputs for each of `count` batches, in order, as torch tensors on the device."""
+        for _ in range(count):
+            yield tuple(self.to_device(self.graph.to_torch(out, self.device)) for out in pipe.run())
 
     def steps_per_epoch(self) -> int:
         return -(-len(self.shard(self.epoch_order(0))) // self.batch_size)
@@ -70,22 +80,18 @@ class DaliPipeline(Pipeline):
         return order[self.shard_id::self.num_shards]
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        pipe = self.build(True, epoch_seed(self.seed, epoch) % 2**31, self.batch_size)
         order = self.shard(self.epoch_order(epoch))
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            pipe.feed_input("jpegs", self.read(self.source.train.files, index.tolist()))
-            outputs = pipe.run()
-            weak = self.to_device(self.graph.to_torch(outputs[0], self.device))
-            strong = self.to_device(self.graph.to_torch(outputs[1], self.device)) if self.strong else None
+        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        pipe = self.build(True, epoch_seed(self.seed, epoch) % 2**31, self.source.train.files,
+                          [b.tolist() for b in batches])
+        for index, (weak, strong) in zip(batches, self.run(pipe, len(batches))):
             index = index.to(self.device)
-            yield Batch(index=index, weak=weak, strong=strong, label=self.labels[index], true_label=self.true[index])
+            yield Batch(index=index, weak=weak, strong=strong if self.strong else None, label=self.labels[index],
+                        true_label=self.true[index])
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        pipe = self.build(False, 0, self.test_batch_size)
-        n = len(self.source.test)
-        for start in range(0, n, self.test_batch_size):
-            indices = list(range(start, min(n, start + self.test_batch_size)))
-            pipe.feed_input("jpegs", self.read(self.source.test.files, indices))
-            images = self.graph.to_torch(pipe.run()[0], self.device)
-            yield self.to_device(images), self.test_labels[start:start + len(indices)].to(self.device)
+        n, size = len(self.source.test), self.test_batch_size
+        batches = [list(range(start, min(n, start + size))) for start in range(0, n, size)]
+        pipe = self.build(False, 0, self.source.test.files, batches)
+        for indices, (images,) in zip(batches, self.run(pipe, len(batches))):
+            yield images, self.test_labels[indices[0]:indices[-1] + 1].to(self.device)

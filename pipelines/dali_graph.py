@@ -22,14 +22,15 @@ def random_crop_flip(images, size: int, dtype, mean, std, layout: str, mirror: b
 
 
 @pipeline_def(enable_conditionals=True)
-def image_views(train: bool, strong: bool, size: int, resize: int, mean, std, decoder: str):
-    """Outputs (weak, strong) for training, (test,) otherwise; float32 CHW, normalised."""
-    jpegs = fn.external_source(name="jpegs", dtype=types.UINT8, ndim=1)
+def image_views(source, train: bool, strong: bool, size: int, resize: int, mean, std, decoder: str):
+    """Outputs (weak, strong) for training, (test,) otherwise; float32 CHW, normalised.
+    `source(batch_info)` returns a batch's encoded images and raises StopIteration at the end."""
+    jpegs = fn.external_source(source=source, batch=True, batch_info=True, dtype=types.UINT8, ndim=1)
     images = fn.decoders.image(jpegs, device=decoder, output_type=types.RGB)
     images = fn.resize(images, resize_shorter=resize)
     if not train:
-        return fn.crop_mirror_normalize(images, crop=(size, size), crop_pos_x=0.5, crop_pos_y=0.5, mean=mean,
-                                        std=std, dtype=types.FLOAT, output_layout="CHW")
+        return (fn.crop_mirror_normalize(images, crop=(size, size), crop_pos_x=0.5, crop_pos_y=0.5, mean=mean,
+                                         std=std, dtype=types.FLOAT, output_layout="CHW"),)
     weak = random_crop_flip(images, size, types.FLOAT, mean, std, "CHW")
     if not strong:
         return weak, weak
