@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="act", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="ACT (Asymmetric Co-Training) for learning with noisy labels: a fast trainer.",
         epilog="commands:\n  train    train ACT (or the Standard baseline); `act train --help` lists every config key\n"
-               "  convert  write an image-file data set once for the DALI or FFCV pipeline\n\n" + EXAMPLES)
+               "  convert  write an image-file data set once for the DALI or FFCV pipeline\n"
+               "  report   summarise finished runs in one table, beside the paper's figures\n\n" + EXAMPLES)
     sub = parser.add_subparsers(dest="command", metavar="command")
     from act.config import describe_keys
 
@@ -53,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--max-side", type=int, default=0, metavar="N", help="shrink images whose longer side exceeds N px (default: twice the resize side)")
     convert.add_argument("--quality", type=int, default=90, metavar="Q", help="JPEG quality (default 90)")
     convert.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.root=/data/web-bird")
+
+    rep = sub.add_parser("report", help="summarise finished runs in one table, beside the paper's figures",
+                         description="One row per finished run (a folder with summary.json): RTM last-10 mean +- "
+                                     "std, best, NTM, selection quality, seconds per epoch, and the paper's figure "
+                                     "for the same data set and noise where it reports one.")
+    rep.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding run folders")
+    rep.add_argument("--markdown", action="store_true", help="a Markdown table")
     return parser
 
 
@@ -77,6 +85,11 @@ def run_command(args: argparse.Namespace) -> int:
     from act import train as training
     from act.config import load_config
 
+    if args.command == "report":
+        from act.report import report
+
+        print(report(args.runs, args.markdown))
+        return 0
     if args.command == "convert":
         from act.convert import convert
 
