@@ -112,16 +112,16 @@ def test_autoaugment_op_matches_pil_on_grey_images(name, sign):
 
 class ScriptedRng:
     """Stands in for the numpy Generator pil_ops draws from: random() gives the sign
-    (< 0.5 is +), uniform() gives the scripted cutout centre, x then y."""
+    (< 0.5 is +), integers() gives the scripted cutout centre, x then y."""
 
-    def __init__(self, sign, centre=(0.0, 0.0)):
+    def __init__(self, sign, centre=(0, 0)):
         self.sign = sign
-        self.centre = list(centre)
+        self.centre = [int(c) for c in centre]
 
     def random(self):
         return 0.25 if self.sign > 0 else 0.75
 
-    def uniform(self, low, high):
+    def integers(self, low, high):
         return self.centre.pop(0)
 
 
@@ -134,7 +134,7 @@ RA_TOLERANCE = {name: 0.0 for name in RA_OPS} | dict.fromkeys(
 @pytest.mark.parametrize("sign", [1, -1])
 def test_rand_augment_op_matches_pil_ops(name, level, sign):
     n, size = len(IMAGES), IMAGES.shape[1]
-    centre = np.random.RandomState(level).uniform(0, size, (n, 2))
+    centre = np.random.RandomState(level).randint(0, size, (n, 2)).astype(np.float64)
     expected = np.stack([np.asarray(pil_ops.RAND_AUGMENT_OPS[name](Image.fromarray(img), level, ScriptedRng(sign, c)))
                          for img, c in zip(IMAGES, centre)])
     values = rand_augment_values(torch.full((n,), float(level), dtype=torch.float64),
@@ -205,7 +205,7 @@ def test_rand_augment_applies_each_samples_ops_in_order_as_pil_ops_does():
                 name = names[int(slot.op[i])]
                 level = int(round(float(slot.values["invert"][i])))  # parameterless ops carry the level
                 cutout = slot.values["cutout"][i]
-                sign = 1 if float(slot.values["rotate"][i]) > 0 else -1
+                sign = 1 if float(slot.values["shear_x"][i]) > 0 else -1
                 img = pil_ops.RAND_AUGMENT_OPS[name](img, level, ScriptedRng(sign, cutout[1:].tolist()))
         assert mean_abs_diff(got[i], np.asarray(img)) <= 0.05, i
 

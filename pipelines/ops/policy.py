@@ -3,12 +3,10 @@
 - `autoaugment_cifar10`: the CIFAR-10 policy of pipelines/autoaugment_pil.py: the same 25
   sub-policies, bins, signs (none for rotate) and resampling (bicubic shears).
 - `rand_augment`: the Web/Food strong view of pipelines/pil_ops.py: `n` ops drawn uniformly
-  (with replacement) from 15, each applied with probability `p` at a level drawn uniformly
-  from 1..max_level-1. Parameters at level L, FixMatch-style, s a random sign:
-  shear s*0.3*L/10 (nearest), translate s*0.3*L/10 of the side, rotate s*30*L/10 degrees,
-  enhance factor 1 + s*0.9*L/10, posterize round(8 - 4*L/10) bits, solarize threshold
-  round(256 - 256*L/10), cutout a grey square of side 0.5*L/10 of the shorter side at a
-  uniform centre; invert, autocontrast and equalize take no parameter.
+  (with replacement) from 15, each applied with probability `p` at a bin drawn uniformly
+  from 1..max_level-1, with the public code's tables: the AutoAugment bins for the 14 shared
+  ops (bicubic shears, unsigned rotation) and a cutout of round(linspace(0, 20, 10))[bin]
+  pixels filled with (125, 122, 113) at a uniform integer centre.
 
 Each policy first draws every sample's random choices for the whole batch (`draw_*`: per op
 position a `Slot`: which op, whether it fires, each op's parameter), then applies each op
@@ -25,6 +23,7 @@ from functools import lru_cache, partial
 import torch
 
 from pipelines.autoaugment_pil import CIFAR10_POLICY, ENHANCE, MAGNITUDES, RANDOM_SIGN
+from pipelines.pil_ops import CUTOUT_SIDES, SHARED
 from pipelines.ops import affine, color
 from pipelines.ops.autocontrast import autocontrast
 from pipelines.ops.cutout import cutout
@@ -43,8 +42,8 @@ AA_OPS: dict[str, Op] = {
 }
 RA_OPS: dict[str, Op] = {
     "invert": invert, "cutout": cutout, "sharpness": color.sharpness, "autocontrast": autocontrast,
-    "posterize": posterize, "shear_x": partial(affine.shear_x, resample="nearest"),
-    "shear_y": partial(affine.shear_y, resample="nearest"), "translate_x": affine.translate_x,
+    "posterize": posterize, "shear_x": partial(affine.shear_x, resample="bicubic"),
+    "shear_y": partial(affine.shear_y, resample="bicubic"), "translate_x": affine.translate_x,
     "translate_y": affine.translate_y, "rotate": affine.rotate, "equalize": equalize,
     "contrast": color.contrast, "color": color.color, "solarize": solarize, "brightness": color.brightness,
 }
@@ -107,22 +106,32 @@ def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator) -> tor
     return images
 
 
+@lru_cache(maxsize=None)
+def rand_augment_table(device: torch.device) -> torch.Tensor:
+    """(ops shared with AutoAugment) x 10 bins: each op's magnitude per bin, as pil_ops takes it."""
+    return torch.tensor([[float(v) for v in MAGNITUDES[aa]] for aa in SHARED.values()], dtype=torch.float64,
+                        device=device)
+
+
 def rand_augment_values(level: torch.Tensor, sign: torch.Tensor, centre: torch.Tensor, max_level: int,
                         height: int, width: int) -> dict[str, torch.Tensor]:
-    """Every op's parameter at each sample's level, in pipelines/pil_ops.py's arithmetic order."""
-    def signed(top: float) -> torch.Tensor:
-        return top * level / max_level * sign
-
-    side = 0.5 * level / max_level * min(height, width)
-    return {
-        "invert": level, "autocontrast": level, "equalize": level,  # no parameter
-        "cutout": torch.cat([side[:, None], centre], dim=1),
-        "posterize": torch.round(8 - 4 * level / max_level),
-        "solarize": torch.round(256 - 256 * level / max_level),
-        "shear_x": signed(0.3), "shear_y": signed(0.3), "translate_x": signed(0.3), "translate_y": signed(0.3),
-        "rotate": signed(30.0),
-        **{name: 1.0 + signed(0.9) for name in ("sharpness", "contrast", "color", "brightness")},
-    }
+    """Every op's parameter at each sample's bin (`level`), as pipelines/pil_ops.py computes it:
+    the AutoAugment tables (a sign for RANDOM_SIGN ops, 1 + m for enhance ops) and cutout's
+    (side in pixels, centre x, centre y)."""
+    table = rand_augment_table(level.device)
+    bins = level.long()
+    values = {}
+    for k, (ra, aa) in enumerate(SHARED.items()):
+        if aa in ("invert", "autocontrast", "equalize"):
+            values[ra] = level  # no parameter: carry the bin, which tests read back
+            continue
+        m = table[k][bins]
+        if aa in RANDOM_SIGN:
+            m = m * sign
+        values[ra] = m + 1.0 if aa in ENHANCE else m
+    side = torch.as_tensor(CUTOUT_SIDES, dtype=torch.float64, device=level.device)[bins]
+    values["cutout"] = torch.cat([side[:, None], centre], dim=1)
+    return values
 
 
 def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generator, device: torch.device,
@@ -134,8 +143,8 @@ def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generato
         fire = torch.rand(n, device=device, generator=generator) < p
         level = torch.randint(1, max_level, (n,), device=device, generator=generator).double()
         sign = random_sign(n, generator, device)
-        unit = torch.rand(n, 2, device=device, generator=generator, dtype=torch.float64)
-        centre = torch.stack([unit[:, 0] * width, unit[:, 1] * height], dim=1)
+        centre = torch.stack([torch.randint(0, width, (n,), device=device, generator=generator),
+                              torch.randint(0, height, (n,), device=device, generator=generator)], dim=1).double()
         slots.append(Slot(op=op, fire=fire, values=rand_augment_values(level, sign, centre, max_level, height, width)))
     return slots
 
