@@ -35,8 +35,8 @@ class FfcvPipeline(Pipeline):
         except ImportError as exc:
             raise ActError(f"pipeline.name=ffcv needs FFCV: {INSTALL}") from exc
         if not self.path or not (Path(self.path) / "train.beton").is_file():
-            raise ActError(f"pipeline.name=ffcv needs pipeline.path with train.beton and test.beton: "
-                           f"write them with `act convert --format ffcv --out DIR`")
+            raise ActError("pipeline.name=ffcv needs pipeline.path with train.beton and test.beton: "
+                           "write them with `act convert --format ffcv --out DIR`")
         self.distributed = distributed
         self.labels = torch.as_tensor(self.noisy, device=self.device)
         self.true = torch.as_tensor(source.train.labels, device=self.device)
@@ -47,7 +47,11 @@ class FfcvPipeline(Pipeline):
         self.test_loader = self.loader("test", train=False, batch_size=self.test_batch_size)
 
     def loader(self, split: str, train: bool, batch_size: int):
-        from ffcv.fields.decoders import CenterCropRGBImageDecoder, IntDecoder, RandomResizedCropRGBImageDecoder
+        from ffcv.fields.decoders import (
+            CenterCropRGBImageDecoder,
+            IntDecoder,
+            RandomResizedCropRGBImageDecoder,
+        )
         from ffcv.loader import Loader, OrderOption
         from ffcv.transforms import RandomHorizontalFlip, ToTensor, ToTorchImage
 

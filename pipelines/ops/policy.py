@@ -23,7 +23,6 @@ from functools import lru_cache, partial
 import torch
 
 from pipelines.autoaugment_pil import CIFAR10_POLICY, ENHANCE, MAGNITUDES, RANDOM_SIGN
-from pipelines.pil_ops import CUTOUT_SIDES, SHARED
 from pipelines.ops import affine, color
 from pipelines.ops.autocontrast import autocontrast
 from pipelines.ops.cutout import cutout
@@ -32,6 +31,7 @@ from pipelines.ops.invert import invert
 from pipelines.ops.masked import Op, apply_masked
 from pipelines.ops.posterize import posterize
 from pipelines.ops.solarize import solarize
+from pipelines.pil_ops import CUTOUT_SIDES, SHARED
 
 AA_OPS: dict[str, Op] = {
     "shearX": partial(affine.shear_x, resample="bicubic"), "shearY": partial(affine.shear_y, resample="bicubic"),
