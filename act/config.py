@@ -118,6 +118,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.noise.type": ("symmetric", "asymmetric", "none"),
     "method.name": ("act", "standard"),
     "method.selection": ("cifar", "web"),
+    "pipeline.name": ("auto", "tensor", "reference", "dali", "ffcv"),
     "optim.ntm_lr_plan": ("own", "shared"),
     "run.amp": ("auto", "bf16", "fp16", "off"),
     "run.compile": ("auto", "true", "false"),

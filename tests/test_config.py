@@ -53,6 +53,7 @@ def test_the_repository_demo_config_is_the_shipped_one():
     ("data.noise.openset_ratio=0.2", "needs a data set with classes to spare"),
     ("data.name=imagenet", "data.name='imagenet' is not allowed; choose one of"),
     ("method.selection=both", "method.selection='both' is not allowed"),
+    ("pipeline.name=fast", "pipeline.name='fast' is not allowed; choose one of: auto, tensor, reference, dali, ffcv"),
     ("optim.batch_size=0", "optim.batch_size=0 must be >= 1"),
     ("optim.lr_decay=cosine:1", "optim.lr_decay"),
     ("model.name=vgg", "model.name='vgg' is not allowed"),
