@@ -97,3 +97,10 @@ def test_train_help_lists_every_key(capsys):
     out = capsys.readouterr().out
     for key in all_keys():
         assert key in out
+
+
+def test_the_pipeline_choices_are_the_registered_pipelines():
+    from act.config import CHOICES
+    from pipelines import PIPELINES
+
+    assert set(CHOICES["pipeline.name"]) == {"auto", *PIPELINES}
