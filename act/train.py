@@ -103,6 +103,11 @@ def atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
+def save_labels(path: Path, noisy: np.ndarray, true: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, noisy=noisy, true=true)
+
+
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
 
@@ -181,7 +186,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     if run_dir is None:
         run_dir = new_run_dir(cfg)
         write_text(run_dir / "config.yaml", dump_yaml(cfg))
-        atomic_write(run_dir / "labels.npz", lambda p: np.savez(open(p, "wb"), noisy=noisy, true=true))
+        atomic_write(run_dir / "labels.npz", lambda p: save_labels(p, noisy, true))
         report.update({"type": cfg.data.noise.type, "closeset_ratio": cfg.data.noise.closeset_ratio,
                        "openset_ratio": cfg.data.noise.openset_ratio, "seed": cfg.data.noise.seed})
         write_text(run_dir / "noise.json", json.dumps(report, indent=2))
