@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         source = read_source(args.data, args.root) if args.root else random_cifar()
     results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers, args.path)
                for name in args.pipelines.split(",")]
-    data = args.path or (args.data if args.root else "random-cifar")
+    data = f"converted: {Path(args.path).name}" if args.path else (args.data if args.root else "random-cifar")
     report = {"device": device_name(device), "torch": torch.__version__, "data": data, "image_size": source.image_size,
               "batch_size": args.batch_size, "results": results}
     base = next((r["images_per_s"] for r in results if r["pipeline"] == "reference"), None)
