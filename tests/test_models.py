@@ -1,13 +1,19 @@
 """The model registry: shapes, the 7-layer CNN's structure, local pretrained weights."""
+import warnings
+
 import pytest
 import torch
 import torch.nn as nn
 
 from act.errors import ActError
-from act.models import create_model
+from act.models import MODELS, create_model
 
 
-@pytest.mark.parametrize("name", ["sevencnn", "resnet32", "tinycnn", "timm:resnet18"])
+def test_the_registry_holds_the_models_of_the_spec():
+    assert {"sevencnn", "resnet32", "tinycnn"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("name", [*sorted(MODELS), "timm:resnet18"])
 @pytest.mark.parametrize("channels,size,classes", [(3, 32, 100), (1, 8, 10)])
 def test_every_model_fits_the_data_shape(name, channels, size, classes):
     model = create_model(name, classes, channels, size).eval()
@@ -27,6 +33,13 @@ def test_sevencnn_is_the_spec_architecture():
     assert any(isinstance(m, nn.BatchNorm1d) and m.num_features == 512 for m in model.modules())
 
 
+def test_sevencnn_flattens_16_features_for_8_pixel_grey_digits():
+    model = create_model("sevencnn", 10, in_channels=1, image_size=8)
+    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    first_linear = next(m for m in model.modules() if isinstance(m, nn.Linear))
+    assert first_conv.in_channels == 1 and first_linear.in_features == 16
+
+
 def test_sevencnn_head_is_he_initialised():
     torch.manual_seed(0)
     weight = [m for m in create_model("sevencnn", 100).modules() if isinstance(m, nn.Linear)][0].weight
@@ -43,10 +56,42 @@ def test_timm_backbone_loads_local_weights_with_a_new_head(tmp_path):
     donor = create_model("timm:resnet18", 1000)
     path = tmp_path / "r18.pth"
     torch.save({"state_dict": donor.state_dict()}, path)
-    model = create_model("timm:resnet18", 7, pretrained=str(path))
-    assert torch.equal(model.conv1.weight, donor.conv1.weight)
-    assert torch.equal(model.layer4[1].bn2.running_var, donor.layer4[1].bn2.running_var)
-    assert model.fc.out_features == 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every backbone weight fits: nothing to report
+        model = create_model("timm:resnet18", 7, pretrained=str(path))
+    backbone = {k: v for k, v in donor.state_dict().items() if not k.startswith("fc.")}
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in backbone.items())
+    assert model.fc.weight.shape == (7, 512)
+    assert model.fc.weight.std().item() == pytest.approx((2 / 512) ** 0.5, rel=0.15)  # He-normal
+    assert not model.fc.bias.any()
+
+
+def test_timm_stem_of_another_channel_count_is_adapted_and_misfits_are_reported(tmp_path):
+    donor = create_model("timm:resnet18", 10)
+    state = donor.state_dict()
+    del state["layer4.1.conv2.weight"]
+    state["layer4.1.bn2.weight"] = torch.ones(3)
+    path = tmp_path / "r18.pt"
+    torch.save(state, path)
+    with pytest.warns(UserWarning, match="1 backbone weights missing.*1 weights of another shape") as record:
+        model = create_model("timm:resnet18", 10, in_channels=1, pretrained=str(path))
+    assert str(path) in str(record[0].message)
+    torch.testing.assert_close(model.conv1.weight, donor.conv1.weight.sum(dim=1, keepdim=True))
+    assert torch.equal(model.layer4[1].bn1.weight, donor.layer4[1].bn1.weight)
+
+
+def test_a_weights_file_of_another_architecture_is_refused(tmp_path):
+    path = tmp_path / "seven.pt"
+    torch.save(create_model("sevencnn", 10).state_dict(), path)
+    with pytest.raises(ActError, match="none of its weights fit"):
+        create_model("timm:resnet18", 10, pretrained=str(path))
+
+
+def test_an_unreadable_weights_file_is_named(tmp_path):
+    path = tmp_path / "junk.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ActError, match="junk.pth cannot be read as weights"):
+        create_model("timm:resnet18", 10, pretrained=str(path))
 
 
 def test_own_models_load_a_strict_local_state_dict(tmp_path):
@@ -55,7 +100,7 @@ def test_own_models_load_a_strict_local_state_dict(tmp_path):
     torch.save(donor.state_dict(), path)
     model = create_model("tinycnn", 10, pretrained=str(path))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), donor.state_dict().values()))
-    with pytest.raises(ActError, match="does not fit the model"):
+    with pytest.raises(ActError, match="does not fit the model: size mismatch for fc.weight"):
         create_model("tinycnn", 5, pretrained=str(path))
 
 

@@ -1,7 +1,8 @@
 """Model registry: `@register("name")` on a builder, `create_model(name, ...)` to build.
 
 Builders take (num_classes, in_channels, image_size) so every model fits the data set's
-channels, image size and class count. `timm:<name>` builds any timm model.
+channels, image size and class count. `timm:<name>` builds any timm model. Weights only ever
+come from a local file: nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -13,18 +14,22 @@ import torch.nn as nn
 
 from act.errors import ActError
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+Builder = Callable[..., nn.Module]
+
+# name -> builder(num_classes, in_channels, image_size); filled by @register as the modules import.
+MODELS: dict[str, Builder] = {}
 
 
-def register(name: str):
-    def add(builder: Callable[..., nn.Module]):
-        _REGISTRY[name] = builder
+def register(name: str) -> Callable[[Builder], Builder]:
+    def add(builder: Builder) -> Builder:
+        MODELS[name] = builder
         return builder
     return add
 
 
 def model_names() -> list[str]:
-    return sorted(_REGISTRY) + ["timm:<name>"]
+    """Every name create_model accepts, timm's as the pattern `timm:<name>`."""
+    return sorted(MODELS) + ["timm:<name>"]
 
 
 def create_model(name: str, num_classes: int, in_channels: int = 3, image_size: int = 32,
@@ -34,9 +39,9 @@ def create_model(name: str, num_classes: int, in_channels: int = 3, image_size: 
         from act.models.timm_backbone import create_timm
 
         return create_timm(name[len("timm:"):], num_classes, in_channels, pretrained)
-    if name not in _REGISTRY:
+    if name not in MODELS:
         raise ActError(f"model.name={name!r} is not a known model; choose one of {', '.join(model_names())}")
-    model = _REGISTRY[name](num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+    model = MODELS[name](num_classes=num_classes, in_channels=in_channels, image_size=image_size)
     if pretrained:
         load_weights(model, pretrained, strict=True)
     return model
@@ -47,13 +52,9 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     file = Path(path)
     if not file.is_file():
         raise ActError(f"model.pretrained={path}: no such file (weights are never downloaded; give a local file)")
+    load = safetensors_loader(path) if file.suffix == ".safetensors" else load_pickled
     try:
-        if file.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(file))
-        else:
-            state = torch.load(file, map_location="cpu", weights_only=True)
+        state = load(str(file))
     except Exception as exc:
         raise ActError(f"model.pretrained={path} cannot be read as weights: {exc}") from exc
     for key in ("state_dict", "model"):
@@ -64,11 +65,32 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+def load_pickled(file: str) -> object:
+    # weights_only: a weights file is data; never run the pickled code of a file from elsewhere.
+    return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def safetensors_loader(path: str) -> Callable[[str], dict[str, torch.Tensor]]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError as exc:
+        raise ActError(f"model.pretrained={path} is a .safetensors file, which needs: pip install safetensors") from exc
+    return load_file
+
+
 def load_weights(model: nn.Module, path: str, strict: bool) -> None:
+    """Load a local state dict into `model`; a mismatch is an ActError naming the file and the first problem."""
     try:
         model.load_state_dict(read_state_dict(path), strict=strict)
     except RuntimeError as exc:
-        raise ActError(f"model.pretrained={path} does not fit the model: {str(exc).splitlines()[0]}") from exc
+        # torch's first line only names the class; the next one says what does not fit.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise ActError(f"model.pretrained={path} does not fit the model: {shorten(detail, 300)}") from exc
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 from act.models import resnet32, sevencnn, tinycnn  # noqa: E402,F401  (registration)
