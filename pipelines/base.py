@@ -59,14 +59,19 @@ class Pipeline(ABC):
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The permutation of epoch `epoch`: seeded by (seed, epoch) alone."""
-        generator = torch.Generator().manual_seed(epoch_seed(self.seed, epoch))
-        return torch.randperm(len(self.source.train), generator=generator)
+        return epoch_order(len(self.source.train), self.seed, epoch)
 
     def to_device(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             images = images.contiguous(memory_format=torch.channels_last)
         return images
+
+
+def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
+    """A permutation of range(size) drawn from a CPU generator seeded by (seed, epoch): the same on every device."""
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    return torch.randperm(size, generator=generator)
 
 
 def epoch_seed(seed: int, epoch: int, index: int = -1) -> int:

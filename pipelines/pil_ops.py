@@ -51,9 +51,13 @@ OP_NAMES = ("invert", "cutout", "sharpness", "autocontrast", "posterize", "shear
             "shear_y", "rotate", "equalize", "contrast", "color", "solarize", "brightness")
 
 
-def rand_augment(img: Image.Image, rng: np.random.Generator, n: int = 2, p: float = 0.5) -> Image.Image:
-    """`n` ops drawn uniformly, each applied with probability `p` at a bin drawn from 1..9."""
+def rand_augment(img: Image.Image, rng: np.random.Generator, n: int = 2, p: float = 0.5,
+                 max_level: int = BINS) -> Image.Image:
+    """`n` ops drawn uniformly (with replacement), each applied with probability `p` at a bin
+    drawn from 1..max_level-1 (1..9 by default; max_level is at most BINS, the tables' length)."""
+    if not 1 < max_level <= BINS:
+        raise ValueError(f"max_level={max_level} is outside 2..{BINS}")
     for name in rng.choice(OP_NAMES, size=n):
         if rng.random() < p:
-            img = RAND_AUGMENT_OPS[name](img, int(rng.integers(1, BINS)), rng)
+            img = RAND_AUGMENT_OPS[name](img, int(rng.integers(1, max_level)), rng)
     return img

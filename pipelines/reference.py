@@ -16,11 +16,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from act.datasets.base import Source, Split
 from act.errors import ActError
 from pipelines.autoaugment_pil import CIFAR10Policy
-from pipelines.base import Batch, Pipeline, epoch_seed
+from pipelines.base import Batch, Pipeline, epoch_order, epoch_seed
 from pipelines.pil_ops import rand_augment
 
 # Augmentation families of ACT_SPEC.md: (crop padding, horizontal flip) for small images.
 SMALL_IMAGE_AUGMENT = {"cifar": (4, True), "digits": (1, False)}
+AUGMENT_FAMILIES = (*SMALL_IMAGE_AUGMENT, "web")
 
 
 def open_image(split: Split, i: int) -> Image.Image:
@@ -45,17 +46,20 @@ def pad_crop(img: Image.Image, size: int, padding: int, rng: np.random.Generator
 
 
 def resize_short(img: Image.Image, side: int) -> Image.Image:
-    """Resize so the shorter side is `side` (torchvision Resize(int), bilinear)."""
+    """Resize so the shorter side is `side` (torchvision Resize(int), bilinear).
+
+    The longer side is truncated, not rounded, as torchvision computes it."""
     w, h = img.size
     if min(w, h) == side:
         return img
     if w <= h:
-        return img.resize((side, max(side, round(h * side / w))), Image.BILINEAR)
-    return img.resize((max(side, round(w * side / h)), side), Image.BILINEAR)
+        return img.resize((side, int(side * h / w)), Image.BILINEAR)
+    return img.resize((int(side * w / h), side), Image.BILINEAR)
 
 
 def center_crop(img: Image.Image, size: int) -> Image.Image:
-    x, y = (img.size[0] - size) // 2, (img.size[1] - size) // 2
+    """torchvision CenterCrop(size): offsets rounded half to even, as its round() does."""
+    x, y = round((img.size[0] - size) / 2), round((img.size[1] - size) / 2)
     return img.crop((x, y, x + size, y + size))
 
 
@@ -63,6 +67,9 @@ class Views:
     """The weak, strong and test views of ACT_SPEC.md for one Source's augmentation family."""
 
     def __init__(self, source: Source):
+        if source.augment not in AUGMENT_FAMILIES:
+            raise ActError(f"data set {source.name}: augment={source.augment!r} is not one of "
+                           f"{', '.join(AUGMENT_FAMILIES)}")
         self.size = source.image_size
         self.resize = source.resize or source.image_size
         self.family = source.augment
@@ -134,20 +141,24 @@ class TestSet(Dataset):
 
 
 class EpochBatches(Sampler):
-    """Batches of (index, epoch) in the order of `Pipeline.epoch_order`; the last one may be short."""
+    """Batches of (index, epoch) in the order of `pipelines.base.epoch_order`; the last one may be short.
 
-    def __init__(self, pipeline: Pipeline):
-        self.pipeline = pipeline
+    It holds no reference to the pipeline: a pipeline -> loader -> sampler -> pipeline cycle
+    would leave a dropped pipeline to the cyclic garbage collector, whose teardown order
+    stalls the persistent workers' shutdown for 5 s each."""
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        self.size, self.batch_size, self.seed = size, batch_size, seed
         self.epoch = 0
 
     def __iter__(self):
-        order = self.pipeline.epoch_order(self.epoch).tolist()
-        size = self.pipeline.batch_size
-        for start in range(0, len(order), size):
-            yield [(i, self.epoch) for i in order[start:start + size]]
+        epoch = self.epoch  # read once: the loader draws batches ahead, maybe after the next epoch was set
+        order = epoch_order(self.size, self.seed, epoch).tolist()
+        for start in range(0, len(order), self.batch_size):
+            yield [(i, epoch) for i in order[start:start + self.batch_size]]
 
     def __len__(self) -> int:
-        return self.pipeline.steps_per_epoch()
+        return -(-self.size // self.batch_size)
 
 
 class ReferencePipeline(Pipeline):
@@ -155,13 +166,17 @@ class ReferencePipeline(Pipeline):
 
     def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
         super().__init__(source, noisy, **kwargs)
-        pin = self.device.type == "cuda"
-        self.sampler = EpochBatches(self)
-        self.train_loader = DataLoader(TrainSet(source, self.noisy, self.seed, self.strong),
-                                       batch_sampler=self.sampler, num_workers=self.workers, pin_memory=pin,
-                                       persistent_workers=self.workers > 0)
-        self.test_loader = DataLoader(TestSet(source), batch_size=self.test_batch_size, shuffle=False,
-                                      num_workers=self.workers, pin_memory=pin, persistent_workers=self.workers > 0)
+        self.sampler = EpochBatches(len(source.train), self.batch_size, self.seed)
+        self.train_loader = self.loader(TrainSet(source, self.noisy, self.seed, self.strong),
+                                        batch_sampler=self.sampler)
+        self.test_loader = self.loader(TestSet(source), batch_size=self.test_batch_size, shuffle=False)
+
+    def loader(self, dataset: Dataset, **batching) -> DataLoader:
+        # A private generator: each new loader iterator draws a worker base seed, which would
+        # otherwise come from (and move) the trainer's global torch RNG. Samples draw from
+        # their own (seed, epoch, index) streams, so the base seed never reaches the data.
+        return DataLoader(dataset, num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                          persistent_workers=self.workers > 0, generator=torch.Generator(), **batching)
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.epoch = epoch
@@ -175,11 +190,15 @@ class ReferencePipeline(Pipeline):
             yield self.to_device(images), labels.to(self.device)
 
 
-def reraise_user_errors(loader: DataLoader):
+def reraise_user_errors(loader: DataLoader) -> Iterator:
     """A worker's ActError reaches the main process wrapped in a traceback text; keep its sentence."""
     try:
         yield from loader
     except ActError as exc:
+        # torch re-raises a worker's error from a frame that holds it in a local: a reference
+        # cycle through the traceback that would keep the loader's workers alive until the
+        # cyclic collector runs, and its teardown order stalls their shutdown. Drop the traceback.
+        exc.__traceback__ = None
         marker = "ActError: "
         lines = [line for line in str(exc).splitlines() if marker in line]
         raise ActError(lines[-1].split(marker, 1)[1] if lines else str(exc)) from None

@@ -40,6 +40,14 @@ def test_batches_do_not_depend_on_the_number_of_workers():
         assert torch.equal(x.index, y.index) and torch.equal(x.weak, y.weak) and torch.equal(x.strong, y.strong)
 
 
+def test_an_epoch_leaves_the_global_torch_rng_alone():
+    p = pipeline(array_source(20))
+    state = torch.get_rng_state()
+    list(p.train_batches(0))
+    list(p.test_batches())
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_batch_fields_shapes_and_labels():
     source = array_source(20)
     noisy = (source.train.labels + 1) % 5
@@ -48,7 +56,13 @@ def test_batch_fields_shapes_and_labels():
     assert b.weak.shape == b.strong.shape == (8, 3, 32, 32) and b.weak.dtype == torch.float32
     assert torch.equal(b.label, torch.as_tensor(noisy)[b.index])
     assert torch.equal(b.true_label, torch.as_tensor(source.train.labels)[b.index])
-    assert not torch.equal(b.weak, b.strong)
+
+
+@pytest.mark.parametrize("augment,channels", [("cifar", 3), ("digits", 1)])
+def test_the_strong_view_differs_from_the_weak_one_for_most_samples(augment, channels):
+    b = next(iter(pipeline(array_source(64, channels=channels, augment=augment), batch_size=64).train_batches(0)))
+    differs = (b.weak != b.strong).flatten(1).any(dim=1)
+    assert differs.float().mean() > 0.75
 
 
 def test_weak_only_when_no_strong_view_is_needed():
@@ -76,12 +90,13 @@ def test_weak_view_is_a_padded_crop_of_the_image():
 
 
 def test_digits_are_never_mirrored():
-    source = array_source(1, size=8, channels=1, augment="digits")
-    source.train.images[0] = 0
-    source.train.images[0, :, :2] = 255  # a bright left edge: a mirror would put it on the right
-    for epoch in range(30):
-        weak = next(iter(pipeline(source, batch_size=1).train_batches(epoch))).weak[0, 0]
-        assert weak[:, 5:].max() < 0  # the right part stays dark (normalised below zero)
+    source = array_source(200, size=8, channels=1, augment="digits")
+    source.train.images[:] = 0
+    source.train.images[:, :, :2] = 255  # a bright left edge: a mirror would put it on the right
+    weak = next(iter(pipeline(source, batch_size=200).train_batches(0))).weak[:, 0]
+    # A 1-pixel shift moves the edge to columns 0..2 at most; a mirror would light columns 5..7.
+    assert (weak[:, :, 5:] < 0).all()  # the right part stays dark (normalised below zero)
+    assert (weak[:, :, :3] > 0).any(dim=(1, 2)).all()  # and the edge is still there
 
 
 def test_file_source_resizes_and_crops(tmp_path):
@@ -99,15 +114,50 @@ def test_file_source_resizes_and_crops(tmp_path):
     assert images.shape == (6, 3, 32, 32)
 
 
+def test_file_source_test_view_is_torchvision_resize_and_centre_crop(tmp_path):
+    from torchvision import transforms
+
+    # 41 x 61 resized to 40: torchvision truncates the long side to 59, then rounds the crop offset 13.5 to 14.
+    files = []
+    for i, (h, w) in enumerate([(41, 61), (61, 41), (48, 48)]):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.random.RandomState(i).randint(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+        files.append(str(path))
+    labels = np.zeros(3, dtype=np.int64)
+    source = Source(name="f", train=Split(labels=labels, files=files), test=Split(labels=labels, files=files),
+                    classes=["a"], augment="web", image_size=32, resize=40)
+    expected = transforms.Compose([transforms.Resize(40), transforms.CenterCrop(32), transforms.ToTensor(),
+                                   transforms.Normalize(source.mean, source.std)])
+    images, _ = next(iter(pipeline(source).test_batches()))
+    for got, file in zip(images, files):
+        torch.testing.assert_close(got, expected(Image.open(file).convert("RGB")))
+
+
+def test_an_unknown_augmentation_family_is_refused():
+    source = array_source(4)
+    source.augment = "imagenet"
+    with pytest.raises(ActError, match="augment='imagenet'"):
+        pipeline(source)
+
+
 def test_a_corrupt_image_is_named(tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
     source = Source(name="f", train=Split(labels=[0], files=[str(bad)]), test=Split(labels=[0], files=[str(bad)]),
                     classes=["a", "b"], augment="web", image_size=16)
     for workers in (0, 1):
-        with pytest.raises(ActError, match="broken.jpg cannot be read") as info:
-            list(pipeline(source, workers=workers).train_batches(0))
-        assert "Traceback" not in str(info.value)
+        message = error_message(pipeline(source, workers=workers).train_batches(0))
+        assert "broken.jpg cannot be read" in message and "Traceback" not in message
+
+
+def error_message(batches) -> str:
+    """The ActError an iteration raises. A plain except, not pytest.raises: its ExceptionInfo would
+    keep the pipeline (and its worker) alive in a reference cycle until the garbage collector runs."""
+    try:
+        list(batches)
+    except ActError as exc:
+        return str(exc)
+    pytest.fail("no ActError was raised")
 
 
 @pytest.mark.parametrize("name", sorted(RAND_AUGMENT_OPS))
