@@ -95,6 +95,7 @@ class RunConfig:
     amp: str = "auto"  # auto | bf16 | fp16 | off  (auto: bf16 on CUDA when supported, off on CPU)
     compile: str = "auto"  # auto | true | false  (auto: on CUDA only; CPU steps were slower compiled)
     compile_mode: str = "default"  # default | reduce-overhead | max-autotune (torch.compile modes)
+    cuda_graph: str = "auto"  # auto | true | false  (auto: on CUDA; each full-batch step replays as one CUDA graph)
     progress: str = "auto"  # auto | true | false  (auto: a bar only when stdout is a terminal)
     threads: int = 0  # CPU threads for torch (0: torch's default)
 
@@ -122,6 +123,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optim.ntm_lr_plan": ("own", "shared"),
     "run.amp": ("auto", "bf16", "fp16", "off"),
     "run.compile": ("auto", "true", "false"),
+    "run.cuda_graph": ("auto", "true", "false"),
     "run.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
     "run.progress": ("auto", "true", "false"),
 }
