@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 
 from act.errors import ActError
@@ -64,31 +66,94 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# OSErrors a user's paths or machine cause (a full disk, a read-only or forbidden folder, a file
+# where a folder is expected): one line naming the path. Any other OSError is a bug: traceback.
+USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                  errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EIO}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.command is None:
         parser.print_help()
         return 2
+    stdout = PipeSafeStdout(sys.stdout)
     try:
-        return run_command(args)
+        return run_command(args, stdout)
     except ActError as exc:
         print(f"act: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in USER_OS_ERRORS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"act: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("\nact: interrupted; the last completed epoch is checkpointed: continue with "
-              "`act train --resume RUN_DIR`", file=sys.stderr)
+        if args.command == "convert":
+            print(f"\nact: interrupted; {args.out} is as it was before this conversion", file=sys.stderr)
+        else:
+            print("\nact: interrupted; the last completed epoch is checkpointed: continue with "
+                  "`act train --resume RUN_DIR`", file=sys.stderr)
         return 130
+    finally:
+        stdout.flush()
 
 
-def run_command(args: argparse.Namespace) -> int:
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """argparse, but key=value overrides (and report's folders) may stand on both sides of an
+    option (`act train a=1 --config f.yaml b=2`); they keep their order."""
+    args, extra = parser.parse_known_args(argv)
+    options = [item for item in extra if item.startswith("-")]
+    if options or (extra and args.command not in ("train", "convert", "report")):
+        parser.error(f"unrecognized arguments: {' '.join(options or extra)}")
+    if args.command == "report":
+        args.runs += extra
+    elif extra:
+        args.overrides += extra
+    return args
+
+
+class PipeSafeStdout:
+    """stdout that outlives its reader: when `act train | head -1` closes the pipe, output goes to
+    /dev/null and training goes on, instead of a BrokenPipeError killing the run."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self.discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self.discard()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def discard(self) -> None:
+        """Point the stream's file descriptor at /dev/null, so its buffer and later writes
+        (including Python's flush at exit) go nowhere instead of failing."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+
+
+def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
     from act import train as training
     from act.config import load_config
 
     if args.command == "report":
         from act.report import report
 
-        print(report(args.runs, args.markdown))
+        print(report(args.runs, args.markdown), file=stdout)
         return 0
     if args.command == "convert":
         from act.convert import convert
@@ -96,14 +161,15 @@ def run_command(args: argparse.Namespace) -> int:
         manifest = convert(load_config(args.config, args.overrides), args.format, args.out, force=args.force,
                            skip_bad=args.skip_bad, max_side=args.max_side, quality=args.quality)
         bad = f", {len(manifest['bad_files'])} unreadable images left out" if manifest["bad_files"] else ""
-        print(f"wrote {args.out}: {manifest['counts']['train']} train and {manifest['counts']['test']} test images{bad}")
+        print(f"wrote {args.out}: {manifest['counts']['train']} train and {manifest['counts']['test']} test images{bad}",
+              file=stdout)
         return 0
     if args.resume:
         if args.config:
             raise ActError("--resume takes the config from the run folder; drop --config")
-        training.resume(args.resume, args.overrides)
+        training.resume(args.resume, args.overrides, out=stdout)
     else:
-        training.train(load_config(args.config, args.overrides))
+        training.train(load_config(args.config, args.overrides), out=stdout)
     return 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -129,33 +131,51 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+MAX_SEED = 2**32 - 1
+MAX_NAME_BYTES = 255  # the folder-name limit of common file systems (ext4, XFS, APFS, NTFS)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the YAML file at `path` (the shipped demo when None), then `key=value`
-    overrides; validated."""
+    overrides in order; validated. Every value is read as written for its key's type."""
     cfg = Config()
     apply_dict(cfg, flatten(read_yaml(DEMO_CONFIG if path is None else path)))
     for item in overrides or []:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ActError(f"override {item!r} is not of the form key=value (e.g. optim.lr=0.02)")
-        apply_dict(cfg, {key.strip(): yaml.safe_load(raw) if raw.strip() else None})
+        set_key(cfg, key.strip(), raw)
     validate(cfg)
     return cfg
 
 
 def read_yaml(path: str | Path) -> dict:
+    """The YAML file as nested dicts whose leaves are the scalars' text, exactly as written.
+
+    Text, not YAML 1.1's guesses: `1e-3` is not left a string, `0755` not made 493, `off`
+    not made false; each leaf is then read for its key's declared type (`coerce`)."""
     path = Path(path)
     if not path.is_file():
         raise ActError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ActError(f"config file {path} is not UTF-8 text (saved as UTF-16, or not a text file?)") from exc
+    except OSError as exc:
+        raise ActError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.load(text, Loader=yaml.BaseLoader)
     except yaml.YAMLError as exc:
-        raise ActError(f"config file {path} is not valid YAML: {exc}") from exc
-    if data is None:
+        raise ActError(f"config file {path} is not valid YAML: {one_line(str(exc))}") from exc
+    if data is None or data == "":
         return {}
     if not isinstance(data, dict):
         raise ActError(f"config file {path} must hold a mapping of sections (data:, model:, ...)")
     return data
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
@@ -212,27 +232,36 @@ def unknown_key_message(key: str) -> str:
     return f"unknown config key {key!r}{hint}"
 
 
+NULL_TEXT = ("", "~", "null", "none")
+INT_TEXT = re.compile(r"[+-]?[0-9]+")
+FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def coerce(key: str, value: Any, hint: Any) -> Any:
-    """Check `value` against the field's type; ints are accepted where floats are expected."""
+    """The text `value` (from YAML or the command line) read as the field's declared type.
+
+    A str key keeps the exact text; a bool key takes true or false; an int key an integer;
+    a float key any decimal number (`0.01`, `1e-3`, `.5`, `2`); a key that may be None
+    takes null, none, ~ or nothing. Anything else is an ActError naming the key."""
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in allowed:
-            return None
-        raise ActError(f"{key} must be set to a {type_name(allowed)}, not null")
-    for t in allowed:
-        if t is type(None):
-            continue
-        if t is bool and isinstance(value, bool):
-            return value
-        if t is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if t is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value) if not isinstance(value, str) else value
-        if t is str and isinstance(value, bool):
-            return "true" if value else "false"
-    raise ActError(f"{key} must be a {type_name(allowed)}, got {value!r}")
+    if not isinstance(value, str):
+        shown = "a list" if isinstance(value, list) else repr(value)
+        raise ActError(f"{key} must be a {type_name(allowed)}, got {shown}")
+    text = value.strip()
+    if type(None) in allowed and text.lower() in NULL_TEXT:
+        return None
+    kind = next(t for t in allowed if t is not type(None))
+    if kind is str:
+        return value
+    if kind is bool and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if kind is int and INT_TEXT.fullmatch(text):
+        return int(text)
+    if kind is float and FLOAT_TEXT.fullmatch(text) and math.isfinite(float(text)):
+        return float(text)
+    examples = {bool: "true or false", int: "an integer, e.g. 3", float: "a float, e.g. 0.01 or 1e-3"}[kind]
+    null = " (or null)" if type(None) in allowed else ""
+    raise ActError(f"{key} must be {examples}{null}, got {value!r}")
 
 
 def type_name(types_: tuple) -> str:
@@ -280,6 +309,11 @@ def validate(cfg: Config) -> None:
         raise ActError(f"run.device={r.device!r} is not allowed; choose auto, cpu, cuda or cuda:N")
     if r.threads < 0:
         raise ActError(f"run.threads={r.threads} must be >= 0")
+    for key in ("run.seed", "data.noise.seed"):
+        if not 0 <= get_key(cfg, key) <= MAX_SEED:
+            raise ActError(f"{key}={get_key(cfg, key)} is outside 0..{MAX_SEED} (numpy's seeds are 32-bit unsigned)")
+    if r.name is not None:
+        check_run_name(r.name)
     from act.lr import (
         parse_decay,  # validates optim.lr_decay with the plan's own parser
     )
@@ -287,6 +321,16 @@ def validate(cfg: Config) -> None:
     parse_decay(o.lr_decay)
     if not (cfg.model.name.startswith("timm:") or cfg.model.name in ("sevencnn", "resnet32", "tinycnn")):
         raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose sevencnn, resnet32, tinycnn or timm:<name>")
+
+
+def check_run_name(name: str) -> None:
+    """run.name becomes one folder name under run.out_dir, so it must be a valid one."""
+    if name in (".", "..") or any(c in name for c in "/\\\0"):
+        raise ActError(f"run.name={name!r} must be one folder name (no '/', '\\', '.' or '..'); "
+                       "put the parent folders in run.out_dir")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        raise ActError(f"run.name is {size} bytes long; a folder name may hold at most {MAX_NAME_BYTES}")
 
 
 def get_key(cfg: Config, key: str) -> Any:

@@ -48,7 +48,7 @@ def test_the_repository_demo_config_is_the_shipped_one():
 @pytest.mark.parametrize("override,message", [
     ("optim.lrr=0.1", "unknown config key 'optim.lrr'; did you mean optim.lr?"),
     ("optim.lr=fast", "optim.lr must be a float"),
-    ("optim.epochs=2.5", "optim.epochs must be a int"),
+    ("optim.epochs=2.5", "optim.epochs must be an integer"),
     ("data.noise.closeset_ratio=1.0", "data.noise.closeset_ratio=1.0 is outside [0, 1)"),
     ("data.noise.openset_ratio=0.2", "needs a data set with classes to spare"),
     ("data.name=imagenet", "data.name='imagenet' is not allowed; choose one of"),
@@ -104,3 +104,113 @@ def test_the_pipeline_choices_are_the_registered_pipelines():
     from pipelines import PIPELINES
 
     assert set(CHOICES["pipeline.name"]) == {"auto", *PIPELINES}
+
+
+# ---- values are read as written, for the key's declared type (issue 14, items 5, 6, 10) ----
+
+@pytest.mark.parametrize("text,value", [("1e-3", 1e-3), ("5e-4", 5e-4), (".5", 0.5), ("2", 2.0), ("5.0e-4", 5e-4)])
+def test_a_float_key_reads_every_decimal_form_on_the_command_line(text, value):
+    assert load_config(None, [f"optim.lr={text}"]).optim.lr == value
+
+
+def test_a_float_key_reads_exponent_forms_in_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  name: digits\noptim:\n  lr: 1e-3\n  weight_decay: 5e-4\n  lr1: .5\n")
+    cfg = load_config(path)
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.lr1) == (1e-3, 5e-4, 0.5)
+
+
+@pytest.mark.parametrize("text", ["nan", ".nan", "inf", "-.inf", "1e999"])
+def test_a_float_key_refuses_non_finite_numbers(text):
+    with pytest.raises(ActError, match="optim.lr must be a float"):
+        load_config(None, [f"optim.lr={text}"])
+
+
+@pytest.mark.parametrize("name", ["0755", "off", "2024-01-01", "@x", "a\tb", "true", "1e3", "null-run"])
+def test_a_string_key_keeps_the_exact_text_given_on_the_command_line(name):
+    assert load_config(None, [f"run.name={name}"]).run.name == name
+
+
+def test_a_string_key_keeps_the_exact_text_written_in_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  name: digits\nrun:\n  name: 0755\n  out_dir: off\nmodel:\n  pretrained: 2024-01-01\n")
+    cfg = load_config(path)
+    assert (cfg.run.name, cfg.run.out_dir, cfg.model.pretrained) == ("0755", "off", "2024-01-01")
+
+
+@pytest.mark.parametrize("text", ["null", "none", "", "~"])
+def test_a_key_that_may_be_unset_takes_null(text):
+    assert load_config(None, ["run.name=x", f"run.name={text}"]).run.name is None
+
+
+def test_a_bool_key_takes_true_or_false_and_names_them_otherwise():
+    assert load_config(None, ["method.ablation.mining=False"]).method.ablation.mining is False
+    with pytest.raises(ActError, match=r"method.ablation.mining must be true or false, got 'off'"):
+        load_config(None, ["method.ablation.mining=off"])
+
+
+def test_an_int_key_reads_a_leading_zero_as_decimal():
+    assert load_config(None, ["optim.epochs=010"]).optim.epochs == 10
+
+
+def test_the_resolved_config_reads_back_to_the_same_values(tmp_path):
+    from act.config import dump_yaml
+
+    cfg = load_config(None, ["run.name=0755", "optim.lr=1e-5", "model.pretrained=off"])
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_yaml(cfg))
+    assert load_config(path) == cfg
+
+
+@pytest.mark.parametrize("override,message", [
+    ("run.seed=-1", "run.seed=-1 is outside 0..4294967295"),
+    ("run.seed=4294967296", "run.seed=4294967296 is outside 0..4294967295"),
+    ("data.noise.seed=-3", "data.noise.seed=-3 is outside 0..4294967295"),
+    ("run.name=" + "x" * 300, "run.name is 300 bytes long; a folder name may hold at most 255"),
+    ("run.name=a/b", "run.name='a/b' must be one folder name"),
+    ("run.name=..", "must be one folder name"),
+])
+def test_seeds_and_run_names_out_of_range_are_refused(override, message):
+    with pytest.raises(ActError) as info:
+        load_config(None, [override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", ["optim:\n  epochs: 3\n".encode("utf-16"), bytes(range(256)) * 4,
+                                     b"\x89PNG\r\n\x1a\n\x00\x00"], ids=["utf-16", "binary", "png"])
+def test_a_config_file_that_is_not_utf8_text_is_one_line_naming_it(tmp_path, capsys, content):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "Traceback" not in err
+
+
+def test_a_yaml_syntax_error_is_one_line_naming_the_file(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim: {epochs: [\n")
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"config file {path} is not valid YAML" in err
+
+
+def test_overrides_on_both_sides_of_config_apply_after_the_file_in_order(tmp_path, monkeypatch):
+    from act import cli
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  name: digits\noptim:\n  epochs: 3\n  lr: 0.5\n")
+    seen = {}
+
+    def fake_run(args, stdout):
+        seen["cfg"] = load_config(args.config, args.overrides)
+        return 0
+
+    monkeypatch.setattr(cli, "run_command", fake_run)
+    assert main(["train", "optim.epochs=7", "optim.lr=0.1", "--config", str(path), "optim.lr=0.2"]) == 0
+    assert seen["cfg"].optim.epochs == 7 and seen["cfg"].optim.lr == 0.2
+
+
+def test_an_unknown_option_after_overrides_is_still_refused(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "optim.epochs=1", "--fast"])
+    assert info.value.code == 2 and "unrecognized arguments: --fast" in capsys.readouterr().err

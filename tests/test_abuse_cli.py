@@ -1,0 +1,46 @@
+"""The `act` command under abuse: a closed pipe, a path that cannot be written, Ctrl-C during a
+conversion. Each ends with its work done or one line on stderr, never a traceback."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from act.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_training_piped_into_head_finishes_the_run(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    train = subprocess.Popen([sys.executable, "-m", "act", "train", "--config", str(ROOT / "configs" / "demo.yaml"),
+                              "optim.epochs=2", "optim.warmup_epochs=1", f"run.out_dir={tmp_path}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    head = subprocess.run(["head", "-1"], stdin=train.stdout, capture_output=True, text=True)
+    train.stdout.close()
+    err = train.stderr.read().decode()
+    assert train.wait(timeout=300) == 0, err
+    assert head.stdout.startswith("act | data digits") and "Traceback" not in err
+    assert [p.name for p in tmp_path.glob("*/summary.json")] == ["summary.json"]
+
+
+def test_a_file_given_as_run_out_dir_is_one_line_naming_it(tmp_path, capsys):
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file, not a folder")
+    assert main(["train", "optim.epochs=1", "optim.warmup_epochs=1", f"run.out_dir={blocker}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("act: error: ") and str(blocker) in err and err.count("\n") == 1
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_ctrl_c_during_a_conversion_does_not_speak_of_checkpoints(tmp_path, capsys, monkeypatch):
+    import act.convert
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(act.convert, "convert", interrupted)
+    out = tmp_path / "out"
+    assert main(["convert", "--format", "dali", "--out", str(out), "data.name=folder", f"data.root={tmp_path}"]) == 130
+    err = capsys.readouterr().err
+    assert "checkpoint" not in err and f"{out} is as it was" in err
+
