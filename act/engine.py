@@ -7,16 +7,22 @@ optimiser updates. The maths lives in `method.py`; this module arranges it for s
 - `*_losses` functions compute a phase's loss, update the memory bank in place and add the
   epoch statistics into one device vector, with no host synchronisation and static shapes,
   so `torch.compile` can capture each as one graph (`build_steps(..., compile=True)`).
-- the epoch enters as a 0-d tensor and learning rates live in the optimisers, so a new
-  epoch never triggers a recompile; the last, smaller batch of an epoch takes the eager
-  path instead of compiling a second graph.
-- backward and the optimiser updates run after the captured region: SGD is `fused` on CUDA
-  and `foreach` on the CPU (act/train.py builds the optimisers).
-Statistics are read once per epoch by `EpochStats.read`.
+- the epoch enters as a 0-d tensor and learning rates are 0-d device tensors held by the
+  optimisers (filled per epoch), so a new epoch never recompiles nor re-captures.
+- `PhaseStep` copies each full batch into static buffers and runs the whole step (losses,
+  backward, both updates) from them; with `cuda_graph=True` it runs a few real steps on a
+  side stream (warm-up: lazy initialisation, compilation), then captures the step as one
+  CUDA graph and replays it for every later full batch. Without capture the same code runs
+  eagerly, which is how the CPU tests prove it equals the plain step. The last, smaller
+  batch of an epoch takes the eager path (no padding: a padded batch would change the
+  batch-norm statistics).
+- SGD is `fused` (it reads the tensor learning rate on the device; act/train.py builds it).
+The statistics vector lives for the whole run (`EpochStats.reset` per epoch, `read` syncs once).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,6 +53,7 @@ class StepContext:
     label_smoothing: float = 0.0
     fuse_views: bool = False  # one RTM forward over [weak; strong]: shared batch-norm statistics
     amp_dtype: torch.dtype | None = None  # None: fp32
+    autocast_cache: bool = True  # off for CUDA-graph capture: cached weight casts would outlive it
     scaler: torch.amp.GradScaler | None = None  # fp16 only
     epoch: torch.Tensor = field(default=None)  # 0-d float on the device; set by `set_epoch`
 
@@ -60,14 +67,19 @@ class StepContext:
     def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.bank.count.device.type, dtype=self.amp_dtype)
+        return torch.autocast(device_type=self.bank.count.device.type, dtype=self.amp_dtype,
+                              cache_enabled=self.autocast_cache)
 
 
 class EpochStats:
-    """Device-side sums over an epoch in one float64 vector; `read` syncs once."""
+    """Device-side sums over an epoch in one float64 vector, kept for the whole run (a
+    captured step writes to its address); `reset` zeroes it per epoch, `read` syncs once."""
 
     def __init__(self, device: torch.device):
         self.totals = torch.zeros(len(STAT_NAMES), dtype=torch.float64, device=device)
+
+    def reset(self) -> None:
+        self.totals.zero_()
 
     def read(self) -> dict[str, float]:
         return dict(zip(STAT_NAMES, self.totals.tolist()))
@@ -178,24 +190,110 @@ def robust_step(ctx: StepContext, batch, epoch: int, stats: EpochStats) -> None:
     run_step(ctx, robust_losses, batch, stats)
 
 
-class PhaseStep:
-    """The step of one phase: the losses compiled once for the full batch size (when asked),
-    eager for any other size (the epoch's last batch), then backward and both updates."""
+def set_lrs(ctx: StepContext, lr0: float, lr1: float) -> None:
+    """Write the epoch's learning rates into the optimisers' 0-d lr tensors, in place: a
+    captured step reads them from the device. A float lr (a fresh optimiser, an older
+    checkpoint) becomes such a tensor first."""
+    for opt, lr in ((ctx.opt0, lr0), (ctx.opt1, lr1)):
+        for group in opt.param_groups:
+            if not isinstance(group["lr"], torch.Tensor):
+                group["lr"] = torch.tensor(0.0, device=group["params"][0].device)
+            group["lr"].fill_(lr)
 
-    def __init__(self, ctx: StepContext, phase: str, batch_size: int, compile: bool, mode: str = "default"):
+
+def copy_batch(static, batch):
+    """Copy `batch` (a pipelines.base.Batch) into the static buffers and return them; the
+    first call allocates the buffers like the batch (same shapes, dtypes, memory format)."""
+    tensors = {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch)}
+    if static is None:
+        return dataclasses.replace(batch, **{k: None if t is None else torch.empty_like(t) for k, t in tensors.items()})
+    for name, src in tensors.items():
+        if src is not None:
+            getattr(static, name).copy_(src, non_blocking=True)
+    return static
+
+
+class PhaseStep:
+    """The step of one phase: compiled losses (when asked), backward and both updates.
+
+    With `cuda_graph`, full batches are copied into static buffers and the step is replayed
+    as one CUDA graph from them; `static_inputs` alone runs the same capturable step eagerly
+    from those buffers (what the CPU tests check). Any other batch size (the epoch's last
+    batch) runs eagerly from the batch itself."""
+
+    WARMUP_STEPS = 3  # real steps on a side stream before capture (cuDNN, autograd and compile set up)
+
+    def __init__(self, ctx: StepContext, phase: str, batch_size: int, compile: bool, mode: str = "default",
+                 cuda_graph: bool = False, static_inputs: bool = False):
         self.ctx, self.batch_size = ctx, batch_size
+        self.cuda_graph, self.static_inputs = cuda_graph, static_inputs or cuda_graph
         self.eager = LOSSES[phase]
         self.compiled = torch.compile(self.eager, mode=mode, dynamic=False) if compile else self.eager
+        self.static = None  # the full-batch buffers every compiled or captured step reads
+        self.graph = None
+        self.graph_totals: torch.Tensor | None = None
+        self.warmups_left = self.WARMUP_STEPS
 
     def __call__(self, batch, stats: EpochStats) -> None:
         # A Python branch on a shape, not on a tensor value: no host sync.
-        losses = self.compiled if len(batch.index) == self.batch_size else self.eager
-        run_step(self.ctx, losses, batch, stats)
+        if len(batch.index) != self.batch_size:
+            run_step(self.ctx, self.eager, batch, stats)
+            return
+        if not self.static_inputs:
+            run_step(self.ctx, self.compiled, batch, stats)
+            return
+        if self.static is None:
+            self.static = copy_batch(None, batch)
+        copy_batch(self.static, batch)
+        if not self.cuda_graph:
+            run_step(self.ctx, self.compiled, self.static, stats)
+        elif self.graph is not None:
+            if stats.totals is not self.graph_totals:
+                raise RuntimeError("a captured step writes one statistics vector; keep EpochStats for the run")
+            self.graph.replay()
+        elif self.warmups_left:
+            self.warmups_left -= 1
+            on_side_stream(lambda: run_step(self.ctx, self.compiled, self.static, stats))
+        else:
+            self.graph, self.graph_totals = capture_step(self.ctx, self.compiled, self.static, stats), stats.totals
+            self.graph.replay()  # capture records the step without running it
+
+    def release(self) -> None:
+        """Free the captured graph's memory pool (the phase is over); a later call captures anew."""
+        self.graph, self.graph_totals, self.warmups_left = None, None, self.WARMUP_STEPS
 
 
-def build_steps(ctx: StepContext, batch_size: int, compile: bool = False, mode: str = "default") -> dict[str, PhaseStep]:
-    """One step per phase; compile happens lazily at each phase's first full batch."""
-    return {phase: PhaseStep(ctx, phase, batch_size, compile, mode) for phase in LOSSES}
+def on_side_stream(step: Callable[[], None]) -> None:
+    """Run warm-up steps on a side stream, as CUDA-graph capture requires of lazy initialisation."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        step()
+    torch.cuda.current_stream().wait_stream(side)
+
+
+def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats):
+    """Capture losses, backward and both updates from `static` as one CUDA graph.
+
+    Gradients are set to None first, so the captured backward writes (not accumulates) them
+    into the graph's pool; every replay then recomputes them from the static inputs."""
+    if ctx.scaler is not None:
+        raise ValueError("fp16 loss scaling reads the scale on the host each step and cannot be captured")
+    ctx.opt0.zero_grad(set_to_none=True)
+    ctx.opt1.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        loss = losses(ctx, static, stats.totals)
+        loss.backward()
+        ctx.opt0.step()
+        ctx.opt1.step()
+    return graph
+
+
+def build_steps(ctx: StepContext, batch_size: int, compile: bool = False, mode: str = "default",
+                cuda_graph: bool = False, static_inputs: bool = False) -> dict[str, PhaseStep]:
+    """One step per phase; compile and capture happen lazily at each phase's first full batches."""
+    return {phase: PhaseStep(ctx, phase, batch_size, compile, mode, cuda_graph, static_inputs) for phase in LOSSES}
 
 
 @torch.no_grad()

@@ -105,7 +105,8 @@ def consistency_targets(ema_rows: torch.Tensor, p0: torch.Tensor, y: torch.Tenso
     pseudo = argmax q. Returns (ema_new, pseudo).
     """
     ema_new = EMA_MOMENTUM * ema_rows + (1 - EMA_MOMENTUM) * p0.float()
-    onehot = F.one_hot(y, ema_rows.shape[1]).float()
+    # scatter, not F.one_hot: one_hot checks the label range on the host (a sync) on some devices.
+    onehot = torch.zeros_like(ema_rows).scatter_(1, y[:, None], 1.0)
     s = sel.float().unsqueeze(1)
     q = onehot * s + ema_new * (1 - s)
     return ema_new, q.argmax(dim=1)

@@ -127,14 +127,20 @@ class Run:
     history: list[dict]
     clean_known: bool
     noise: dict
+    stats: engine.EpochStats
     start_epoch: int = 0
 
 
-def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None) -> Run:
+def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None,
+            cuda_paths: bool | None = None) -> Run:
     """Build data, noise, pipeline, networks and optimisers; write the run's inputs.
 
-    `source` replaces reading `data.*` from disk (benchmarks on synthetic data)."""
+    `source` replaces reading `data.*` from disk (benchmarks on synthetic data). `cuda_paths`
+    (default: on for CUDA) picks the code the GPU runs: the capturable step from static
+    buffers, autocast without its cache, the static strong view. The tests and the
+    GPU proxy benchmark force it on the CPU to prove that code there."""
     device = resolve_device(cfg.run.device)
+    cuda_paths = device.type == "cuda" if cuda_paths is None else cuda_paths
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     if source is None and cfg.pipeline.path:
@@ -167,10 +173,14 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     if device.type == "cuda":
         rtm, ntm = (net.to(memory_format=torch.channels_last) for net in (rtm, ntm))
     o = cfg.optim
-    # One fused kernel per update on CUDA; the multi-tensor path elsewhere.
-    fused = device.type == "cuda"
-    opts = [torch.optim.SGD(net.parameters(), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay,
-                            nesterov=o.nesterov, foreach=not fused, fused=fused)
+    cuda_graph = cuda_graph_enabled(cfg, device, needs_scaler)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions once
+    # Learning rates are 0-d device tensors (filled per epoch): a captured step reads them there.
+    # One fused kernel per update on every device: it reads the lr on the device (the multi-tensor
+    # path reads it on the host, and rounds differently), and it is the faster one on the CPU too.
+    opts = [torch.optim.SGD(net.parameters(), lr=torch.tensor(lr, device=device), momentum=o.momentum,
+                            weight_decay=o.weight_decay, nesterov=o.nesterov, fused=True)
             for net, lr in ((rtm, o.lr), (ntm, o.lr1))]
     bank = M.Bank.create(torch.as_tensor(noisy, device=device), source.num_classes)
     a = cfg.method.ablation
@@ -178,7 +188,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
         rtm=rtm, ntm=ntm, opt0=opts[0], opt1=opts[1], bank=bank, tau=cfg.method.tau,
         selection=cfg.method.selection, mine=a.mining, reweight=a.reweight, consistency=a.consistency,
         label_smoothing=cfg.method.label_smoothing, fuse_views=cfg.method.fuse_views, amp_dtype=amp_dtype,
-        scaler=torch.amp.GradScaler("cuda") if needs_scaler else None)
+        scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, autocast_cache=not cuda_paths)
     plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
     ntm_lr = o.lr1 if o.ntm_lr_plan == "own" else o.lr
     plan1 = build_lr_plan(ntm_lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
@@ -191,13 +201,30 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
                        "openset_ratio": cfg.data.noise.openset_ratio, "seed": cfg.data.noise.seed})
         write_text(run_dir / "noise.json", json.dumps(report, indent=2))
     steps = engine.build_steps(ctx, cfg.optim.batch_size, compile_enabled(cfg.run.compile, device),
-                               cfg.run.compile_mode)
+                               cfg.run.compile_mode, cuda_graph, static_inputs=cuda_paths)
     return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,
-               plan1=plan1, history=[], clean_known=cfg.data.name not in REAL_NOISE, noise=report)
+               plan1=plan1, history=[], clean_known=cfg.data.name not in REAL_NOISE, noise=report,
+               stats=engine.EpochStats(device))
 
 
 def compile_enabled(setting: str, device: torch.device) -> bool:
     return setting == "true" or (setting == "auto" and device.type == "cuda")
+
+
+def cuda_graph_enabled(cfg: Config, device: torch.device, needs_scaler: bool) -> bool:
+    """run.cuda_graph: auto is on for CUDA unless something else rules capture out; true
+    refuses (one line) where it cannot be honoured."""
+    setting = cfg.run.cuda_graph
+    obstacles = []
+    if device.type != "cuda":
+        obstacles.append(f"a CUDA device (run.device={cfg.run.device} gives {device})")
+    if needs_scaler:
+        obstacles.append("no fp16 loss scaling (it reads the scale on the host each step; use run.amp=bf16 or off)")
+    if cfg.run.compile_mode == "reduce-overhead" and compile_enabled(cfg.run.compile, device):
+        obstacles.append("no run.compile_mode=reduce-overhead (it makes CUDA graphs of its own)")
+    if setting == "true" and obstacles:
+        raise ActError(f"run.cuda_graph=true needs {obstacles[0]}")
+    return setting == "true" or (setting == "auto" and not obstacles)
 
 
 def phase_of(cfg: Config, epoch: int) -> str:
@@ -210,12 +237,14 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
     """One epoch of training and the test pass; returns the epoch's metrics record."""
     cfg, ctx = run.cfg, run.ctx
     phase = phase_of(cfg, epoch)
-    for opt, plan in ((ctx.opt0, run.plan0), (ctx.opt1, run.plan1)):
-        for group in opt.param_groups:
-            group["lr"] = plan[epoch]
+    engine.set_lrs(ctx, run.plan0[epoch], run.plan1[epoch])
     ctx.set_epoch(epoch)
+    for name, other in run.steps.items():
+        if name != phase:
+            other.release()  # a finished phase's graph holds memory the next one may need
     step = run.steps[phase]
-    stats = engine.EpochStats(run.device)
+    stats = run.stats
+    stats.reset()
     start = time.perf_counter()
     batches = run.pipeline.train_batches(epoch)
     if progress:

@@ -1,0 +1,146 @@
+"""The capturable step (run.cuda_graph): proven on the CPU by running the CUDA code paths there.
+
+`prepare(..., cuda_paths=True)` builds what a GPU run uses: full batches copied into static
+buffers, fused SGD reading 0-d device learning rates, autocast without its cache, one
+statistics vector for the whole run. Run eagerly it must equal the plain CPU step bit for bit, and no op of
+it may make the host wait for the device. The tests marked `cuda` capture and replay for real.
+"""
+from pathlib import Path
+
+import pytest
+import torch
+
+from act import engine
+from act.config import load_config
+from act.errors import ActError
+from act.train import cuda_graph_enabled, prepare, train_epoch
+from benchmarks.recorder import OpRecorder
+
+# 400 digits in batches of 64: six full batches (the static path) and a last one of 16 (eager).
+TINY = ["optim.warmup_epochs=1", "optim.epochs=3", "run.device=cpu", "data.train_limit=400", "optim.batch_size=64",
+        "data.test_limit=200"]
+TIMING = ("epoch_seconds", "train_seconds", "images_per_s")
+
+
+def tiny_run(tmp_path: Path, cuda_paths: bool, *overrides: str):
+    cfg = load_config(None, [*TINY, *overrides])
+    return prepare(cfg, run_dir=tmp_path, cuda_paths=cuda_paths)
+
+
+def without_timing(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in TIMING}
+
+
+def test_the_capturable_step_equals_the_plain_step_bit_for_bit(tmp_path):
+    plain, capturable = tiny_run(tmp_path, False), tiny_run(tmp_path, True)
+    assert capturable.steps["robust"].static_inputs and not plain.steps["robust"].static_inputs
+    totals = capturable.stats.totals
+    for epoch in range(3):  # one warm-up epoch, two robust ones
+        assert without_timing(train_epoch(plain, epoch, False)) == without_timing(train_epoch(capturable, epoch, False))
+    assert capturable.stats.totals is totals  # one statistics vector for the whole run
+    for name in ("rtm", "ntm"):
+        a, b = getattr(plain.ctx, name).state_dict(), getattr(capturable.ctx, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert torch.equal(plain.ctx.bank.count, capturable.ctx.bank.count)
+    assert torch.equal(plain.ctx.bank.ema, capturable.ctx.bank.ema)
+
+
+@pytest.mark.parametrize("phase", ["warmup", "robust", "standard"])
+def test_a_full_batch_step_has_no_host_sync(tmp_path, phase):
+    run = tiny_run(tmp_path, True)
+    batches = run.pipeline.train_batches(1)
+    engine.set_lrs(run.ctx, 0.01, 0.08)
+    step = run.steps[phase]
+    step(next(batches), run.stats)  # the first call allocates the static buffers and optimiser state
+    with OpRecorder() as recorder:
+        step(next(batches), run.stats)
+    assert recorder.record.ops["aten._fused_sgd_"] == 2  # both updates inside the step
+    assert dict(recorder.record.syncs) == {}
+
+
+@pytest.mark.parametrize("phase", ["warmup", "robust", "standard"])
+def test_each_phase_traces_as_one_graph(tmp_path, phase):
+    run = tiny_run(tmp_path, True)
+    batch = next(run.pipeline.train_batches(1))
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(engine.LOSSES[phase])(run.ctx, batch, run.stats.totals)
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1
+
+
+def test_learning_rates_are_written_into_the_same_device_tensors(tmp_path):
+    run = tiny_run(tmp_path, True)
+    held = [g["lr"] for opt in (run.ctx.opt0, run.ctx.opt1) for g in opt.param_groups]
+    engine.set_lrs(run.ctx, 0.25, 0.5)
+    assert [g["lr"] for opt in (run.ctx.opt0, run.ctx.opt1) for g in opt.param_groups] == held  # same objects
+    assert [t.item() for t in held] == [0.25, 0.5]
+
+
+def test_a_float_learning_rate_becomes_a_device_tensor(tmp_path):
+    run = tiny_run(tmp_path, False)
+    run.ctx.opt0.param_groups[0]["lr"] = 0.3  # as an optimiser restored from an older checkpoint holds it
+    engine.set_lrs(run.ctx, 0.125, 0.5)
+    lr = run.ctx.opt0.param_groups[0]["lr"]
+    assert isinstance(lr, torch.Tensor) and lr.item() == 0.125
+
+
+def cfg_with(*overrides: str):
+    return load_config(None, list(overrides))
+
+
+def test_cuda_graph_auto_is_on_for_cuda_only():
+    assert cuda_graph_enabled(cfg_with(), torch.device("cuda"), needs_scaler=False)
+    assert not cuda_graph_enabled(cfg_with(), torch.device("cpu"), needs_scaler=False)
+    assert not cuda_graph_enabled(cfg_with("run.cuda_graph=false"), torch.device("cuda"), needs_scaler=False)
+
+
+@pytest.mark.parametrize("overrides,device,scaler,message", [
+    ((), "cpu", False, "needs a CUDA device"),
+    (("run.amp=fp16",), "cuda", True, "fp16 loss scaling"),
+    (("run.compile=true", "run.compile_mode=reduce-overhead"), "cuda", False, "reduce-overhead"),
+])
+def test_cuda_graph_true_is_refused_where_it_cannot_be_honoured(overrides, device, scaler, message):
+    cfg = cfg_with("run.cuda_graph=true", *overrides)
+    with pytest.raises(ActError, match=message):
+        cuda_graph_enabled(cfg, torch.device(device), needs_scaler=scaler)
+    cfg.run.cuda_graph = "auto"  # auto steps aside instead
+    assert not cuda_graph_enabled(cfg, torch.device(device), needs_scaler=scaler)
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.cuda
+@cuda
+def test_graph_replay_equals_the_eager_step_on_cuda(tmp_path):
+    settings = ("run.device=cuda", "run.amp=off", "run.compile=false")
+    eager = tiny_run(tmp_path, True, *settings, "run.cuda_graph=false")
+    graphed = tiny_run(tmp_path, True, *settings, "run.cuda_graph=true")
+    for epoch in range(3):
+        a, b = train_epoch(eager, epoch, False), train_epoch(graphed, epoch, False)
+        assert a["samples_seen"] == b["samples_seen"]
+    assert graphed.steps["robust"].graph is not None  # it did capture
+    for name in ("rtm", "ntm"):
+        a, b = getattr(eager.ctx, name).state_dict(), getattr(graphed.ctx, name).state_dict()
+        for k in a:
+            torch.testing.assert_close(a[k].float(), b[k].float(), atol=1e-5, rtol=1e-5, msg=f"{name}.{k}")
+    torch.testing.assert_close(eager.ctx.bank.ema, graphed.ctx.bank.ema, atol=1e-5, rtol=1e-5)
+    assert torch.equal(eager.ctx.bank.count, graphed.ctx.bank.count)
+
+
+@pytest.mark.cuda
+@cuda
+def test_a_graphed_epoch_never_waits_on_the_host(tmp_path):
+    run = tiny_run(tmp_path, True, "run.device=cuda", "run.cuda_graph=true")
+    engine.set_lrs(run.ctx, 0.01, 0.08)
+    for epoch in (0, 1):
+        step = run.steps["warmup" if epoch == 0 else "robust"]
+        list(run.pipeline.train_batches(epoch))  # first pass: lazy initialisation
+        for batch in run.pipeline.train_batches(epoch):
+            step(batch, run.stats)  # warm-up and capture happen here
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for batch in run.pipeline.train_batches(epoch):
+                step(batch, run.stats)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
