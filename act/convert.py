@@ -19,8 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,44 +36,160 @@ from act.errors import ActError
 FORMATS = ("dali", "ffcv")
 MANIFEST = "manifest.json"
 VERSION = 1
+WRITTEN_BY = "act convert"  # marks a folder act convert wrote: only such a folder is ever replaced
+
+
+PARTIAL_MARK = ".act-convert-partial"  # inside a folder act convert is still writing
+OUTPUT_FILES = {MANIFEST, "labels.npz", "train.txt", "test.txt", "train.beton", "test.beton"}
+IMAGE_NAME = re.compile(r"[0-9]{8}\.jpg")
+QUALITY = (1, 95)  # PIL: above 95 JPEG files grow with hardly any gain in quality
 
 
 def convert(cfg: Config, fmt: str, out: str | Path, *, force: bool = False, skip_bad: bool = False,
             max_side: int = 0, quality: int = 90, progress: bool | None = None) -> dict:
-    """Convert the file data set named by `cfg.data` into `out`; returns the manifest."""
+    """Convert the file data set named by `cfg.data` into `out`; returns the manifest.
+
+    Only a folder act convert wrote is ever replaced (`--force`), and never one that holds
+    anything else; `out` may not overlap the data it reads."""
     if fmt not in FORMATS:
         raise ActError(f"--format {fmt!r} is not available; choose one of {', '.join(FORMATS)}")
+    check_image_settings(max_side, quality)
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ActError(f"{out} already exists; give another --out or add --force to replace it")
+    clear_stale(out)
+    check_target(out, force)
     source = read_source(cfg.data.name, cfg.data.root, cfg.data.image_size, cfg.data.noise.openset_ratio)
     if source.is_array:
         raise ActError(f"data set {cfg.data.name} is held as arrays; the tensor pipeline reads it directly, "
                        "convert is for image-file data sets")
-    max_side = max_side or (source.resize or source.image_size) * 2
+    check_apart(out, cfg.data.root, source)
+    floor = source.resize or source.image_size
+    if max_side and max_side < floor:
+        raise ActError(f"--max-side {max_side} is below {floor}, the side the pipelines resize these images to, so "
+                       f"they would be scaled up again; give at least {floor} (0: twice that)")
+    max_side = max_side or floor * 2
     show = sys.stderr.isatty() if progress is None else progress
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
+        tmp.mkdir(parents=True)
+        (tmp / PARTIAL_MARK).write_text("an unfinished act convert output; safe to delete\n")
         manifest = write_files(source, tmp, skip_bad=skip_bad, max_side=max_side, quality=quality, progress=show)
         if fmt == "ffcv":
             manifest["sha256"].update(write_betons(tmp, quality))
         manifest["format"] = fmt
+        manifest["written_by"] = WRITTEN_BY
         manifest["source"] = {"name": cfg.data.name, "root": str(cfg.data.root), "image_size": source.image_size}
         manifest["settings"] = {"max_side": max_side, "quality": quality, "skip_bad": skip_bad}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        (tmp / PARTIAL_MARK).unlink()
+        check_target(out, force)
         replace_dir(tmp, out)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ActError(f"writing the conversion for {out} failed: {exc.strerror or exc}{where}; "
+                       f"{out} is as it was") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest
 
 
+def check_image_settings(max_side: int, quality: int) -> None:
+    if max_side < 0:
+        raise ActError(f"--max-side {max_side} must be a number of pixels >= 1 (0: twice the resize side)")
+    if not QUALITY[0] <= quality <= QUALITY[1]:
+        raise ActError(f"--quality {quality} is outside {QUALITY[0]}..{QUALITY[1]} (JPEG quality; default 90)")
+
+
+def check_target(out: Path, force: bool) -> None:
+    """Refuse to replace `out` unless it is absent, an empty folder, or (with force) a folder
+    holding only what act convert wrote."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise ActError(f"--out {out} is a file or a link; give a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not force:
+        raise ActError(f"{out} already exists; give another --out or add --force to replace it")
+    if conversion_manifest(out) is None:
+        raise ActError(f"--force replaces only a folder act convert wrote, and {out} holds no {MANIFEST} of act "
+                       "convert; give another --out (nothing was deleted)")
+    foreign = foreign_entry(out)
+    if foreign:
+        raise ActError(f"{out} holds {foreign}, which act convert did not write; move it out or give another "
+                       "--out (nothing was deleted)")
+
+
+def foreign_entry(out: Path) -> str | None:
+    """The first entry of `out` that a conversion does not write, or None."""
+    for entry in os.scandir(out):
+        if entry.name == "images" and entry.is_dir(follow_symlinks=False):
+            for split in os.scandir(entry.path):
+                if split.name not in ("train", "test") or not split.is_dir(follow_symlinks=False):
+                    return split.path
+                for image in os.scandir(split.path):
+                    if not IMAGE_NAME.fullmatch(image.name) or not image.is_file(follow_symlinks=False):
+                        return image.path
+        elif entry.name not in OUTPUT_FILES or not entry.is_file(follow_symlinks=False):
+            return entry.path
+    return None
+
+
+def check_apart(out: Path, root: str | None, source: Source) -> None:
+    """`out` must neither be, lie inside, nor hold the data being converted: a conversion inside
+    `train/` would become a class of the next read."""
+    target = Path(os.path.realpath(out))
+    inputs = {Path(os.path.realpath(folder)) for folder in
+              {os.path.dirname(f) for f in source.train.files + source.test.files}}
+    if root:
+        inputs.add(Path(os.path.realpath(root)))
+    for folder in sorted(inputs):
+        if target == folder or folder in target.parents:
+            raise ActError(f"--out {out} lies inside the data being converted ({folder}); give a folder outside it")
+        if target in folder.parents:
+            raise ActError(f"--out {out} holds the data being converted ({folder}); give a folder outside it")
+
+
+def clear_stale(out: Path) -> None:
+    """Tidy what a killed conversion into `out` left beside it: its unfinished folders (recognised by
+    PARTIAL_MARK) are removed; a previous conversion it had moved aside is put back when `out` is gone.
+    Folders of a conversion still running, and anything not recognisably act convert's, are left alone."""
+    if not out.parent.is_dir():
+        return
+    stale = re.compile(rf"\.{re.escape(out.name)}\.(partial|old)-([0-9]+)")
+    for entry in sorted(out.parent.iterdir()):
+        match = stale.fullmatch(entry.name)
+        if not match or not entry.is_dir() or entry.is_symlink() or process_alive(int(match[2])):
+            continue
+        if match[1] == "partial" and (entry / PARTIAL_MARK).is_file():
+            shutil.rmtree(entry)
+        elif match[1] == "old" and conversion_manifest(entry) is not None and foreign_entry(entry) is None:
+            if out.exists():
+                shutil.rmtree(entry)
+            else:
+                os.replace(entry, out)
+
+
+def process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a folder named for this process was left by an earlier one with the same id
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def replace_dir(new: Path, out: Path) -> None:
-    """Move `new` to `out`; an existing `out` (only reached with --force) is removed after."""
+    """Move `new` to `out`; an existing `out` (checked by check_target) is moved aside, then removed."""
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():
         os.replace(out, old)
-    os.replace(new, out)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        if old.exists():
+            os.replace(old, out)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -184,22 +302,47 @@ def progress_bar(items, enabled: bool, desc: str):
 def read_converted(path: str | Path) -> Source:
     """The Source of a converted folder: its re-encoded files and the labels it stored."""
     path = Path(path)
-    manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
+    if not (path / MANIFEST).is_file():
         raise ActError(f"pipeline.path={path}: no {MANIFEST}; write one with `act convert --format dali --out {path}`")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("version") != VERSION:
-        raise ActError(f"{manifest_path} is version {manifest.get('version')}; this act reads version {VERSION}: convert again")
-    labels = np.load(path / "labels.npz")
-    splits = {}
-    for name in ("train", "test"):
-        files = [str(path / line.split(" ", 1)[0]) for line in (path / f"{name}.txt").read_text().splitlines()]
-        if len(files) != manifest["counts"][name]:
-            raise ActError(f"{path / (name + '.txt')} lists {len(files)} images, the manifest {manifest['counts'][name]}: convert again")
-        splits[name] = Split(labels=labels[f"{name}_labels"], files=files)
-    image = manifest["image"]
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise ActError(f"{path / MANIFEST} cannot be read as JSON ({exc}): convert again") from exc
+    if not isinstance(manifest, dict) or manifest.get("version") != VERSION:
+        version = manifest.get("version") if isinstance(manifest, dict) else None
+        raise ActError(f"{path / MANIFEST} is version {version}; this act reads version {VERSION}: convert again")
+    try:
+        with np.load(path / "labels.npz", allow_pickle=False) as npz:
+            labels = {key: npz[key] for key in npz.files}
+        lists = {name: (path / f"{name}.txt").read_text().splitlines() for name in ("train", "test")}
+        image = manifest["image"]
+        counts = {name: manifest["counts"][name] for name in ("train", "test")}
+        splits = {name: Split(labels=labels[f"{name}_labels"], files=[str(path / line.split(" ", 1)[0]) for line in lists[name]])
+                  for name in ("train", "test")}
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ActError(f"pipeline.path={path} is an incomplete or damaged conversion ({describe(exc)}): convert again") from exc
+    for name, split in splits.items():
+        if len(split) != counts[name]:
+            raise ActError(f"{path / (name + '.txt')} lists {len(split)} images, the manifest {counts[name]}: convert again")
     return Source(name=manifest["source"]["name"], train=splits["train"], test=splits["test"],
                   classes=manifest["classes"], label_space=image["label_space"], augment=image["augment"],
                   image_size=image["image_size"], resize=image["resize"], channels=image["channels"],
                   mean=tuple(image["mean"]), std=tuple(image["std"]))
 
+
+def describe(exc: Exception) -> str:
+    """What went wrong reading a converted folder, in a few words naming the file or entry."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{Path(exc.filename).name}: {exc.strerror or exc}"
+    if isinstance(exc, KeyError):
+        return f"no entry {exc.args[0]!r}"
+    return str(exc)
+
+
+def conversion_manifest(folder: Path) -> dict | None:
+    """The manifest of a folder act convert wrote (it carries WRITTEN_BY), else None."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("written_by") == WRITTEN_BY else None

@@ -44,3 +44,28 @@ def test_ctrl_c_during_a_conversion_does_not_speak_of_checkpoints(tmp_path, caps
     err = capsys.readouterr().err
     assert "checkpoint" not in err and f"{out} is as it was" in err
 
+
+
+def write_npz(path, size):
+    import numpy as np
+
+    rs = np.random.RandomState(0)
+    np.savez(path, x=rs.randint(0, 256, (8, size, size, 3), dtype=np.uint8), y=np.arange(8) % 2,
+             x_test=rs.randint(0, 256, (4, size, size, 3), dtype=np.uint8), y_test=np.arange(4) % 2)
+    return path
+
+
+def test_an_image_size_other_than_the_arrays_own_is_one_line(tmp_path, capsys):
+    npz = write_npz(tmp_path / "set.npz", 32)
+    assert main(["train", "data.name=arrays", f"data.root={npz}", "model.name=sevencnn", "data.image_size=64",
+                 "data.noise.type=none", "optim.epochs=1", "optim.warmup_epochs=1", f"run.out_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "data.image_size=64: arrays holds 32x32 arrays" in err and err.count("\n") == 1
+
+
+def test_images_too_small_for_sevencnn_are_one_line_naming_the_key(tmp_path, capsys):
+    npz = write_npz(tmp_path / "set.npz", 4)
+    assert main(["train", "data.name=arrays", f"data.root={npz}", "model.name=sevencnn", "data.noise.type=none",
+                 "optim.epochs=1", "optim.warmup_epochs=1", f"run.out_dir={tmp_path / 'runs'}"]) == 2
+    err = capsys.readouterr().err
+    assert "data.image_size: sevencnn needs images of at least 8 px" in err and err.count("\n") == 1

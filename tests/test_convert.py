@@ -147,3 +147,143 @@ def test_a_missing_extra_or_beton_is_a_clear_error(image_folder, tmp_path):
     with pytest.raises(ActError, match="ffcv"):
         build_pipeline("ffcv", source, source.train.labels, batch_size=4, device=torch.device("cpu"), seed=0,
                        path=str(tmp_path / "out"))
+
+
+# ---- nothing of the user's is lost or mixed in (issue 14, items 1 and 11) ---------------
+
+def cli_convert(image_folder, out, *extra):
+    return main(["convert", "--format", "dali", "--out", str(out), "data.name=folder", f"data.root={image_folder}",
+                 "data.image_size=32", *extra])
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("act: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_force_refuses_a_folder_act_convert_did_not_write(image_folder, tmp_path, capsys):
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter1.tex").write_text("years of work")
+    assert cli_convert(image_folder, thesis, "--force") == 2
+    assert "--force replaces only a folder act convert wrote" in one_line_error(capsys)
+    assert [p.name for p in thesis.iterdir()] == ["chapter1.tex"]
+
+
+def test_force_refuses_a_conversion_holding_a_file_of_the_user(image_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "dali", out)
+    (out / "notes.txt").write_text("mine")
+    assert cli_convert(image_folder, out, "--force") == 2
+    assert f"holds {out / 'notes.txt'}, which act convert did not write" in one_line_error(capsys)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_force_refuses_a_copied_manifest_without_the_marker(image_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"version": 1}))
+    assert cli_convert(image_folder, out, "--force") == 2
+    assert "holds no manifest.json of act convert" in one_line_error(capsys)
+    assert (out / "manifest.json").is_file()
+
+
+def test_force_replaces_a_previous_conversion(image_folder, tmp_path):
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "dali", out, quality=50)
+    manifest = convert(folder_config(image_folder), "dali", out, force=True)
+    assert json.loads((out / "manifest.json").read_text())["settings"]["quality"] == 90
+    assert manifest["written_by"] == "act convert"
+
+
+@pytest.mark.parametrize("where", ["root", "inside train", "holding root"])
+def test_out_may_not_overlap_the_data_it_reads(image_folder, tmp_path, capsys, where):
+    out = {"root": Path(image_folder), "inside train": Path(image_folder) / "train" / "converted",
+           "holding root": tmp_path}[where]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert cli_convert(image_folder, out, "--force") == 2
+    err = one_line_error(capsys)
+    assert "the data being converted" in err or "already exists" in err or "act convert wrote" in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_out_inside_the_input_tree_is_refused_even_when_new(image_folder, capsys):
+    out = Path(image_folder) / "train" / "converted"
+    assert cli_convert(image_folder, out) == 2
+    assert "lies inside the data being converted" in one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_a_killed_conversions_partial_folder_is_removed_on_the_next_run(image_folder, tmp_path):
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
+    partial = tmp_path / f".out.partial-{dead_pid}"
+    (partial / "images" / "train").mkdir(parents=True)
+    (partial / ".act-convert-partial").write_text("")
+    foreign = tmp_path / f".out.partial-{dead_pid + 1}"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("not act's")
+    convert(folder_config(image_folder), "dali", tmp_path / "out")
+    assert not partial.exists() and (foreign / "keep.txt").is_file()
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_a_conversion_moved_aside_by_a_killed_run_is_put_back(image_folder, tmp_path):
+    convert(folder_config(image_folder), "dali", tmp_path / "out")
+    aside = tmp_path / f".out.old-{2**22 + 12345}"
+    (tmp_path / "out").rename(aside)
+    with pytest.raises(ActError, match="already exists"):
+        convert(folder_config(image_folder), "dali", tmp_path / "out")
+    assert (tmp_path / "out" / "manifest.json").is_file() and not aside.exists()
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--max-side", "-5", "--max-side -5 must be a number of pixels >= 1"),
+    ("--max-side", "16", "--max-side 16 is below 37"),
+    ("--quality", "500", "--quality 500 is outside 1..95"),
+    ("--quality", "0", "--quality 0 is outside 1..95"),
+])
+def test_image_settings_out_of_range_are_refused(image_folder, tmp_path, capsys, option, value, message):
+    assert cli_convert(image_folder, tmp_path / "out", option, value) == 2
+    assert message in one_line_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_while_converting_keeps_the_previous_output(image_folder, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from PIL import Image
+
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "dali", out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    saved = []
+
+    def save_until_full(self, path, *args, **kwargs):
+        if len(saved) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        saved.append(path)
+
+    monkeypatch.setattr(Image.Image, "save", save_until_full)
+    assert cli_convert(image_folder, out, "--force", "--quality", "60") == 2
+    err = one_line_error(capsys)
+    assert "No space left on device" in err and f"{out} is as it was" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_converted_folder_missing_its_labels_is_one_line_naming_it(image_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "dali", out)
+    (out / "labels.npz").unlink()
+    assert main(["train", "data.name=folder", f"pipeline.path={out}", "optim.epochs=1", "optim.warmup_epochs=1",
+                 f"run.out_dir={tmp_path / 'runs'}"]) == 2
+    assert f"pipeline.path={out} is an incomplete or damaged conversion (labels.npz" in one_line_error(capsys)
+
+
+def test_a_converted_folder_with_a_damaged_manifest_is_one_line_naming_it(image_folder, tmp_path):
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "dali", out)
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(ActError, match=r"manifest.json cannot be read as JSON"):
+        read_converted(out)

@@ -328,13 +328,13 @@ def test_arrays_reads_grey_npz_with_default_class_names(tmp_path):
     rs = np.random.RandomState(0)
     x = rs.randint(0, 256, size=(6, 12, 12), dtype=np.uint8)
     np.savez(tmp_path / "set.npz", x=x, y=np.array([0, 1, 2, 0, 1, 2]),
-             x_test=x[:2], y_test=np.array([4, 0]))
+             x_test=x[:2], y_test=np.array([4, 3]))
     source = read_source("arrays", str(tmp_path))
     assert source.classes == ["0", "1", "2", "3", "4"]
     np.testing.assert_array_equal(source.train.images[..., 0], x)
     assert source.train.images.shape == (6, 12, 12, 1)
     assert (source.channels, source.image_size, source.mean, source.std) == (1, 12, (0.5,), (0.5,))
-    assert source.test.labels.tolist() == [4, 0]
+    assert source.test.labels.tolist() == [4, 3]
 
 
 def test_arrays_reads_colour_npz_with_class_names(tmp_path):
@@ -386,7 +386,75 @@ def test_image_size_override_scales_the_resize_of_file_sources(tmp_path):
     assert (source.image_size, source.resize) == (112, 128)
 
 
-def test_image_size_override_sets_the_size_of_array_sources(tmp_path):
+def test_an_array_source_is_used_at_its_own_size_and_another_is_refused(tmp_path):
     root = write_cifar(str(tmp_path), "cifar10n", n_train=5, n_test=5, seed=0)
-    source = read_source("cifar10n", root, image_size=64)
-    assert (source.image_size, source.resize) == (64, 0)
+    assert read_source("cifar10n", root, image_size=32).image_size == 32
+    with pytest.raises(ActError, match=r"data.image_size=64: cifar10n holds 32x32 arrays.*set data.image_size=0"):
+        read_source("cifar10n", root, image_size=64)
+
+
+# ---- abuse: files that would run code, or make the run allocate or crash (issue 14) ------
+
+class RunsACommand:
+    """Unpickling this runs `touch <marker>`: what a crafted CIFAR batch could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused_unexecuted(tmp_path):
+    root = write_cifar(str(tmp_path / "data"), "cifar10n", n_train=10, n_test=5)
+    batch = cifar_file(root, "cifar10n", "data_batch_2")
+    marker = tmp_path / "ran"
+    write_pickle(batch, {"data": RunsACommand(marker), "labels": [0, 1]})
+    with pytest.raises(ActError, match=r"data_batch_2: refused: the pickle calls posix.system.*nothing in it was run"):
+        read_source("cifar10n", root)
+    assert not marker.exists()
+
+
+def test_a_cifar_batch_of_python_objects_is_refused(tmp_path):
+    root = write_cifar(str(tmp_path), "cifar10n", n_train=10, n_test=5)
+    write_pickle(cifar_file(root, "cifar10n", "test_batch"), {"data": np.array([1, "a"], dtype=object), "labels": [0]})
+    with pytest.raises(ActError, match="test_batch: refused: the pickle builds an array of Python objects"):
+        read_source("cifar10n", root)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar_batches_pickled_by_newer_numpy_and_python_still_read(tmp_path, protocol):
+    root = write_cifar(str(tmp_path), "cifar10n", n_train=10, n_test=4)
+    data = np.arange(4 * 3072, dtype=np.uint64).astype(np.uint8).reshape(4, 3072)
+    with open(cifar_file(root, "cifar10n", "test_batch"), "wb") as f:
+        pickle.dump({"data": data, "labels": [np.int64(3), 1, 2, 0]}, f, protocol=protocol)
+    source = read_source("cifar10n", root)
+    assert source.test.labels.tolist() == [3, 1, 2, 0]
+    np.testing.assert_array_equal(source.test.images, data.reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))
+
+
+def write_npz(path, x, y, x_test=None, y_test=None):
+    np.savez(path, x=x, y=y, x_test=x if x_test is None else x_test, y_test=y if y_test is None else y_test)
+    return str(path)
+
+
+@pytest.mark.parametrize("channels", [2, 4])
+def test_arrays_of_other_than_one_or_three_channels_are_refused_at_read_time(tmp_path, channels):
+    path = write_npz(tmp_path / "set.npz", np.zeros((4, 8, 8, channels), np.uint8), np.array([0, 1, 0, 1]))
+    with pytest.raises(ActError, match=rf"set.npz: x has {channels} channels; arrays holds grey \(1\) or RGB \(3\)"):
+        read_source("arrays", path)
+
+
+def test_a_stray_label_in_arrays_is_refused_before_anything_is_built(tmp_path):
+    y = np.array([0, 1, 2, 1_000_000])
+    path = write_npz(tmp_path / "set.npz", np.zeros((4, 8, 8, 3), np.uint8), y, y_test=np.array([0, 1, 2, 0]))
+    with pytest.raises(ActError, match=r"set.npz: the labels reach 1000000 but only 4 of the classes"):
+        read_source("arrays", path)
+
+
+def test_a_label_beyond_the_named_classes_is_refused(tmp_path):
+    path = tmp_path / "set.npz"
+    np.savez(path, x=np.zeros((2, 8, 8, 3), np.uint8), y=np.array([0, 10**6]), x_test=np.zeros((1, 8, 8, 3), np.uint8),
+             y_test=np.array([1]), classes=np.array(["a", "b"]))
+    with pytest.raises(ActError, match=r"set.npz \(y\): 1 labels are outside \[0, 2\)"):
+        read_source("arrays", str(path))

@@ -45,6 +45,9 @@ def read_source(name: str, root: str | None, image_size: int = 0, openset_ratio:
     if image_size < 0:
         raise ActError(f"data.image_size={image_size} must be >= 0 (0: the data set's own size)")
     source = READERS[name](root, openset_ratio)
+    if image_size and source.is_array and image_size != source.image_size:
+        raise ActError(f"data.image_size={image_size}: {name} holds {source.image_size}x{source.image_size} arrays, "
+                       f"which are used at their own size; set data.image_size=0 (or {source.image_size})")
     if image_size:
         if source.resize:
             source.resize = round(source.resize * image_size / source.image_size)

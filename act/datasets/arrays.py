@@ -25,16 +25,27 @@ def read_arrays(root: str | None) -> Source:
     if x.shape[1:] != x_test.shape[1:]:
         raise ActError(f"{path}: x holds {x.shape[1:]} images but x_test holds {x_test.shape[1:]}")
     y, y_test = labels(contents, "y", len(x), path), labels(contents, "y_test", len(x_test), path)
-    if "classes" in contents:
-        classes = [str(name) for name in np.atleast_1d(contents["classes"])]
-    else:
-        classes = [str(i) for i in range(int(max(y.max(initial=0), y_test.max(initial=0))) + 1)]
+    classes = class_names(contents, y, y_test, path)
     check_labels(y, len(classes), f"{path} (y)")
     check_labels(y_test, len(classes), f"{path} (y_test)")
     channels = x.shape[3]
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.5,) * channels, (0.5,) * channels)
     return Source(name="arrays", train=Split(labels=y, images=x), test=Split(labels=y_test, images=x_test),
                   classes=classes, augment="cifar", image_size=x.shape[1], channels=channels, mean=mean, std=std)
+
+
+def class_names(contents: dict[str, np.ndarray], y: np.ndarray, y_test: np.ndarray, path: str) -> list[str]:
+    """The `classes` array, or "0".."max label" when every one of those labels occurs: a stray
+    label (10**6 among ten classes) is refused here, before a model with that many outputs is built."""
+    if "classes" in contents:
+        return [str(name) for name in np.atleast_1d(contents["classes"])]
+    present = np.unique(np.concatenate([y, y_test]))
+    present = present[present >= 0]  # negative labels are refused by check_labels
+    count = int(present[-1]) + 1 if len(present) else 1
+    if len(present) != count:
+        raise ActError(f"{path}: the labels reach {count - 1} but only {len(present)} of the classes 0..{count - 1} "
+                       f"occur (a stray label?); fix the labels, or name every class in a 'classes' array")
+    return [str(i) for i in range(count)]
 
 
 def find_npz(root: str | None) -> str:
@@ -61,6 +72,9 @@ def images(contents: dict[str, np.ndarray], key: str, path: str) -> np.ndarray:
         x = x[..., None]
     if x.ndim != 4 or x.shape[1] != x.shape[2] or not x.shape[3]:
         raise ActError(f"{path}: {key} has shape {x.shape}, expected N x H x W x C (or N x H x W) with H == W")
+    if x.shape[3] not in (1, 3):
+        raise ActError(f"{path}: {key} has {x.shape[3]} channels; arrays holds grey (1) or RGB (3) images "
+                       f"(for RGBA, keep x[..., :3])")
     return np.ascontiguousarray(x)
 
 

@@ -6,6 +6,7 @@ straight from the tarfile, never extracted to disk.
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import tarfile
@@ -131,14 +132,58 @@ def open_members(root: str | None, layout: Layout) -> Members:
 
 
 def unpickle(data: bytes, where: str) -> dict:
-    """A CIFAR pickle as a dict with str keys (Python 2 pickles have bytes keys)."""
+    """A CIFAR pickle as a dict with str keys (Python 2 pickles have bytes keys).
+
+    Read by `BatchUnpickler`: a pickle may name any callable to run, so only the numpy
+    constructors a batch of arrays needs are allowed; anything else is refused unexecuted."""
     try:
-        obj = pickle.loads(data, encoding="latin1")
-    except Exception as exc:  # any unpickling failure means a damaged file
+        obj = BatchUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except ActError as exc:
+        raise ActError(f"{where}: {exc}") from None
+    except Exception as exc:  # any other unpickling failure means a damaged file
         raise ActError(f"{where}: not a readable CIFAR pickle (truncated or corrupt?): {exc!r}") from exc
     if not isinstance(obj, dict):
         raise ActError(f"{where}: holds a {type(obj).__name__}, expected a CIFAR batch dict")
     return {decode(k): v for k, v in obj.items()}
+
+
+def plain_dtype(*args) -> np.dtype:
+    """numpy.dtype, except dtypes holding Python objects (their bytes would be read as pointers)."""
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise ActError("refused: the pickle builds an array of Python objects; a CIFAR batch holds numbers")
+    return dtype
+
+
+def plain_scalar(dtype: np.dtype, data: bytes = b""):
+    return SCALAR(plain_dtype(dtype), data)
+
+
+def latin1_bytes(text: str, encoding: str = "utf-8") -> bytes:
+    """_codecs.encode as protocol-2 pickles of bytes use it, limited to the codecs they name."""
+    if encoding not in ("latin1", "latin-1"):
+        raise ActError(f"refused: the pickle encodes text with codec {encoding!r}")
+    return text.encode(encoding)
+
+
+RECONSTRUCT = np.ndarray.__reduce__(np.zeros(0))[0]
+FROMBUFFER = np.zeros(0).__reduce_ex__(5)[0]
+SCALAR = np.int64(0).__reduce__()[0]
+# (module, name) a CIFAR batch's pickle may name, for numpy 1 (numpy.core) and 2 (numpy._core).
+ALLOWED = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): plain_dtype, ("_codecs", "encode"): latin1_bytes}
+for core in ("numpy.core", "numpy._core"):
+    ALLOWED.update({(f"{core}.multiarray", "_reconstruct"): RECONSTRUCT, (f"{core}.multiarray", "scalar"): plain_scalar,
+                    (f"{core}.numeric", "_frombuffer"): FROMBUFFER})
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings, numbers and numpy arrays; refuses every other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in ALLOWED:
+            raise ActError(f"refused: the pickle calls {module}.{name}, which a CIFAR batch never needs "
+                           "(a crafted file?); nothing in it was run")
+        return ALLOWED[(module, name)]
 
 
 def field(batch: dict, key: str, where: str):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from act.errors import ActError
 from act.models import register
 
 
@@ -37,4 +38,7 @@ class SevenCNN(nn.Module):
 
 @register("sevencnn")
 def sevencnn(num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    if image_size < 8:
+        raise ActError(f"data.image_size: sevencnn needs images of at least 8 px (three 2x2 poolings), "
+                       f"these are {image_size} px; set data.image_size >= 8 or choose another model.name")
     return SevenCNN(num_classes, in_channels, image_size)
