@@ -51,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="dali: re-encoded JPEGs + DALI file lists; ffcv: the same plus FFCV .beton files")
     convert.add_argument("--out", required=True, metavar="DIR", help="output folder (refused if it exists, unless --force)")
     convert.add_argument("--config", "-c", metavar="FILE", help="YAML config naming the data set")
-    convert.add_argument("--force", action="store_true", help="replace an existing output folder")
+    convert.add_argument("--force", action="store_true", help="replace an earlier act convert output at --out (never a folder act convert did not write)")
     convert.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed in the manifest) instead of stopping")
-    convert.add_argument("--max-side", type=int, default=0, metavar="N", help="shrink images whose longer side exceeds N px (default: twice the resize side)")
-    convert.add_argument("--quality", type=int, default=90, metavar="Q", help="JPEG quality (default 90)")
+    convert.add_argument("--max-side", type=int, default=0, metavar="N", help="shrink images whose longer side exceeds N px, at least the resize side (default: twice it)")
+    convert.add_argument("--quality", type=int, default=90, metavar="Q", help="JPEG quality, 1..95 (default 90)")
     convert.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.root=/data/web-bird")
 
     rep = sub.add_parser("report", help="summarise finished runs in one table, beside the paper's figures",
@@ -90,12 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"act: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if args.command == "convert":
             print(f"\nact: interrupted; {args.out} is as it was before this conversion", file=sys.stderr)
-        else:
-            print("\nact: interrupted; the last completed epoch is checkpointed: continue with "
-                  "`act train --resume RUN_DIR`", file=sys.stderr)
+        else:  # a training loop says which epoch its folder holds (act/train.py `loop`)
+            print(f"\nact: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return 130
     finally:
         stdout.flush()
