@@ -18,8 +18,8 @@ def parse_decay(decay: str) -> tuple[str, int, float, int]:
         start, end, stop = int(parts[0]), float(parts[1]), int(parts[2])
     except ValueError as exc:
         raise ActError(f"optim.lr_decay={decay!r}: S and E must be integers and END a number") from exc
-    if stop <= start or start < 0 or end < 0:
-        raise ActError(f"optim.lr_decay={decay!r} needs 0 <= S < E and END >= 0")
+    if stop <= start or start < 0 or not 0 <= end < math.inf:  # also refuses nan
+        raise ActError(f"optim.lr_decay={decay!r} needs 0 <= S < E and a finite END >= 0")
     return ("cosine", start, end, stop)
 
 

@@ -4,24 +4,25 @@ Run folder (one per run, never overwritten by accident):
   config.yaml      the resolved config
   labels.npz       noisy and true training labels (`noisy`, `true`); noise.json: the actual rate
   metrics.jsonl    one JSON object per epoch
-  checkpoint.pt    the last completed epoch (atomic: temp file + rename)
+  checkpoint.pt    the last completed epoch, with its checksum and the data's fingerprint (act/checkpoint.py)
+  .lock            held (flock) by the process writing the folder (act/rundir.py)
   summary.json     last-10 mean/std, best, final of both nets, selection quality, epoch times
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from act import engine
+from act import checkpoint, engine
 from act import method as M
 from act.config import Config, dump_yaml, load_config
 from act.convert import read_converted
@@ -32,13 +33,14 @@ from act.lr import build_lr_plan
 from act.metrics import last_k_summary, selection_quality
 from act.models import create_model
 from act.noise import corrupt, noise_report, transition_matrix
+from act.rundir import acquire, atomic_write, new_run_dir, release, save_labels, write_text
 from pipelines import build_pipeline
 
 # Data sets whose labels are noisy by nature: no true labels, so no selection precision.
 REAL_NOISE = ("web-aircraft", "web-bird", "web-car", "food101n", "clothing1m")
 # Keys that may change when a run is resumed; anything else would change the experiment.
-RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "run.threads", "pipeline.workers",
-                      "pipeline.test_batch_size")
+# run.threads is not among them: the thread count changes the order of float reductions.
+RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -74,44 +76,6 @@ def apply_noise(cfg: Config, true: np.ndarray, label_space: int) -> np.ndarray:
     return corrupt(true, transition_matrix(kind, ratio, n.openset_ratio, label_space), n.seed)
 
 
-def new_run_dir(cfg: Config) -> Path:
-    """A fresh folder under run.out_dir; an existing run's folder is never reused silently."""
-    out = Path(cfg.run.out_dir)
-    if cfg.run.name:
-        path = out / cfg.run.name
-        if path.exists() and any(path.iterdir()):
-            raise ActError(f"run folder {path} already holds a run; resume it with --resume {path} or choose another run.name")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    n = cfg.data.noise
-    noise = "clean" if n.type == "none" else f"{n.type[:4]}{round(n.closeset_ratio * 100)}"
-    stem = f"{cfg.data.name}-{noise}-{cfg.method.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    for k in range(1000):
-        path = out / (stem if k == 0 else f"{stem}-{k}")
-        try:
-            path.mkdir(parents=True, exist_ok=False)
-            return path
-        except FileExistsError:
-            continue
-    raise ActError(f"could not create a new run folder under {out}")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through a temp file in the same folder, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def save_labels(path: Path, noisy: np.ndarray, true: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, noisy=noisy, true=true)
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text))
-
-
 @dataclass
 class Run:
     """Everything a run holds between epochs."""
@@ -129,6 +93,7 @@ class Run:
     noise: dict
     stats: engine.EpochStats
     start_epoch: int = 0
+    fingerprint: dict | None = None  # checkpoint.fingerprint of the data, checked on resume
 
 
 def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None,
@@ -197,8 +162,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
         run_dir = new_run_dir(cfg)
         write_text(run_dir / "config.yaml", dump_yaml(cfg))
         atomic_write(run_dir / "labels.npz", lambda p: save_labels(p, noisy, true))
-        report.update({"type": cfg.data.noise.type, "closeset_ratio": cfg.data.noise.closeset_ratio,
-                       "openset_ratio": cfg.data.noise.openset_ratio, "seed": cfg.data.noise.seed})
+        report.update(noise_settings(cfg))
         write_text(run_dir / "noise.json", json.dumps(report, indent=2))
     steps = engine.build_steps(ctx, cfg.optim.batch_size, compile_enabled(cfg.run.compile, device),
                                cfg.run.compile_mode, cuda_graph, static_inputs=cuda_paths)
@@ -246,7 +210,7 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
     stats = run.stats
     stats.reset()
     start = time.perf_counter()
-    batches = run.pipeline.train_batches(epoch)
+    batches = train_batches(run, epoch)
     if progress:
         from tqdm import tqdm
 
@@ -277,46 +241,105 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
     }
 
 
+def train_batches(run: Run, epoch: int):
+    """The pipeline's batches of `epoch`, less a batch of one sample when the model has batch
+    norm: one sample has no batch statistics (BatchNorm1d refuses it in training mode), so
+    that sample sits the epoch out and `samples_seen` counts it out. The public code's loader
+    keeps the last partial batch too, and would fail there; runs without such a batch are
+    unchanged, and a resumed run skips the same sample (the order is a function of the seed
+    and the epoch)."""
+    batches = run.pipeline.train_batches(epoch)
+    if not has_batch_norm(run.ctx.rtm):
+        return batches
+    return (batch for batch in batches if len(batch.index) > 1)
+
+
+def has_batch_norm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def check_trainable(run: Run) -> None:
+    """Refuse a run whose every batch would be skipped (`train_batches`)."""
+    cfg, size = run.cfg, len(run.pipeline.source.train)
+    if has_batch_norm(run.ctx.rtm) and min(cfg.optim.batch_size, size) < 2:
+        key = f"optim.batch_size={cfg.optim.batch_size}" if cfg.optim.batch_size < 2 else \
+            f"data.train_limit={cfg.data.train_limit} ({size} training sample)"
+        raise ActError(f"{key}: model {cfg.model.name} has batch norm, which cannot train on batches of one "
+                       f"sample; use at least 2")
+
+
+def check_finite(run: Run, record: dict, saved: int | None) -> None:
+    """Stop a run whose loss turned NaN or infinite (read from the epoch's statistics, no extra sync)."""
+    bad = {k: record[k] for k in ("rtm_loss", "ntm_loss") if record[k] is not None and not math.isfinite(record[k])}
+    if bad:
+        losses = ", ".join(f"{k}={v}" for k, v in bad.items())
+        last = "no epoch was checkpointed" if saved is None else \
+            f"the last good epoch, {saved}, is checkpointed in {run.dir / CHECKPOINT}"
+        raise ActError(f"training diverged in epoch {record['epoch']} ({losses}; optim.lr={run.cfg.optim.lr}, "
+                       f"optim.lr1={run.cfg.optim.lr1}): stopped without checkpointing it; {last}")
+
+
+def saved_text(run: Run, saved: int | None) -> str:
+    """What an interrupted run has on disk, and how to continue it."""
+    if saved is None:
+        return f"no epoch is checkpointed yet: `act train --resume {run.dir}` starts the run again from epoch 0"
+    return f"epoch {saved} is checkpointed in {run.dir / CHECKPOINT}: continue with `act train --resume {run.dir}`"
+
+
 def save_checkpoint(run: Run, epoch: int) -> None:
     ctx = run.ctx
-    state = {
+    checkpoint.save(run.dir / CHECKPOINT, {
         "epoch": epoch,  # last completed epoch; the next starts at its first batch
+        "fingerprint": run.fingerprint,
         "rtm": ctx.rtm.state_dict(), "ntm": ctx.ntm.state_dict(),
         "opt0": ctx.opt0.state_dict(), "opt1": ctx.opt1.state_dict(),
         "scaler": ctx.scaler.state_dict() if ctx.scaler is not None else None,
         "bank": ctx.bank.state_dict(),
         "history": run.history,
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-    }
-    atomic_write(run.dir / CHECKPOINT, lambda p: torch.save(state, p))
+        "rng": checkpoint.rng_state(),
+    })
 
 
-def load_checkpoint(run: Run) -> None:
-    path = run.dir / CHECKPOINT
+def restore(run: Run, state: dict) -> None:
+    """Put a verified checkpoint's state into the run; a state that does not fit is one line."""
+    path, ctx = run.dir / CHECKPOINT, run.ctx
+    if state.get("fingerprint") != run.fingerprint:
+        raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
+                       f"pixels or file list differ); resume with the data the run began with")
     try:
-        state = torch.load(path, map_location=run.device, weights_only=False)
-    except Exception as exc:
-        raise ActError(f"checkpoint {path} cannot be read ({exc}); the run cannot be resumed from it") from exc
-    ctx = run.ctx
-    ctx.rtm.load_state_dict(state["rtm"])
-    ctx.ntm.load_state_dict(state["ntm"])
-    ctx.opt0.load_state_dict(state["opt0"])
-    ctx.opt1.load_state_dict(state["opt1"])
-    if ctx.scaler is not None and state["scaler"] is not None:
-        ctx.scaler.load_state_dict(state["scaler"])
-    ctx.bank.load_state_dict(state["bank"])
-    torch.set_rng_state(state["rng"]["torch"].cpu())
-    np.random.set_state(state["rng"]["numpy"])
-    random.setstate(state["rng"]["python"])
-    if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        ctx.rtm.load_state_dict(state["rtm"])
+        ctx.ntm.load_state_dict(state["ntm"])
+        ctx.opt0.load_state_dict(state["opt0"])
+        ctx.opt1.load_state_dict(state["opt1"])
+        if ctx.scaler is not None and state["scaler"] is not None:
+            ctx.scaler.load_state_dict(state["scaler"])
+        ctx.bank.load_state_dict(state["bank"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ActError(f"checkpoint {path} does not fit model.name={run.cfg.model.name} of this run ({first}); "
+                       f"was it copied from another run?") from exc
+    checkpoint.set_rng_state(state["rng"])
     run.history = list(state["history"])
     run.start_epoch = state["epoch"] + 1
 
 
+def finite(value):
+    """`value` with every NaN or infinity replaced by None (null in JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def to_json(value, **kwargs) -> str:
+    return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
 def write_metrics(run: Run) -> None:
-    write_text(run.dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in run.history))
+    write_text(run.dir / "metrics.jsonl", "".join(to_json(r) + "\n" for r in run.history))
 
 
 def summarise(run: Run) -> dict:
@@ -355,6 +378,10 @@ def format_header() -> str:
     return "  ".join(head.rjust(width) for _, head, width, _ in COLUMNS)
 
 
+def percent(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f} %"
+
+
 def print_summary(run: Run, summary: dict, out=sys.stdout) -> None:
     n = run.cfg.data.noise
     rtm, ntm = summary["rtm"], summary["ntm"]
@@ -365,13 +392,15 @@ def print_summary(run: Run, summary: dict, out=sys.stdout) -> None:
     if rtm["last10_mean"] is not None:
         print(f"  robust net (RTM) test accuracy: {rtm['last10_mean']:.2f} +- {rtm['last10_std']:.2f} % "
               f"(last {min(10, summary['epochs'])} epochs), best {rtm['best']:.2f} %", file=out)
+    if ntm["last10_mean"] is not None:
         print(f"  normal net (NTM) test accuracy: {ntm['last10_mean']:.2f} +- {ntm['last10_std']:.2f} % "
               f"(trained on every noisy label)", file=out)
     sel = summary["selection"]
     if sel["precision"] is not None and run.cfg.method.name == "act" and run.history[-1]["phase"] == "robust":
         clean = 100.0 * (1 - summary["noise"]["actual_noise_rate"])
-        print(f"  sample selection, last epoch: precision {sel['precision']:.1f} % (the training labels are "
-              f"{clean:.1f} % clean), recall {sel['recall']:.1f} %", file=out)
+        # Recall is undefined (None) when no training label is clean.
+        print(f"  sample selection, last epoch: precision {percent(sel['precision'])} (the training labels are "
+              f"{clean:.1f} % clean), recall {percent(sel['recall'])}", file=out)
     if summary["epoch_seconds_median"] is not None:
         print(f"  median epoch time: {summary['epoch_seconds_median']:.2f} s on {summary['device']}", file=out)
 
@@ -382,32 +411,79 @@ def use_progress(setting: str) -> bool:
     return setting == "true"
 
 
+def noise_settings(cfg: Config) -> dict:
+    """The noise keys of the config, kept beside the actual rate in noise.json and summary.json."""
+    n = cfg.data.noise
+    return {"type": n.type, "closeset_ratio": n.closeset_ratio, "openset_ratio": n.openset_ratio, "seed": n.seed}
+
+
 def train(cfg: Config, out=sys.stdout) -> dict:
-    """A new run from `cfg`."""
+    """A new run from `cfg`; its folder is locked (rundir.new_run_dir) until the run ends."""
     run = prepare(cfg)
-    return loop(run, out)
+    try:
+        run.fingerprint = checkpoint.fingerprint(run.pipeline.source)
+        check_trainable(run)
+        return loop(run, out)
+    finally:
+        release(run.dir)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdout) -> dict:
-    """Continue the run in `run_dir` from its last completed epoch."""
+    """Continue the run in `run_dir` from its last completed epoch (from epoch 0 when it stopped
+    before its first checkpoint), after checking the checkpoint and that the data is the same."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ActError(f"{run_dir} is not a run folder (no config.yaml); give the folder a run was written to")
-    if not (run_dir / CHECKPOINT).is_file():
-        raise ActError(f"{run_dir} has no {CHECKPOINT} yet (the run stopped before its first epoch ended); start it anew")
-    cfg = load_config(run_dir / "config.yaml")
     for item in overrides or []:
         key = item.partition("=")[0].strip()
         if key not in RESUME_OVERRIDABLE:
             raise ActError(f"{key} cannot change when resuming (it would change the experiment); "
                            f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
+    acquire(run_dir)
+    try:
+        return resume_locked(run_dir, overrides, out)
+    finally:
+        release(run_dir)
+
+
+def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
     cfg = load_config(run_dir / "config.yaml", overrides)
+    state = checkpoint.load(run_dir / CHECKPOINT) if (run_dir / CHECKPOINT).exists() else None
+    done = state["epoch"] + 1 if state else 0
+    if cfg.optim.epochs < done:
+        raise ActError(f"optim.epochs={cfg.optim.epochs} is below the {done} epochs run {run_dir} has completed; "
+                       f"give optim.epochs >= {done}")
     run = prepare(cfg, run_dir)
-    load_checkpoint(run)
+    run.noise.update(noise_settings(cfg))
+    check_labels(run)
+    run.fingerprint = checkpoint.fingerprint(run.pipeline.source)
+    check_trainable(run)
+    if state is not None:
+        restore(run, state)
     if overrides:
         write_text(run_dir / "config.yaml", dump_yaml(cfg))
     print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)
     return loop(run, out)
+
+
+def check_labels(run: Run) -> None:
+    """The labels read now against the run's labels.npz; a start killed before writing it gets it now."""
+    path, source = run.dir / "labels.npz", run.pipeline.source
+    if not path.exists():
+        atomic_write(path, lambda p: save_labels(p, source.noisy, source.train.labels))
+        write_text(run.dir / "noise.json", json.dumps(run.noise, indent=2))
+        return
+    try:
+        with np.load(path) as saved:
+            noisy, true = saved["noisy"], saved["true"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ActError(f"{path} cannot be read ({type(exc).__name__}); the run's labels cannot be checked") from exc
+    if len(true) != len(source.train.labels):
+        raise ActError(f"the data of run {run.dir} changed: {path} holds {len(true)} training labels, the data "
+                       f"read now has {len(source.train.labels)}; resume with the data the run began with")
+    if not (np.array_equal(true, source.train.labels) and np.array_equal(noisy, source.noisy)):
+        raise ActError(f"the data of run {run.dir} changed: its labels differ from {path}; "
+                       f"resume with the data the run began with")
 
 
 def loop(run: Run, out=sys.stdout) -> dict:
@@ -418,14 +494,19 @@ def loop(run: Run, out=sys.stdout) -> dict:
     print(format_header(), file=out)
     for record in run.history:
         print(format_row(record), file=out)
-    for epoch in range(run.start_epoch, cfg.optim.epochs):
-        record = train_epoch(run, epoch, progress)
-        run.history.append(record)
-        save_checkpoint(run, epoch)
-        write_metrics(run)
-        print(format_row(record), file=out, flush=True)
+    saved = run.start_epoch - 1 if run.start_epoch else None
+    try:
+        for epoch in range(run.start_epoch, cfg.optim.epochs):
+            record = train_epoch(run, epoch, progress)
+            check_finite(run, record, saved)
+            run.history.append(record)
+            save_checkpoint(run, epoch)
+            saved = epoch
+            write_metrics(run)
+            print(format_row(record), file=out, flush=True)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(saved_text(run, saved)) from None
     summary = summarise(run)
-    write_text(run.dir / "summary.json", json.dumps(summary, indent=2))
+    write_text(run.dir / "summary.json", to_json(summary, indent=2))
     print_summary(run, summary, out)
     return summary
-

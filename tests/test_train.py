@@ -1,6 +1,9 @@
 """End-to-end runs on the CPU: each method, the run folder, resume exactness, refusals."""
+import errno
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from act import checkpoint
 from act import train as training
 from act.cli import main
 from act.config import load_config
@@ -111,14 +115,15 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path):
     assert len(read_metrics(cut)) == 1  # the crash left the metrics one epoch behind the checkpoint
     resumed = training.resume(cut)
     assert without_timings(read_metrics(cut)) == without_timings(reference)
-    state_a = torch.load(tmp_path / "a" / "full" / "checkpoint.pt", weights_only=False)
-    state_b = torch.load(cut / "checkpoint.pt", weights_only=False)
+    state_a = checkpoint.load(tmp_path / "a" / "full" / "checkpoint.pt")
+    state_b = checkpoint.load(cut / "checkpoint.pt")
     for key in ("rtm", "ntm"):
         for name, tensor in state_a[key].items():
             assert torch.equal(tensor, state_b[key][name]), (key, name)
     assert torch.equal(state_a["bank"]["ema"], state_b["bank"]["ema"])
     assert torch.equal(state_a["bank"]["count"], state_b["bank"]["count"])
     assert resumed["rtm"] == full["rtm"]
+    assert resumed["noise"] == full["noise"] and resumed["noise"]["type"] == "symmetric"
 
 
 def test_resume_may_extend_the_epochs_but_not_change_the_method(tmp_path):
@@ -132,7 +137,7 @@ def test_resume_may_extend_the_epochs_but_not_change_the_method(tmp_path):
 def test_an_existing_run_folder_is_never_overwritten(tmp_path):
     training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
     before = (tmp_path / "r" / "metrics.jsonl").read_text()
-    with pytest.raises(ActError, match="already holds a run"):
+    with pytest.raises(ActError, match="already holds a run; continue it with --resume"):
         training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
     assert (tmp_path / "r" / "metrics.jsonl").read_text() == before
 
@@ -197,3 +202,180 @@ def test_compiled_steps_compile_once_per_phase(tmp_path, monkeypatch):
     assert [r["samples_seen"] for r in c] == [200] * 4
     for rc, re in zip(c, e):  # same maths: compiled kernels round differently, so compare loosely
         assert abs(rc["rtm_train_acc"] - re["rtm_train_acc"]) < 10
+
+
+def kill_at_epoch(monkeypatch, epoch, exc=None):
+    """Make train_epoch raise `exc` (default Kill) when it reaches `epoch`."""
+    original = training.train_epoch
+
+    def train_epoch(run, e, progress):
+        if e == epoch:
+            raise (exc or Kill)()
+        return original(run, e, progress)
+
+    monkeypatch.setattr(training, "train_epoch", train_epoch)
+    return original
+
+
+class Kill(Exception):
+    pass
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("act: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_a_one_sample_last_batch_sits_out_with_batch_norm_and_resume_skips_it_too(tmp_path, monkeypatch):
+    """sevencnn (BatchNorm1d head), 129 samples, batch 128: the last batch of 1 cannot be batch-normalised."""
+    args = ("model.name=sevencnn", "data.train_limit=129", "optim.batch_size=128", "optim.epochs=3",
+            "optim.warmup_epochs=1", "optim.lr_decay=cosine:1,5e-4,3")
+    training.train(quick(tmp_path / "a", "run.name=full", *args))
+    reference = read_metrics(tmp_path / "a" / "full")
+    assert [r["samples_seen"] for r in reference] == [128, 128, 128]
+    original = kill_at_epoch(monkeypatch, 2)
+    with pytest.raises(Kill):
+        training.train(quick(tmp_path / "b", "run.name=cut", *args))
+    monkeypatch.setattr(training, "train_epoch", original)
+    training.resume(tmp_path / "b" / "cut")
+    assert without_timings(read_metrics(tmp_path / "b" / "cut")) == without_timings(reference)
+
+
+def test_a_training_set_of_one_sample_is_refused_for_batch_norm_models(tmp_path, capsys):
+    assert main(["train", f"run.out_dir={tmp_path}", "data.train_limit=1", "optim.epochs=1", "run.threads=1"]) == 2
+    assert "data.train_limit=1" in one_line_error(capsys)
+
+
+def test_the_summary_prints_when_no_training_label_is_clean(tmp_path):
+    """Recall is undefined (None) when every label is noisy; the summary says '-' instead of crashing."""
+    from types import SimpleNamespace
+
+    cfg = load_config(None, [f"run.out_dir={tmp_path}"])
+    run = SimpleNamespace(cfg=cfg, dir=tmp_path, history=[{"phase": "robust"}])
+    summary = {"noise": {"actual_noise_rate": 1.0}, "epochs": 1, "epoch_seconds_median": 0.1, "device": "cpu",
+               "rtm": {"last10_mean": 5.0, "last10_std": 0.0, "best": 5.0}, "ntm": {"last10_mean": 5.0, "last10_std": 0.0},
+               "selection": {"precision": 0.0, "recall": None, "f1": None}}
+    out = io.StringIO()
+    training.print_summary(run, summary, out)
+    assert "precision 0.0 % (the training labels are 0.0 % clean), recall -" in out.getvalue()
+
+
+@pytest.mark.parametrize("override", ["optim.lr=.nan", "optim.lr=inf", "optim.lr1=nan", "optim.warmup_lr=-inf",
+                                      "optim.lr_decay=cosine:2,nan,4"])
+def test_non_finite_learning_rates_are_refused(tmp_path, override):
+    with pytest.raises(ActError, match=override.partition("=")[0]):
+        load_config(None, [f"run.out_dir={tmp_path}", override])
+
+
+def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    """Warm-up at a sane rate, then lr=1e30: the robust epoch's loss is NaN."""
+    code = main(["train", f"run.out_dir={tmp_path}", "run.name=r", "optim.epochs=3", "optim.warmup_epochs=1",
+                 "optim.lr_decay=constant", "optim.lr=1e30", "optim.lr1=1e30", "data.train_limit=300",
+                 "data.test_limit=100", "run.progress=false", "run.threads=1"])
+    assert code == 2
+    err = one_line_error(capsys)
+    assert "training diverged in epoch 1" in err and "the last good epoch, 0, is checkpointed" in err
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0]
+    assert checkpoint.load(tmp_path / "r" / "checkpoint.pt")["epoch"] == 0
+    assert not (tmp_path / "r" / "summary.json").exists()
+
+
+def test_metrics_are_strict_json_with_null_for_non_finite_values():
+    line = training.to_json({"rtm_test_acc": float("nan"), "loss": [float("inf"), 1.5], "phase": "robust"})
+    assert json.loads(line) == {"rtm_test_acc": None, "loss": [None, 1.5], "phase": "robust"}
+    assert "NaN" not in line and "Infinity" not in line
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_epoch_0(tmp_path, monkeypatch):
+    training.train(quick(tmp_path / "a", "run.name=full", "optim.epochs=2"))
+    original = kill_at_epoch(monkeypatch, 0)
+    with pytest.raises(Kill):
+        training.train(quick(tmp_path / "b", "run.name=cut", "optim.epochs=2"))
+    monkeypatch.setattr(training, "train_epoch", original)
+    cut = tmp_path / "b" / "cut"
+    assert not (cut / "checkpoint.pt").exists()
+    # The same run.name points to --resume, and --resume does start it.
+    with pytest.raises(ActError, match=f"continue it with --resume {cut}"):
+        training.train(quick(tmp_path / "b", "run.name=cut", "optim.epochs=2"))
+    training.resume(cut)
+    assert without_timings(read_metrics(cut)) == without_timings(read_metrics(tmp_path / "a" / "full"))
+
+
+@pytest.mark.parametrize("epoch, said", [(0, "no epoch is checkpointed yet"), (1, "epoch 0 is checkpointed in")])
+def test_ctrl_c_says_which_epoch_is_checkpointed(tmp_path, monkeypatch, capsys, epoch, said):
+    kill_at_epoch(monkeypatch, epoch, KeyboardInterrupt)
+    assert main(["train", f"run.out_dir={tmp_path}", "run.name=r", "optim.epochs=2", "data.train_limit=100",
+                 "data.test_limit=50", "run.progress=false", "run.threads=1"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("act: interrupted; " + said) and f"--resume {tmp_path / 'r'}" in err
+
+
+def test_resume_refuses_fewer_epochs_than_completed(tmp_path):
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=3"))
+    config = (tmp_path / "r" / "config.yaml").read_text()
+    with pytest.raises(ActError, match="optim.epochs=2 is below the 3 epochs"):
+        training.resume(tmp_path / "r", ["optim.epochs=2"])
+    assert (tmp_path / "r" / "config.yaml").read_text() == config
+
+
+def test_the_thread_count_cannot_change_on_resume(tmp_path):
+    """It changes the order of float reductions, so the resumed run would not be the same run."""
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
+    with pytest.raises(ActError, match="run.threads cannot change when resuming"):
+        training.resume(tmp_path / "r", ["run.threads=2"])
+
+
+def write_arrays(path, seed=0, flip_label=False, flip_pixel=False):
+    rs = np.random.RandomState(seed)
+    x, x_test = rs.randint(0, 256, (120, 8, 8, 1), dtype=np.uint8), rs.randint(0, 256, (40, 8, 8, 1), dtype=np.uint8)
+    y, y_test = np.arange(120) % 4, np.arange(40) % 4
+    if flip_label:
+        y[5] = (y[5] + 1) % 4
+    if flip_pixel:
+        x[7, 3, 3, 0] ^= 1
+    np.savez(path, x=x, y=y, x_test=x_test, y_test=y_test)
+
+
+@pytest.mark.parametrize("change, said", [("flip_label", ": its labels differ from"),
+                                          ("flip_pixel", " since .*checkpoint.pt was written")])
+def test_resume_notices_data_changed_on_disk(tmp_path, change, said):
+    data = tmp_path / "data.npz"
+    write_arrays(data)
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1", "data.name=arrays", f"data.root={data}",
+                         "data.noise.type=none", "data.noise.closeset_ratio=0"))
+    write_arrays(data, **{change: True})
+    with pytest.raises(ActError, match=re.escape(f"the data of run {tmp_path / 'r'} changed") + said):
+        training.resume(tmp_path / "r", ["optim.epochs=2"])
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0]
+
+
+def test_a_checkpoint_of_another_model_is_refused_in_one_line(tmp_path, capsys):
+    training.train(quick(tmp_path, "run.name=tiny", "optim.epochs=1"))
+    training.train(quick(tmp_path, "run.name=seven", "optim.epochs=1", "model.name=sevencnn"))
+    (tmp_path / "tiny" / "checkpoint.pt").write_bytes((tmp_path / "seven" / "checkpoint.pt").read_bytes())
+    assert main(["train", "--resume", str(tmp_path / "tiny"), "optim.epochs=2"]) == 2
+    assert "does not fit model.name=tinycnn" in one_line_error(capsys)
+
+
+def test_an_out_dir_that_cannot_hold_runs_is_one_line(tmp_path, capsys, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    assert main(["train", f"run.out_dir={afile}", "optim.epochs=1", "data.train_limit=100"]) == 2
+    assert f"run.out_dir={afile} is a file" in one_line_error(capsys)
+    assert afile.read_text() == "mine"
+
+    def read_only(self, *args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)  # as chmod would, also when the tests run as root
+    assert main(["train", f"run.out_dir={tmp_path / 'ro' / 'runs'}", "optim.epochs=1", "data.train_limit=100"]) == 2
+    assert "cannot hold run folders (Permission denied)" in one_line_error(capsys)
+
+
+def test_a_named_folder_holding_other_files_is_left_alone(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    with pytest.raises(ActError, match="holds files act did not write \\(notes.txt\\)"):
+        training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["notes.txt"]

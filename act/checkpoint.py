@@ -1,0 +1,104 @@
+"""Checkpoints: one file per run, verified before use, loaded without running code.
+
+File layout: the line `ACT-CHECKPOINT 1`, the sha256 of the payload in hex on the next line,
+then the payload: `torch.save` of a dict of tensors, numbers, strings, lists and dicts only.
+The checksum catches truncated or altered files before anything is unpickled; the payload
+is read with `torch.load(weights_only=True)`, whose unpickler builds no other objects, so a
+checkpoint whose pickle would run code is refused. RNG states are stored as tensors and
+lists for that reason. Each checkpoint carries the run's data fingerprint (`fingerprint`),
+compared with the data a resumed run reads.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from act.datasets.base import Source
+from act.errors import ActError
+from act.rundir import describe, write_bytes
+
+MAGIC = b"ACT-CHECKPOINT 1\n"
+DIGEST_LINE = 64 + 1  # sha256 hex + newline
+
+
+def save(path: Path, state: dict) -> None:
+    """Write `state` atomically (temp file + fsync + rename), with its checksum."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    write_bytes(path, MAGIC + digest + b"\n" + payload)
+
+
+def load(path: Path) -> dict:
+    """The verified state of checkpoint `path`, on the CPU; any fault is one ActError naming the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ActError(f"checkpoint {path} cannot be read ({describe(exc)})") from exc
+    if not data.startswith(MAGIC):
+        raise ActError(f"checkpoint {path} is not an act checkpoint of this version (no header); "
+                       f"the run cannot be resumed from it")
+    digest = data[len(MAGIC):len(MAGIC) + DIGEST_LINE - 1].decode("ascii", "replace")
+    payload = memoryview(data)[len(MAGIC) + DIGEST_LINE:]
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise ActError(f"checkpoint {path} is corrupt (its checksum does not match: truncated or altered); "
+                       f"the run cannot be resumed from it")
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ActError(f"checkpoint {path} holds objects other than tensors and plain values; refused "
+                       f"(loading it could run code)") from exc
+    except Exception as exc:  # a well-formed checksum over a payload torch cannot read
+        raise ActError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
+                       f"the run cannot be resumed from it") from exc
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise ActError(f"checkpoint {path} does not hold an act run's state")
+    return state
+
+
+def rng_state() -> dict:
+    """The global RNG states as tensors and lists (nothing a weights-only load refuses)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": [version, list(internal), gauss_next],
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def fingerprint(source: Source) -> dict:
+    """What identifies a run's data: sizes, and hashes of the labels (noisy and true), of the
+    pixels of array data and of the file list of file data. Hashing the pixels of image files
+    would read the whole data set; their list is hashed instead."""
+    def sha(*parts) -> str:
+        h = hashlib.sha256()
+        for part in parts:
+            h.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else part.encode())
+        return h.hexdigest()
+
+    out = {"train_size": len(source.train), "test_size": len(source.test),
+           "labels": sha(source.train.labels, source.noisy, source.test.labels)}
+    out["data"] = sha(*(s.images if s.images is not None else "\n".join(s.files) + "\n"
+                        for s in (source.train, source.test)))
+    return out

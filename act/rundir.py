@@ -1,0 +1,164 @@
+"""The run folder: creating it, writing into it atomically, and the lock held while a process writes it.
+
+Principles: nothing act did not write is ever deleted or overwritten; a reader never sees half a
+file (temp file + rename); one process at a time writes a run folder (`fcntl.flock` on `.lock`,
+released by the kernel when the process dies, so a killed run never blocks its own resume).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from act.config import Config
+from act.errors import ActError
+
+LOCK = ".lock"
+# Files act writes into a run folder before it holds a run (config.yaml marks a run).
+TOOL_LEFTOVERS = (LOCK,)
+RUN_MARKER = "config.yaml"
+
+
+def describe(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def new_run_dir(cfg: Config) -> Path:
+    """A fresh folder under run.out_dir, locked by this process. A named folder is reused only
+    when it holds nothing but act's own leftovers of a start that wrote no config."""
+    out = Path(cfg.run.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ActError(f"run.out_dir={out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ActError(f"run.out_dir={out} cannot hold run folders ({describe(exc)})") from exc
+    if cfg.run.name:
+        return claim_named(out / cfg.run.name)
+    n = cfg.data.noise
+    noise = "clean" if n.type == "none" else f"{n.type[:4]}{round(n.closeset_ratio * 100)}"
+    stem = f"{cfg.data.name}-{noise}-{cfg.method.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1000):
+        path = out / (stem if k == 0 else f"{stem}-{k}")
+        try:
+            path.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ActError(f"run.out_dir={out} cannot hold run folders ({describe(exc)})") from exc
+        acquire(path)
+        return path
+    raise ActError(f"could not create a new run folder under {out}")
+
+
+def claim_named(path: Path) -> Path:
+    if path.exists() and not path.is_dir():
+        raise ActError(f"run folder {path} exists and is not a folder; choose another run.name")
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ActError(f"run folder {path} cannot be created ({describe(exc)})") from exc
+    check_unused(path)  # before the lock file: never write into a folder act does not own
+    acquire(path)
+    check_unused(path)  # again under the lock: another process may have started a run here
+    for name in os.listdir(path):
+        if is_temp(name):
+            (path / name).unlink()
+    return path
+
+
+def check_unused(path: Path) -> None:
+    names = os.listdir(path)
+    if RUN_MARKER in names:
+        raise ActError(f"run folder {path} already holds a run; continue it with --resume {path} "
+                       f"or choose another run.name")
+    foreign = sorted(n for n in names if n not in TOOL_LEFTOVERS and not is_temp(n))
+    if foreign:
+        raise ActError(f"run folder {path} holds files act did not write ({', '.join(foreign[:3])}); "
+                       f"choose another run.name")
+
+
+def is_temp(name: str) -> bool:
+    """A temp file of `atomic_write`, left by a process killed mid-write."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temp file in the same folder, then rename: readers never see half a file.
+    A failed write (disk full, read-only folder) leaves the old file and no temp file behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ActError(f"cannot write {path} ({describe(exc)}); the previous version, if any, is kept") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text))
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)
+
+
+def save_labels(path: Path, noisy: np.ndarray, true: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, noisy=noisy, true=true)
+
+
+class RunLock:
+    """An exclusive `flock` on the run folder's `.lock`, holding the owner's PID for the message."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / LOCK
+        try:
+            self.file = open(self.path, "a+")
+        except OSError as exc:
+            raise ActError(f"run folder {folder} cannot be written ({describe(exc)})") from exc
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            owner = self.file.read().strip() or "unknown"
+            self.file.close()
+            raise ActError(f"run folder {folder} is in use by process {owner}; wait for it to end") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"{os.getpid()}\n")
+        self.file.flush()
+
+    def release(self) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+# Locks this process holds, by folder: a process may enter its own run folder again (a retry
+# in the same interpreter) but no other process may.
+HELD: dict[Path, RunLock] = {}
+
+
+def acquire(folder: Path) -> None:
+    key = folder.resolve()
+    if key not in HELD:
+        HELD[key] = RunLock(folder)
+
+
+def release(folder: Path) -> None:
+    lock = HELD.pop(Path(folder).resolve(), None)
+    if lock is not None:
+        lock.release()
