@@ -45,6 +45,9 @@ class Pipeline(ABC):
         self.path = path
         self.test_batch_size = test_batch_size
         self.strong = strong
+        # Noisy and true training labels on the device, for `labelled`.
+        self.labels = torch.as_tensor(self.noisy, device=self.device)
+        self.true = torch.as_tensor(source.train.labels, device=self.device)
 
     @abstractmethod
     def train_batches(self, epoch: int) -> Iterator[Batch]:
@@ -60,6 +63,17 @@ class Pipeline(ABC):
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The permutation of epoch `epoch`: seeded by (seed, epoch) alone."""
         return epoch_order(len(self.source.train), self.seed, epoch)
+
+    def device_order(self, order: torch.Tensor) -> torch.Tensor:
+        """An epoch's order (CPU) on the device, copied once per epoch without blocking the host."""
+        if self.device.type == "cuda":
+            return order.pin_memory().to(self.device, non_blocking=True)
+        return order.to(self.device)
+
+    def labelled(self, index: torch.Tensor, weak: torch.Tensor, strong: torch.Tensor | None) -> Batch:
+        """The Batch of samples `index` (on the device): labels looked up there, no host copy."""
+        return Batch(index=index, weak=weak, strong=strong if self.strong else None, label=self.labels[index],
+                     true_label=self.true[index])
 
     def to_device(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device, non_blocking=True)

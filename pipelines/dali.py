@@ -44,9 +44,7 @@ class DaliPipeline(Pipeline):
         self.shard_id, self.num_shards = shard_id, num_shards
         self.device_id = (self.device.index or 0) if self.device.type == "cuda" else None
         self.threads = max(1, self.workers)
-        self.labels = torch.as_tensor(self.noisy, device=self.device)
-        self.true = torch.as_tensor(source.train.labels, device=self.device)
-        self.test_labels = torch.as_tensor(source.test.labels)
+        self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
         self.scale = [255.0 * m for m in source.mean], [255.0 * s for s in source.std]
 
     def build(self, train: bool, seed: int, files: list[str], batches: list[list[int]]):
@@ -81,17 +79,16 @@ class DaliPipeline(Pipeline):
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         order = self.shard(self.epoch_order(epoch))
-        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        on_device = self.device_order(order)  # one copy per epoch, not one per batch
+        starts = range(0, len(order), self.batch_size)
         pipe = self.build(True, epoch_seed(self.seed, epoch) % 2**31, self.source.train.files,
-                          [b.tolist() for b in batches])
-        for index, (weak, strong) in zip(batches, self.run(pipe, len(batches))):
-            index = index.to(self.device)
-            yield Batch(index=index, weak=weak, strong=strong if self.strong else None, label=self.labels[index],
-                        true_label=self.true[index])
+                          [order[start:start + self.batch_size].tolist() for start in starts])
+        for start, (weak, strong) in zip(starts, self.run(pipe, len(starts))):
+            yield self.labelled(on_device[start:start + self.batch_size], weak, strong)
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = len(self.source.test), self.test_batch_size
         batches = [list(range(start, min(n, start + size))) for start in range(0, n, size)]
         pipe = self.build(False, 0, self.source.test.files, batches)
         for indices, (images,) in zip(batches, self.run(pipe, len(batches))):
-            yield images, self.test_labels[indices[0]:indices[-1] + 1].to(self.device)
+            yield images, self.test_labels[indices[0]:indices[-1] + 1]

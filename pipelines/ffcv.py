@@ -38,8 +38,6 @@ class FfcvPipeline(Pipeline):
             raise ActError("pipeline.name=ffcv needs pipeline.path with train.beton and test.beton: "
                            "write them with `act convert --format ffcv --out DIR`")
         self.distributed = distributed
-        self.labels = torch.as_tensor(self.noisy, device=self.device)
-        self.true = torch.as_tensor(source.train.labels, device=self.device)
         shape = (1, len(source.mean), 1, 1)
         self.mean = torch.tensor(source.mean, device=self.device).view(shape) * 255
         self.std = torch.tensor(source.std, device=self.device).view(shape) * 255
@@ -53,15 +51,18 @@ class FfcvPipeline(Pipeline):
             RandomResizedCropRGBImageDecoder,
         )
         from ffcv.loader import Loader, OrderOption
-        from ffcv.transforms import RandomHorizontalFlip, ToTensor, ToTorchImage
+        from ffcv.transforms import RandomHorizontalFlip, ToDevice, ToTensor, ToTorchImage
 
         size = self.source.image_size
         if train:
             image = [RandomResizedCropRGBImageDecoder((size, size)), RandomHorizontalFlip()]
         else:
             image = [CenterCropRGBImageDecoder((size, size), ratio=size / (self.source.resize or size))]
-        pipelines = {"image": image + [ToTensor(), ToTorchImage()], "label": [IntDecoder(), ToTensor()],
-                     "index": [IntDecoder(), ToTensor()]}
+        # On CUDA, FFCV's own thread copies each batch to the device (pinned, asynchronous), so
+        # the training loop never waits on a host-to-device copy.
+        to_device = [ToDevice(self.device, non_blocking=True)] if self.device.type == "cuda" else []
+        pipelines = {"image": image + [ToTensor(), *to_device, ToTorchImage()],
+                     "label": [IntDecoder(), ToTensor(), *to_device], "index": [IntDecoder(), ToTensor(), *to_device]}
         return Loader(str(Path(self.path) / f"{split}.beton"), batch_size=batch_size,
                       num_workers=max(1, self.workers), order=OrderOption.SEQUENTIAL, drop_last=False,
                       distributed=self.distributed and train, seed=self.seed, pipelines=pipelines)
@@ -76,12 +77,12 @@ class FfcvPipeline(Pipeline):
         self.train_loader.traversal_order.indices = self.epoch_order(epoch).numpy().astype(np.uint64)
         generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
         for images, _, index in self.train_loader:
-            # FFCV reuses its output buffers for later batches: copy out of them.
+            # FFCV reuses its output buffers for later batches: copy out of them (on the device
+            # when FFCV put them there, so the copy does not block).
             index = index.view(-1).to(self.device, dtype=torch.long, copy=True)
             uint8 = images.to(self.device, copy=True).contiguous()
             strong = self.normalise(rand_augment(uint8, generator)) if self.strong else None
-            yield Batch(index=index, weak=self.normalise(uint8), strong=strong, label=self.labels[index],
-                        true_label=self.true[index])
+            yield self.labelled(index, self.normalise(uint8), strong)
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels, _ in self.test_loader:
