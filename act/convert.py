@@ -330,6 +330,22 @@ def read_converted(path: str | Path) -> Source:
                   mean=tuple(image["mean"]), std=tuple(image["std"]))
 
 
+def read_converted_for(cfg: Config) -> Source:
+    """The Source of `pipeline.path`, refused (one line) where it is not the data set the
+    config names or not at the image size it asks for: a run's data set and image size are
+    what its config says, whatever folder they are read from."""
+    source = read_converted(cfg.pipeline.path)
+    if source.name != cfg.data.name:
+        raise ActError(f"pipeline.path={cfg.pipeline.path} holds a conversion of {source.name}, but data.name="
+                       f"{cfg.data.name}; set data.name={source.name} (or point pipeline.path at a conversion of "
+                       f"{cfg.data.name})")
+    if cfg.data.image_size and cfg.data.image_size != source.image_size:
+        raise ActError(f"pipeline.path={cfg.pipeline.path} was converted at image size {source.image_size}, but "
+                       f"data.image_size={cfg.data.image_size}; convert again with data.image_size="
+                       f"{cfg.data.image_size} or set data.image_size={source.image_size} (or 0)")
+    return source
+
+
 def describe(exc: Exception) -> str:
     """What went wrong reading a converted folder, in a few words naming the file or entry."""
     if isinstance(exc, OSError) and exc.filename:

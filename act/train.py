@@ -25,7 +25,7 @@ import torch
 from act import checkpoint, engine
 from act import method as M
 from act.config import Config, dump_yaml, load_config
-from act.convert import read_converted
+from act.convert import read_converted_for
 from act.datasets import read_source
 from act.datasets.base import Source
 from act.errors import ActError
@@ -109,7 +109,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     if source is None and cfg.pipeline.path:
-        source = read_converted(cfg.pipeline.path)
+        source = read_converted_for(cfg)
     if source is None:
         source = read_source(cfg.data.name, cfg.data.root, cfg.data.image_size, cfg.data.noise.openset_ratio)
     source.train = source.train.head(cfg.data.train_limit)

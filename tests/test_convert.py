@@ -287,3 +287,23 @@ def test_a_converted_folder_with_a_damaged_manifest_is_one_line_naming_it(image_
     (out / "manifest.json").write_text("{not json")
     with pytest.raises(ActError, match=r"manifest.json cannot be read as JSON"):
         read_converted(out)
+
+
+def test_a_conversion_of_another_data_set_is_refused(image_folder, tmp_path):
+    from act.convert import read_converted_for
+
+    convert(folder_config(image_folder), "dali", tmp_path / "out", progress=False)
+    cfg = load_config(None, ["data.name=cifar100n", f"pipeline.path={tmp_path / 'out'}"])
+    with pytest.raises(ActError, match="holds a conversion of folder, but data.name=cifar100n"):
+        read_converted_for(cfg)
+
+
+def test_an_image_size_other_than_the_conversions_is_refused(image_folder, tmp_path):
+    from act.convert import read_converted_for
+
+    convert(folder_config(image_folder), "dali", tmp_path / "out", progress=False)
+    cfg = load_config(None, ["data.name=folder", f"pipeline.path={tmp_path / 'out'}", "data.image_size=64"])
+    with pytest.raises(ActError, match="converted at image size 32, but data.image_size=64"):
+        read_converted_for(cfg)
+    cfg.data.image_size = 0  # the conversion's own size
+    assert read_converted_for(cfg).image_size == 32
