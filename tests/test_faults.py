@@ -1,0 +1,216 @@
+"""Fault injection: kills at random moments, a full disk, read-only folders, corrupt files, two
+writers. After each fault nothing written before is lost, and a resumed run ends exactly where
+an uninterrupted one does. Tiny runs of the embedded demo on the CPU (about a minute in all)."""
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from act import checkpoint
+from act import train as training
+from act.cli import main
+from act.config import load_config
+from act.errors import ActError
+
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["optim.epochs=6", "optim.warmup_epochs=2", "optim.lr_decay=cosine:2,5e-4,6", "data.train_limit=400",
+        "data.test_limit=100", "run.threads=1", "run.progress=false", "run.device=cpu"]
+TIMING_KEYS = {"epoch_seconds", "train_seconds", "images_per_s"}
+ENV = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+
+
+def read_metrics(run_dir):
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS}
+            for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def files_of(run_dir):
+    return {p.name: p.read_bytes() for p in Path(run_dir).iterdir() if p.is_file() and p.name != ".lock"}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted run, finished: every test compares against it or starts from a copy."""
+    out = tmp_path_factory.mktemp("reference")
+    training.train(load_config(None, [f"run.out_dir={out}", "run.name=full", *ARGS]))
+    return out / "full"
+
+
+def copy_run(reference, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns(".lock"))
+    return run
+
+
+def assert_same_as(run, reference):
+    assert read_metrics(run) == read_metrics(reference)
+    a, b = checkpoint.load(run / "checkpoint.pt"), checkpoint.load(reference / "checkpoint.pt")
+    for net in ("rtm", "ntm"):
+        assert all(torch.equal(t, b[net][k]) for k, t in a[net].items()), net
+    assert torch.equal(a["bank"]["ema"], b["bank"]["ema"]) and torch.equal(a["bank"]["count"], b["bank"]["count"])
+
+
+def launch(out, run):
+    """`python -m act train`: a fresh start while the folder holds no run yet, --resume after."""
+    if (run / "config.yaml").is_file():
+        cmd = ["train", "--resume", str(run)]
+    else:
+        cmd = ["train", f"run.out_dir={out}", f"run.name={run.name}", *ARGS]
+    return subprocess.Popen([sys.executable, "-m", "act", *cmd], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_rows(proc, rows: int) -> bool:
+    """Read stdout past the table header and `rows` epoch rows (a resumed run first reprints the
+    rows it has); False if the process ended first."""
+    seen = None
+    for line in proc.stdout:
+        if seen is None and line.lstrip().startswith("epoch"):
+            seen = 0
+        elif seen is not None and line[:5].strip().isdigit():
+            seen += 1
+        if seen is not None and seen >= rows:
+            return True
+    return False
+
+
+def completed(run) -> int:
+    path = run / "checkpoint.pt"
+    return checkpoint.load(path)["epoch"] + 1 if path.is_file() else 0
+
+
+def test_kills_at_random_moments_then_resume_reproduce_the_uninterrupted_run(reference, tmp_path):
+    """SIGKILL at seeded random moments: the first while the process starts (before any
+    checkpoint), the others 0 or 1 epochs into the loop plus a random fraction of an epoch
+    (mid-epoch, mid-checkpoint, between the checkpoint and the metrics line); each time the
+    next launch carries on, by a fresh start while no run was written, by --resume after."""
+    rng = random.Random(14)
+    out, run = tmp_path, tmp_path / "run"
+    kills = []
+    for attempt in range(5):
+        done = completed(run)
+        proc = launch(out, run)
+        if attempt == 0:
+            time.sleep(rng.uniform(0.5, 3.0))
+        elif wait_for_rows(proc, done + rng.randrange(2)):
+            time.sleep(rng.uniform(0.0, 0.3))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode in (0, -signal.SIGKILL), err
+        if proc.returncode == 0:
+            break
+        kills.append(completed(run))
+    if proc.returncode != 0:
+        proc = launch(out, run)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert len(kills) >= 4 and kills[0] == 0 and max(kills) >= 2, kills
+    assert_same_as(run, reference)
+    assert json.loads((run / "summary.json").read_text())["rtm"] == \
+        json.loads((reference / "summary.json").read_text())["rtm"]
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_old_checkpoint_and_resume_completes(
+        reference, tmp_path, monkeypatch, capsys):
+    calls = {"n": 0}
+    fsync = os.fsync
+
+    def disk_full_at_the_third_save(fd):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", disk_full_at_the_third_save)
+    assert main(["train", f"run.out_dir={tmp_path}", "run.name=run", *ARGS]) == 2
+    err = capsys.readouterr().err.strip()
+    run = tmp_path / "run"
+    assert err == f"act: error: cannot write {run / 'checkpoint.pt'} (No space left on device); " \
+                  "the previous version, if any, is kept"
+    assert checkpoint.load(run / "checkpoint.pt")["epoch"] == 1
+    assert len(read_metrics(run)) == 2
+    assert sorted(p.name for p in run.iterdir()) == \
+        [".lock", "checkpoint.pt", "config.yaml", "labels.npz", "metrics.jsonl", "noise.json"]
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert main(["train", "--resume", str(run)]) == 0
+    assert_same_as(run, reference)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="runs as root, where chmod does not make a folder read-only "
+                                              "(the other fault cases still run)")
+def test_a_read_only_run_folder_is_one_line_and_loses_nothing(reference, tmp_path, capsys):
+    run = copy_run(reference, tmp_path)
+    before = files_of(run)
+    run.chmod(0o555)
+    try:
+        assert main(["train", "--resume", str(run), "optim.epochs=7"]) == 2
+    finally:
+        run.chmod(0o755)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("act: error: ") and str(run) in err and "\n" not in err
+    assert files_of(run) == before
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_checkpoint_is_refused_in_one_line_and_nothing_is_touched(reference, tmp_path, capsys, damage):
+    run = copy_run(reference, tmp_path)
+    path = run / "checkpoint.pt"
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        del data[len(data) // 2:]
+    else:
+        data[-1000] ^= 0x10
+    path.write_bytes(bytes(data))
+    before = files_of(run)
+    assert main(["train", "--resume", str(run), "optim.epochs=7"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f"act: error: checkpoint {path} is corrupt (its checksum does not match: truncated or altered); " \
+        "the run cannot be resumed from it"
+    assert files_of(run) == before
+
+
+def test_a_corrupt_metrics_file_is_rebuilt_from_the_checkpoint_on_resume(reference, tmp_path, monkeypatch):
+    original = training.train_epoch
+
+    def killed_in_epoch_4(run, epoch, progress):
+        if epoch == 4:
+            raise KeyboardInterrupt
+        return original(run, epoch, progress)
+
+    monkeypatch.setattr(training, "train_epoch", killed_in_epoch_4)
+    with pytest.raises(KeyboardInterrupt, match="epoch 3 is checkpointed"):
+        training.train(load_config(None, [f"run.out_dir={tmp_path}", "run.name=run", *ARGS]))
+    monkeypatch.setattr(training, "train_epoch", original)
+    run = tmp_path / "run"
+    (run / "metrics.jsonl").write_text('{"epoch": 0, "rtm_test_acc": NaN\n{garbage')
+    training.resume(run)
+    assert_same_as(run, reference)
+
+
+def test_a_second_writer_is_refused_and_a_dead_ones_lock_does_not_block(reference, tmp_path):
+    run = copy_run(reference, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from act.rundir import acquire; "
+                               "acquire(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)", str(run)],
+        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ActError, match=f"run folder {run} is in use by process {holder.pid}"):
+            training.resume(run, ["optim.epochs=7"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (run / ".lock").exists()  # the dead holder's lock file stays; the kernel released its lock
+    training.resume(run, ["optim.epochs=7"])
+    assert [r["epoch"] for r in read_metrics(run)] == list(range(7))
