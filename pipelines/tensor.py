@@ -5,6 +5,10 @@ Per epoch: the order is `Pipeline.epoch_order` (seeded by (seed, epoch), the sam
 reference pipeline), and one device generator seeded by (seed, epoch) drives every random
 draw of the epoch's augmentations, so a resumed run rebuilds the same batches. Each image
 draws its own crop, flip, sub-policy, coins and signs inside one batched computation.
+
+`static` (default: on any device but the CPU, pipelines/ops/masked.use_static) builds the views
+with static shapes and no host sync (what a GPU needs, and what tests check on the CPU);
+otherwise the flip and the strong policy compute only the samples they pick.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from act.datasets.base import Source
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline, epoch_seed
 from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
+from pipelines.ops.masked import use_static
 
 # (crop padding, horizontal flip, strong policy) per augmentation family of ACT_SPEC.md.
 FAMILIES = {
@@ -34,8 +39,9 @@ def to_device_uint8(images: np.ndarray, device: torch.device) -> torch.Tensor:
 class TensorPipeline(Pipeline):
     name = "tensor"
 
-    def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
+    def __init__(self, source: Source, noisy: np.ndarray, *, static: bool | None = None, **kwargs):
         super().__init__(source, noisy, **kwargs)
+        self.static = use_static(static, self.device)
         if not source.is_array:
             raise ActError("pipeline.name=tensor needs an array data set (CIFAR, arrays, digits); "
                            "use pipeline.name=reference (or auto) for image folders")
@@ -44,8 +50,6 @@ class TensorPipeline(Pipeline):
         self.padding, self.flip, self.policy = FAMILIES[source.augment]
         self.train_images = to_device_uint8(source.train.images, self.device)
         self.test_images = to_device_uint8(source.test.images, self.device)
-        self.labels = torch.as_tensor(self.noisy, device=self.device)
-        self.true = torch.as_tensor(source.train.labels, device=self.device)
         self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
         shape = (1, len(source.mean), 1, 1)
         self.mean = torch.tensor(source.mean, device=self.device).view(shape) * 255
@@ -60,7 +64,7 @@ class TensorPipeline(Pipeline):
         if self.padding:
             images = batch_crop(images, self.padding, generator)
         if self.flip:
-            images = batch_flip_lr(images, generator)
+            images = batch_flip_lr(images, generator, static=self.static)
         return images
 
     def chunk_batches(self) -> int:
@@ -70,18 +74,18 @@ class TensorPipeline(Pipeline):
         return max(1, min(8, 4_000_000 // values))
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        order = self.epoch_order(epoch).to(self.device)
+        order = self.device_order(self.epoch_order(epoch))
         generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
         chunk = self.batch_size * self.chunk_batches()
         for chunk_start in range(0, len(order), chunk):
             index = order[chunk_start:chunk_start + chunk]
             images = self.train_images[index]
             weak = self.normalise(self.weak_view(images, generator))
-            strong = self.normalise(self.policy(self.weak_view(images, generator), generator)) if self.strong else None
+            strong = (self.normalise(self.policy(self.weak_view(images, generator), generator, self.static))
+                      if self.strong else None)
             for start in range(0, len(index), self.batch_size):
                 part = slice(start, start + self.batch_size)
-                yield Batch(index=index[part], weak=weak[part], strong=None if strong is None else strong[part],
-                            label=self.labels[index[part]], true_label=self.true[index[part]])
+                yield self.labelled(index[part], weak[part], None if strong is None else strong[part])
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.test_images), self.test_batch_size):

@@ -18,14 +18,11 @@ from pipelines.autoaugment_pil import (
     pil_op,
 )
 from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
-from pipelines.ops.masked import apply_to_picked, apply_where
-from pipelines.ops.policy import (
-    AA_OPS,
-    RA_OPS,
-    draw_autoaugment,
-    draw_rand_augment,
-    rand_augment_values,
-)
+from pipelines.ops.masked import apply_to_picked
+from pipelines.ops.policy import DRAWS, RA_OPS, draw_autoaugment, draw_rand_augment, op_value
+from pipelines.ops.slot import INDEX, NONE, OPS, Draws, apply_draws
+
+PATHS = pytest.mark.parametrize("static", [False, True], ids=["picked", "static"])
 
 
 def scenes(n=8, size=32, seed=0):
@@ -73,9 +70,15 @@ def aa_value(name: str, magnitude: float, sign: int) -> float:
     return 1 + value if name in ENHANCE else value
 
 
-def aa_tensor(name, images, magnitude, sign):
+def one_slot(name, value, box=None):
+    """Draws of one slot in which every sample applies op `name` with its `value`."""
+    op = torch.full((len(value),), INDEX[name])
+    return Draws(op=op[None], value=value[None], box=None if box is None else box[None])
+
+
+def aa_tensor(name, images, magnitude, sign, static):
     value = torch.full((len(images),), aa_value(name, magnitude, sign), dtype=torch.float64)
-    return to_numpy(AA_OPS[name](to_batch(images), value))
+    return to_numpy(apply_draws(to_batch(images), one_slot(name, value), static))
 
 
 def aa_pil(name, images, magnitude, sign):
@@ -91,23 +94,26 @@ TOLERANCE = {name: 0.0 for name in MAGNITUDES} | dict.fromkeys(
     ("shearX", "shearY", "translateX", "translateY", "rotate"), 0.05)
 
 
+@PATHS
 @pytest.mark.parametrize("name", sorted(MAGNITUDES))
 @pytest.mark.parametrize("level", [0, 3, 6, 9])
 @pytest.mark.parametrize("sign", [1, -1])
-def test_autoaugment_op_matches_pil(name, level, sign):
+def test_autoaugment_op_matches_pil(name, level, sign, static):
     magnitude = MAGNITUDES[name][level]
     expected = aa_pil(name, IMAGES, magnitude, sign)
-    got = aa_tensor(name, IMAGES, magnitude, sign)
+    got = aa_tensor(name, IMAGES, magnitude, sign, static)
     assert got.shape == expected.shape and got.dtype == np.uint8
     assert mean_abs_diff(got, expected) <= TOLERANCE[name]
 
 
+@PATHS
 @pytest.mark.parametrize("name", sorted(MAGNITUDES))
 @pytest.mark.parametrize("sign", [1, -1])
-def test_autoaugment_op_matches_pil_on_grey_images(name, sign):
+def test_autoaugment_op_matches_pil_on_grey_images(name, sign, static):
     grey = np.stack([np.asarray(Image.fromarray(img).convert("L")) for img in IMAGES])
     magnitude = MAGNITUDES[name][8]
-    assert mean_abs_diff(aa_tensor(name, grey, magnitude, sign), aa_pil(name, grey, magnitude, sign)) <= TOLERANCE[name]
+    got = aa_tensor(name, grey, magnitude, sign, static)
+    assert mean_abs_diff(got, aa_pil(name, grey, magnitude, sign)) <= TOLERANCE[name]
 
 
 class ScriptedRng:
@@ -129,18 +135,19 @@ RA_TOLERANCE = {name: 0.0 for name in RA_OPS} | dict.fromkeys(
     ("shear_x", "shear_y", "translate_x", "translate_y", "rotate"), 0.05)  # as TOLERANCE above
 
 
+@PATHS
 @pytest.mark.parametrize("name", sorted(RA_OPS))
 @pytest.mark.parametrize("level", [1, 5, 9])
 @pytest.mark.parametrize("sign", [1, -1])
-def test_rand_augment_op_matches_pil_ops(name, level, sign):
+def test_rand_augment_op_matches_pil_ops(name, level, sign, static):
     n, size = len(IMAGES), IMAGES.shape[1]
     centre = np.random.RandomState(level).randint(0, size, (n, 2)).astype(np.float64)
     expected = np.stack([np.asarray(pil_ops.RAND_AUGMENT_OPS[name](Image.fromarray(img), level, ScriptedRng(sign, c)))
                          for img, c in zip(IMAGES, centre)])
-    values = rand_augment_values(torch.full((n,), float(level), dtype=torch.float64),
-                                 torch.full((n,), float(sign), dtype=torch.float64),
-                                 torch.from_numpy(centre), 10, size, size)
-    got = to_numpy(RA_OPS[name](to_batch(IMAGES), values[name]))
+    op = torch.full((n,), INDEX[RA_OPS[name]])
+    value = op_value(op, torch.full((n,), level), torch.full((n,), float(sign), dtype=torch.float64))
+    box = torch.cat([value[:, None], torch.from_numpy(centre)], dim=1)  # cutout's value is its side
+    got = to_numpy(apply_draws(to_batch(IMAGES), one_slot(RA_OPS[name], value, box), static))
     assert mean_abs_diff(got, expected) <= RA_TOLERANCE[name]
 
 
@@ -161,72 +168,77 @@ def test_each_sample_gets_its_own_parameter():
     for name, values in (("rotate", [-30.0, 0.0, 10.0, 25.0]), ("contrast", [0.1, 1.0, 1.5, 1.9]),
                          ("solarize", [0.0, 100.0, 200.0, 256.0]), ("shearX", [-0.3, 0.1, 0.2, 0.0])):
         value = torch.tensor(values, dtype=torch.float64)
-        batched = AA_OPS[name](x, value)
+        batched = OPS[name](x, value)
         for i in range(4):
-            assert torch.equal(batched[i], AA_OPS[name](x[i:i + 1], value[i:i + 1])[0]), (name, i)
+            assert torch.equal(batched[i], OPS[name](x[i:i + 1], value[i:i + 1])[0]), (name, i)
 
 
-def test_the_where_and_the_picked_paths_give_the_same_batch():
+def test_the_picked_path_leaves_the_samples_it_does_not_pick():
     x = to_batch(IMAGES)
     mask = torch.tensor([True, False, True, True, False, False, True, False, True, False, True])
     value = torch.linspace(-25, 25, len(x), dtype=torch.float64)
-    for op in (AA_OPS["rotate"], AA_OPS["equalize"]):
-        assert torch.equal(apply_where(op, x, mask, value), apply_to_picked(op, x, mask, value))
-    assert torch.equal(apply_to_picked(AA_OPS["rotate"], x, torch.zeros(len(x), dtype=torch.bool), value), x)
+    out = apply_to_picked(OPS["rotate"], x, mask, value)
+    assert torch.equal(out[~mask], x[~mask]) and torch.equal(out[mask], OPS["rotate"](x[mask], value[mask]))
+    assert apply_to_picked(OPS["rotate"], x, torch.zeros(len(x), dtype=torch.bool), value) is x
 
 
-def test_autoaugment_applies_each_samples_two_ops_in_order_as_pil_does():
+def sign_of(name: str, value: float) -> int:
+    """The sign a policy drew for op `name` whose parameter is `value` (at a bin with magnitude > 0)."""
+    return 1 if value >= (1.0 if name in ENHANCE else 0.0) else -1
+
+
+@PATHS
+def test_autoaugment_applies_each_samples_two_ops_in_order_as_pil_does(static):
     n = 96
     x = np.concatenate([IMAGES] * 9)[:n]
-    sub, slots = draw_autoaugment(n, torch.Generator().manual_seed(7), torch.device("cpu"))
-    got = to_numpy(autoaugment_cifar10(to_batch(x), torch.Generator().manual_seed(7)))
+    sub, draws = draw_autoaugment(n, torch.Generator().manual_seed(7), torch.device("cpu"))
+    got = to_numpy(autoaugment_cifar10(to_batch(x), torch.Generator().manual_seed(7), static))
     for i in range(n):
         img = Image.fromarray(x[i])
         spec = CIFAR10_POLICY[int(sub[i])]
-        for stage, slot in enumerate(slots):
+        for stage in range(2):
             name, level = spec[1 + 3 * stage], spec[2 + 3 * stage]
-            if slot.fire[i]:
-                offset = 1.0 if name in ENHANCE else 0.0
-                sign = 1 if float(slot.values[name][i]) >= offset else -1
-                img = pil_op(name, img, MAGNITUDES[name][level], sign)
+            if draws.op[stage, i] != NONE:
+                assert draws.op[stage, i] == INDEX[name]
+                img = pil_op(name, img, MAGNITUDES[name][level], sign_of(name, float(draws.value[stage, i])))
         assert mean_abs_diff(got[i], np.asarray(img)) <= 0.05, (i, spec)
 
 
-def test_rand_augment_applies_each_samples_ops_in_order_as_pil_ops_does():
+@PATHS
+def test_rand_augment_applies_each_samples_ops_in_order_as_pil_ops_does(static):
     n, size = 96, IMAGES.shape[1]
     x = np.concatenate([IMAGES] * 9)[:n]
-    slots = draw_rand_augment(n, size, size, torch.Generator().manual_seed(3), torch.device("cpu"), 2, 0.5, 10)
-    got = to_numpy(rand_augment(to_batch(x), torch.Generator().manual_seed(3)))
-    names = list(RA_OPS)
+    levels, draws = draw_rand_augment(n, size, size, torch.Generator().manual_seed(3), torch.device("cpu"), 2, 0.5, 10)
+    got = to_numpy(rand_augment(to_batch(x), torch.Generator().manual_seed(3), static))
+    ra_name = {op: ra for ra, op in RA_OPS.items()}
+    names = list(OPS)
     for i in range(n):
         img = Image.fromarray(x[i])
-        for slot in slots:
-            if slot.fire[i]:
-                name = names[int(slot.op[i])]
-                level = int(round(float(slot.values["invert"][i])))  # parameterless ops carry the level
-                cutout = slot.values["cutout"][i]
-                sign = 1 if float(slot.values["shear_x"][i]) > 0 else -1
-                img = pil_ops.RAND_AUGMENT_OPS[name](img, level, ScriptedRng(sign, cutout[1:].tolist()))
+        for s in range(2):
+            if draws.op[s, i] != NONE:
+                name = names[int(draws.op[s, i])]
+                rng = ScriptedRng(sign_of(name, float(draws.value[s, i])), draws.box[s, i, 1:].tolist())
+                img = pil_ops.RAND_AUGMENT_OPS[ra_name[name]](img, int(levels[s, i]), rng)
         assert mean_abs_diff(got[i], np.asarray(img)) <= 0.05, i
 
 
 def test_sub_policies_are_uniform_and_each_op_fires_at_its_probability():
     n = 20000
-    sub, slots = draw_autoaugment(n, torch.Generator().manual_seed(0), torch.device("cpu"))
+    sub, draws = draw_autoaugment(n, torch.Generator().manual_seed(0), torch.device("cpu"))
     counts = torch.bincount(sub, minlength=25).double()
     chi2 = float(((counts - n / 25) ** 2 / (n / 25)).sum())
     assert chi2 < 51.2  # chi-square, 24 degrees of freedom, p = 0.001
-    names = list(AA_OPS)
     for k, spec in enumerate(CIFAR10_POLICY):
         picked = sub == k
-        for stage, slot in enumerate(slots):
+        for stage in range(2):
             p, name, level = spec[3 * stage:3 * stage + 3]
-            assert (slot.op[picked] == names.index(name)).all()
-            rate = float(slot.fire[picked].double().mean())
+            op = draws.op[stage][picked]
+            assert ((op == INDEX[name]) | (op == NONE)).all()
+            rate = float((op != NONE).double().mean())
             assert abs(rate - p) <= 4 * (p * (1 - p) / int(picked.sum())) ** 0.5 + 1e-12, (k, stage, rate, p)
             magnitude = float(MAGNITUDES[name][level])
             offset = 1.0 if name in ENHANCE else 0.0
-            value = slot.values[name][picked] - offset
+            value = draws.value[stage][picked] - offset
             assert torch.allclose(value.abs(), torch.full_like(value, magnitude))
             if name in RANDOM_SIGN and magnitude > 0:
                 assert abs(float((value > 0).double().mean()) - 0.5) < 0.1, (k, stage, name)
@@ -236,16 +248,17 @@ def test_sub_policies_are_uniform_and_each_op_fires_at_its_probability():
 
 def test_rand_augment_draws_ops_and_levels_uniformly_and_fires_half_of_them():
     n = 30000
-    slots = draw_rand_augment(n, 32, 32, torch.Generator().manual_seed(0), torch.device("cpu"), 2, 0.5, 10)
-    for slot in slots:
-        counts = torch.bincount(slot.op, minlength=15).double()
-        assert float(((counts - n / 15) ** 2 / (n / 15)).sum()) < 36.1  # 14 degrees of freedom, p = 0.001
-        assert abs(float(slot.fire.double().mean()) - 0.5) <= 4 * (0.25 / n) ** 0.5
-        levels = slot.values["invert"].long()
-        assert levels.min() == 1 and levels.max() == 9
-        counts = torch.bincount(levels, minlength=10)[1:].double()
+    levels, draws = draw_rand_augment(n, 32, 32, torch.Generator().manual_seed(0), torch.device("cpu"), 2, 0.5, 10)
+    for op, level in zip(draws.op, levels):
+        fired = op[op != NONE]
+        assert abs(len(fired) / n - 0.5) <= 4 * (0.25 / n) ** 0.5
+        counts = torch.bincount(fired, minlength=15).double()  # RandAugment uses all 15 ops
+        expected = len(fired) / 15
+        assert float(((counts - expected) ** 2 / expected).sum()) < 36.1  # 14 degrees of freedom, p = 0.001
+        assert level.min() == 1 and level.max() == 9
+        counts = torch.bincount(level, minlength=10)[1:].double()
         assert float(((counts - n / 9) ** 2 / (n / 9)).sum()) < 26.1  # 8 degrees of freedom, p = 0.001
-    assert not torch.equal(slots[0].op, slots[1].op)  # the two ops are drawn independently
+    assert not torch.equal(draws.op[0], draws.op[1])  # the two ops are drawn independently
 
 
 def test_crop_offsets_cover_all_81_positions_of_the_zero_padded_image():
@@ -277,7 +290,10 @@ def test_flip_mirrors_about_half_of_the_images():
 
 AUGMENTATIONS = {
     "crop": lambda x, g: batch_crop(x, 4, g), "flip": batch_flip_lr,
+    "flip_static": lambda x, g: batch_flip_lr(x, g, static=True),
     "autoaugment": autoaugment_cifar10, "rand_augment": rand_augment,
+    "autoaugment_static": lambda x, g: autoaugment_cifar10(x, g, True),
+    "rand_augment_static": lambda x, g: rand_augment(x, g, True),
 }
 
 
@@ -292,11 +308,12 @@ def test_augmentation_is_fixed_by_the_seed_and_keeps_uint8_and_shape(name, chann
     assert not torch.equal(a, augment(x, torch.Generator().manual_seed(6)))
 
 
-def test_policies_leave_their_input_untouched():
+@PATHS
+def test_policies_leave_their_input_untouched(static):
     x = to_batch(IMAGES)
     before = x.clone()
-    autoaugment_cifar10(x, torch.Generator().manual_seed(0))
-    rand_augment(x, torch.Generator().manual_seed(0))
+    autoaugment_cifar10(x, torch.Generator().manual_seed(0), static)
+    rand_augment(x, torch.Generator().manual_seed(0), static)
     assert torch.equal(x, before)
 
 
@@ -309,16 +326,15 @@ def test_cifar10_policy_on_pil_images_keeps_size_and_mode():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_ops_on_cuda_match_the_cpu():
-    x = to_batch(IMAGES)
-    for ops, value_of in ((AA_OPS, lambda name: torch.full((len(x),), aa_value(name, MAGNITUDES[name][9], -1),
-                                                           dtype=torch.float64)),):
-        for name, op in ops.items():
-            value = value_of(name)
+def test_ops_and_policies_on_cuda_match_the_cpu():
+    x = to_batch(np.concatenate([IMAGES] * 4))
+    for name, op in OPS.items():
+        if name != "cutout":
+            value = torch.full((len(x),), aa_value(name, MAGNITUDES[name][9], -1), dtype=torch.float64)
             assert torch.equal(op(x.cuda(), value.cuda()).cpu(), op(x, value)), name
-    mask = torch.arange(len(x)) % 2 == 0
-    out = rand_augment(x.cuda(), torch.Generator(device="cuda").manual_seed(0))
-    assert out.dtype == torch.uint8 and out.is_cuda and out.shape == x.shape
-    value = torch.full((len(x),), 15.0, dtype=torch.float64)
-    assert torch.equal(apply_where(AA_OPS["rotate"], x.cuda(), mask.cuda(), value.cuda()).cpu(),
-                       apply_to_picked(AA_OPS["rotate"], x, mask, value))
+    for policy, draw in DRAWS.items():
+        draws = draw(x.cuda(), torch.Generator(device="cuda").manual_seed(0))
+        out = policy(x.cuda(), torch.Generator(device="cuda").manual_seed(0))
+        assert out.is_cuda and out.dtype == torch.uint8
+        on_cpu = Draws(*(None if t is None else t.cpu() for t in draws))
+        assert torch.equal(out.cpu(), apply_draws(x, on_cpu, static=False)), policy.__name__

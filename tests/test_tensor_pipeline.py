@@ -5,6 +5,7 @@ from datafactory import array_source
 
 from act.datasets.base import Source, Split
 from act.errors import ActError
+from benchmarks.recorder import OpRecorder
 from pipelines import build_pipeline, resolve_pipeline_name
 
 
@@ -94,3 +95,26 @@ def test_auto_picks_tensor_for_arrays_and_reference_for_files():
     assert resolve_pipeline_name("auto", arrays, torch.device("cpu"), None) == "tensor"
     assert resolve_pipeline_name("auto", files, torch.device("cpu"), None) == "reference"
     assert resolve_pipeline_name("reference", arrays, torch.device("cpu"), None) == "reference"
+
+
+@pytest.mark.parametrize("augment,size,channels", [("cifar", 32, 3), ("digits", 8, 1), ("web", 32, 3)])
+def test_static_and_picked_views_give_the_same_batches(augment, size, channels):
+    source = array_source(100, size=size, channels=channels, augment=augment)
+    static = list(tensor(source, static=True).train_batches(1))
+    picked = list(tensor(source, static=False).train_batches(1))
+    assert all(torch.equal(a.weak, b.weak) and torch.equal(a.strong, b.strong) for a, b in zip(static, picked))
+
+
+def test_the_static_path_is_the_default_off_the_cpu_only():
+    source = array_source(10)
+    assert not tensor(source).static and tensor(source, static=True).static
+
+
+@pytest.mark.parametrize("augment", ["cifar", "web"])
+def test_static_batches_are_built_without_a_host_sync(augment):
+    pipeline = tensor(array_source(300, augment=augment), static=True)
+    next(iter(pipeline.train_batches(0)))  # the per-device tables are built once, before
+    with OpRecorder() as recorder:
+        batches = list(pipeline.train_batches(1))
+    assert len(batches) == 10 and pipeline.chunk_batches() > 1  # whole chunks of several batches
+    assert dict(recorder.record.syncs) == {}

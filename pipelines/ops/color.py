@@ -6,11 +6,12 @@ then clipped to 0..255 and truncated (not rounded), as PIL does. Degenerate imag
 - brightness: black;
 - color: the greyscale image (PIL's RGB -> L: (299 R + 587 G + 114 B) / 1000 in 16-bit fixed
   point, rounded), repeated over the channels; a grey image is its own greyscale;
-- contrast: one grey level, int(mean of the greyscale + 0.5);
+- contrast: one grey level per image, int(mean of the greyscale + 0.5);
 - sharpness: the 3x3 SMOOTH filter ([[1,1,1],[1,5,1],[1,1,1]] / 13, rounded), with the
   one-pixel border kept from the image.
 Integer arithmetic wherever PIL's result is an integer, so CUDA (where TF32 may be on for
-convolutions) gives the same bytes as the CPU.
+convolutions) gives the same bytes as the CPU. Brightness and contrast blend towards one level
+per image, so they are pointwise: pipelines/ops/slot.py applies them to a lookup table's levels.
 """
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ import torch
 
 
 def blend(degenerate: torch.Tensor, images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """`degenerate` (integer-valued) broadcasts against `images`: a grey level per image, a grey
+    image per image. PIL's ImagingBlend: int + float * (int - int) in float, so the difference
+    is taken exactly in int16 and only the product and sum in float32."""
     f = factor.float()[:, None, None, None]
-    d = degenerate.float()
-    return (d + f * (images.float() - d)).clamp(0, 255).trunc().to(torch.uint8)
+    d = degenerate.short()
+    return (d + f * (images.short() - d)).clamp(0, 255).to(torch.uint8)  # .to truncates, as PIL
 
 
 def greyscale(images: torch.Tensor) -> torch.Tensor:
@@ -31,31 +35,33 @@ def greyscale(images: torch.Tensor) -> torch.Tensor:
     return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8)[:, None]
 
 
+def mean_grey(images: torch.Tensor) -> torch.Tensor:
+    """N x 1 x 1 x 1: contrast's degenerate, int(mean of the greyscale + 0.5) (float64)."""
+    grey = greyscale(images)
+    mean = grey.sum(dim=(1, 2, 3), dtype=torch.int64).double() / grey[0].numel()
+    return (mean + 0.5).floor()[:, None, None, None]
+
+
 def brightness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return blend(torch.zeros_like(images), images, factor)
+    return blend(images.new_zeros(()), images, factor)
 
 
 def color(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return blend(greyscale(images).expand_as(images), images, factor)
+    return blend(greyscale(images), images, factor)
 
 
 def contrast(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    grey = greyscale(images)
-    mean = grey.sum(dim=(1, 2, 3), dtype=torch.int64).double() / grey[0].numel()
-    level = (mean + 0.5).floor()[:, None, None, None]
-    return blend(level.expand_as(images), images, factor)
+    return blend(mean_grey(images), images, factor)
 
 
 def smooth(images: torch.Tensor) -> torch.Tensor:
-    """ImageFilter.SMOOTH: the 3x3 weighted mean, rounded half up, on the interior only."""
-    h, w = images.shape[-2:]
-    x = images.int()
-    total = 4 * x[..., 1:-1, 1:-1]  # the centre weighs 5: once more in the 3x3 sum below
-    for dy in range(3):
-        for dx in range(3):
-            total = total + x[..., dy:h - 2 + dy, dx:w - 2 + dx]
+    """ImageFilter.SMOOTH: the 3x3 weighted mean, rounded half up, on the interior only; int16
+    (13 x 255 fits) and the 3x3 sum as a column sum then a row sum."""
+    x = images.short()
+    columns = x[..., :-2, :] + x[..., 1:-1, :] + x[..., 2:, :]
+    total = columns[..., :-2] + columns[..., 1:-1] + columns[..., 2:] + 4 * x[..., 1:-1, 1:-1]  # centre weighs 5
     out = images.clone()
-    out[..., 1:-1, 1:-1] = ((2 * total + 13) // 26).to(torch.uint8)  # floor(total / 13 + 1/2)
+    out[..., 1:-1, 1:-1] = ((total + 6) // 13).to(torch.uint8)  # floor(total / 13 + 1/2): total is whole
     return out
 
 

@@ -8,14 +8,18 @@ FILL = (125, 122, 113)
 
 
 def cutout(images: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
-    """`box` is N x 3: (side in pixels, centre x, centre y), whole numbers (float64)."""
-    h, w = images.shape[-2:]
+    """`box` is N x 3: (side in pixels, centre x, centre y), whole numbers (float64); side 0 cuts nothing."""
+    n, c, h, w = images.shape
     half = torch.div(box[:, :1], 2, rounding_mode="floor")
     in_x = covered(box[:, 1:2], half, w, images.device)
     in_y = covered(box[:, 2:3], half, h, images.device)
     inside = in_y[:, None, :, None] & in_x[:, None, None, :]
-    fill = torch.tensor(FILL[:images.shape[1]], dtype=images.dtype, device=images.device)[None, :, None, None]
-    return torch.where(inside, fill.expand_as(images), images)
+    return torch.where(inside, fill_colour(c, images.device)[None, :, None, None], images)
+
+
+def fill_colour(channels: int, device: torch.device) -> torch.Tensor:
+    """C uint8, made by device ops: `torch.tensor(FILL)` would be a blocking host-to-device copy per call."""
+    return torch.stack([torch.full((), v, dtype=torch.uint8, device=device) for v in FILL[:channels]])
 
 
 def covered(centre: torch.Tensor, half: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:

@@ -8,61 +8,48 @@
   ops (bicubic shears, unsigned rotation) and a cutout of round(linspace(0, 20, 10))[bin]
   pixels filled with (125, 122, 113) at a uniform integer centre.
 
-Each policy first draws every sample's random choices for the whole batch (`draw_*`: per op
-position a `Slot`: which op, whether it fires, each op's parameter), then applies each op
-type in turn to the samples whose slot chose and fired it (`apply_slot`). Loops run over op
-positions (2) and op types (14 or 15), never over images, and every random number comes from
-the generator passed in, drawn for the full batch, so the stream does not depend on which
-samples fire nor on the device path.
+Each policy is a draw then an apply. `draw_*` draws every random number of the batch first,
+eagerly, from the generator passed in and for the full batch (so the stream depends neither on
+which samples fire nor on the device path), and turns them into `slot.Draws` (per slot and
+sample: op, parameter, cutout box) through tables built once per device. `slot.apply_draws`
+applies them: `static=True` is one static-shape function of the images and the draws (what a
+GPU runs, and what torch.compile and CUDA graphs take), `static=False` computes only the
+picked samples (the CPU's default); `static=None` chooses by device (masked.use_static).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
+from typing import Callable
 
 import torch
 
-from pipelines.autoaugment_pil import CIFAR10_POLICY, ENHANCE, MAGNITUDES, RANDOM_SIGN
-from pipelines.ops import affine, color
-from pipelines.ops.autocontrast import autocontrast
-from pipelines.ops.cutout import cutout
-from pipelines.ops.equalize import equalize
-from pipelines.ops.invert import invert
-from pipelines.ops.masked import Op, apply_masked
-from pipelines.ops.posterize import posterize
-from pipelines.ops.solarize import solarize
+from pipelines.autoaugment_pil import BINS, CIFAR10_POLICY, ENHANCE, MAGNITUDES, RANDOM_SIGN
+from pipelines.ops.slot import INDEX, NONE, OPS, Draws, apply_draws, apply_static
 from pipelines.pil_ops import CUTOUT_SIDES, SHARED
 
-AA_OPS: dict[str, Op] = {
-    "shearX": partial(affine.shear_x, resample="bicubic"), "shearY": partial(affine.shear_y, resample="bicubic"),
-    "translateX": affine.translate_x, "translateY": affine.translate_y, "rotate": affine.rotate,
-    "color": color.color, "posterize": posterize, "solarize": solarize, "contrast": color.contrast,
-    "sharpness": color.sharpness, "brightness": color.brightness, "autocontrast": autocontrast,
-    "equalize": equalize, "invert": invert,
-}
-RA_OPS: dict[str, Op] = {
-    "invert": invert, "cutout": cutout, "sharpness": color.sharpness, "autocontrast": autocontrast,
-    "posterize": posterize, "shear_x": partial(affine.shear_x, resample="bicubic"),
-    "shear_y": partial(affine.shear_y, resample="bicubic"), "translate_x": affine.translate_x,
-    "translate_y": affine.translate_y, "rotate": affine.rotate, "equalize": equalize,
-    "contrast": color.contrast, "color": color.color, "solarize": solarize, "brightness": color.brightness,
-}
+# RandAugment's ops in the order its draw indexes them -> the op of OPS each applies.
+RA_OPS: dict[str, str] = {name: SHARED.get(name, name) for name in (
+    "invert", "cutout", "sharpness", "autocontrast", "posterize", "shear_x", "shear_y", "translate_x",
+    "translate_y", "rotate", "equalize", "contrast", "color", "solarize", "brightness")}
 
 
-@dataclass
-class Slot:
-    """One op position of a policy, per sample: the op (index into the policy's op table),
-    whether it fires, and each op's parameter (N, or N x 3 for cutout; float64)."""
+@lru_cache(maxsize=None)
+def op_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per op of OPS: magnitude per bin (len(OPS) x BINS: AutoAugment's MAGNITUDES, cutout's side
+    in pixels), whether a policy draws its sign, and its parameter's offset (enhance ops take 1 + m).
+    Built once per device: copying lists to a GPU blocks the host, which a batch must not do."""
+    magnitude = torch.tensor([[float(v) for v in (CUTOUT_SIDES if name == "cutout" else MAGNITUDES[name])]
+                              for name in OPS], dtype=torch.float64, device=device)
+    signed = torch.tensor([name in RANDOM_SIGN for name in OPS], device=device)
+    offset = torch.tensor([1.0 if name in ENHANCE else 0.0 for name in OPS], dtype=torch.float64, device=device)
+    return magnitude, signed, offset
 
-    op: torch.Tensor
-    fire: torch.Tensor
-    values: dict[str, torch.Tensor]
 
-
-def apply_slot(images: torch.Tensor, slot: Slot, ops: dict[str, Op]) -> torch.Tensor:
-    for k, (name, op) in enumerate(ops.items()):
-        images = apply_masked(op, images, slot.fire & (slot.op == k), slot.values[name])
-    return images
+def op_value(op: torch.Tensor, level: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """N float64: each op's parameter at its bin, signed where the policy draws a sign (the op's
+    argument: shear amount, translation fraction, degrees, 1 + m for enhance ops, cutout's side)."""
+    magnitude, signed, offset = op_tables(op.device)
+    return offset[op] + magnitude[op, level] * torch.where(signed[op], sign, 1.0)
 
 
 def random_sign(n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -70,89 +57,87 @@ def random_sign(n: int, generator: torch.Generator, device: torch.device) -> tor
 
 
 @lru_cache(maxsize=None)
-def policy_table(device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Per sub-policy and stage (25 x 2): probability, op index, magnitude, random sign?, factor offset.
-    Built once per device: copying lists to a GPU blocks the host, which a batch must not do."""
-    names = list(AA_OPS)
+def policy_table(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per sub-policy and stage (25 x 2): probability, op (index into OPS), bin."""
     stages = [[(s[0], s[1], s[2]), (s[3], s[4], s[5])] for s in CIFAR10_POLICY]
     prob = torch.tensor([[p for p, _, _ in row] for row in stages], dtype=torch.float64, device=device)
-    op = torch.tensor([[names.index(name) for _, name, _ in row] for row in stages], device=device)
-    magnitude = torch.tensor([[float(MAGNITUDES[name][b]) for _, name, b in row] for row in stages],
-                             dtype=torch.float64, device=device)
-    signed = torch.tensor([[name in RANDOM_SIGN for _, name, _ in row] for row in stages], device=device)
-    offset = torch.tensor([[1.0 if name in ENHANCE else 0.0 for _, name, _ in row] for row in stages],
-                          dtype=torch.float64, device=device)
-    return prob, op, magnitude, signed, offset
+    op = torch.tensor([[INDEX[name] for _, name, _ in row] for row in stages], device=device)
+    level = torch.tensor([[b for _, _, b in row] for row in stages], device=device)
+    return prob, op, level
 
 
-def draw_autoaugment(n: int, generator: torch.Generator, device: torch.device) -> tuple[torch.Tensor, list[Slot]]:
-    """Each sample's sub-policy (uniform over 25) and its two slots (coin with the stage's p, sign)."""
-    prob, op, magnitude, signed, offset = policy_table(device)
+def draw_autoaugment(n: int, generator: torch.Generator, device: torch.device) -> tuple[torch.Tensor, Draws]:
+    """Each sample's sub-policy (uniform over 25, returned for the record) and its two slots
+    (a coin with the stage's p, then a sign)."""
+    prob, op, level = policy_table(device)
     sub = torch.randint(0, len(CIFAR10_POLICY), (n,), device=device, generator=generator)
-    slots = []
+    ops, values = [], []
     for stage in range(2):
         fire = torch.rand(n, device=device, generator=generator, dtype=torch.float64) < prob[sub, stage]
-        sign = torch.where(signed[sub, stage], random_sign(n, generator, device), 1.0)
-        value = offset[sub, stage] + magnitude[sub, stage] * sign  # enhance ops take 1 + m
-        slots.append(Slot(op=op[sub, stage], fire=fire, values=dict.fromkeys(AA_OPS, value)))
-    return sub, slots
+        sign = random_sign(n, generator, device)
+        ops.append(torch.where(fire, op[sub, stage], NONE))
+        values.append(op_value(op[sub, stage], level[sub, stage], sign))
+    return sub, Draws(op=torch.stack(ops), value=torch.stack(values), box=None)
 
 
-def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def autoaugment_draws(images: torch.Tensor, generator: torch.Generator) -> Draws:
+    return draw_autoaugment(len(images), generator, images.device)[1]
+
+
+def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator, static: bool | None = None) -> torch.Tensor:
     """AutoAugment's CIFAR-10 policy, each image its own sub-policy, coins and signs (uint8 in and out)."""
-    _, slots = draw_autoaugment(len(images), generator, images.device)
-    for slot in slots:
-        images = apply_slot(images, slot, AA_OPS)
-    return images
+    return apply_draws(images, autoaugment_draws(images, generator), static)
 
 
 @lru_cache(maxsize=None)
-def rand_augment_table(device: torch.device) -> torch.Tensor:
-    """(ops shared with AutoAugment) x 10 bins: each op's magnitude per bin, as pil_ops takes it."""
-    return torch.tensor([[float(v) for v in MAGNITUDES[aa]] for aa in SHARED.values()], dtype=torch.float64,
-                        device=device)
-
-
-def rand_augment_values(level: torch.Tensor, sign: torch.Tensor, centre: torch.Tensor, max_level: int,
-                        height: int, width: int) -> dict[str, torch.Tensor]:
-    """Every op's parameter at each sample's bin (`level`), as pipelines/pil_ops.py computes it:
-    the AutoAugment tables (a sign for RANDOM_SIGN ops, 1 + m for enhance ops) and cutout's
-    (side in pixels, centre x, centre y)."""
-    table = rand_augment_table(level.device)
-    bins = level.long()
-    values = {}
-    for k, (ra, aa) in enumerate(SHARED.items()):
-        if aa in ("invert", "autocontrast", "equalize"):
-            values[ra] = level  # no parameter: carry the bin, which tests read back
-            continue
-        m = table[k][bins]
-        if aa in RANDOM_SIGN:
-            m = m * sign
-        values[ra] = m + 1.0 if aa in ENHANCE else m
-    side = torch.as_tensor(CUTOUT_SIDES, dtype=torch.float64, device=level.device)[bins]
-    values["cutout"] = torch.cat([side[:, None], centre], dim=1)
-    return values
+def rand_augment_ops(device: torch.device) -> torch.Tensor:
+    """15: RandAugment's op index -> index into OPS."""
+    return torch.tensor([INDEX[name] for name in RA_OPS.values()], device=device)
 
 
 def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generator, device: torch.device,
-                      n_ops: int, p: float, max_level: int) -> list[Slot]:
-    """`n_ops` slots: op uniform over 15, coin with p, level uniform over 1..max_level-1, sign, cutout centre."""
-    slots = []
+                      n_ops: int = 2, p: float = 0.5, max_level: int = BINS) -> tuple[torch.Tensor, Draws]:
+    """`n_ops` slots: op uniform over 15, coin with p, level uniform over 1..max_level-1, sign,
+    cutout centre (x, y). Returns the levels (n_ops x N, for the record) and the draws."""
+    to_ops = rand_augment_ops(device)
+    levels, ops, values, boxes = [], [], [], []
     for _ in range(n_ops):
-        op = torch.randint(0, len(RA_OPS), (n,), device=device, generator=generator)
+        op = to_ops[torch.randint(0, len(RA_OPS), (n,), device=device, generator=generator)]
         fire = torch.rand(n, device=device, generator=generator) < p
-        level = torch.randint(1, max_level, (n,), device=device, generator=generator).double()
+        level = torch.randint(1, max_level, (n,), device=device, generator=generator)
         sign = random_sign(n, generator, device)
         centre = torch.stack([torch.randint(0, width, (n,), device=device, generator=generator),
-                              torch.randint(0, height, (n,), device=device, generator=generator)], dim=1).double()
-        slots.append(Slot(op=op, fire=fire, values=rand_augment_values(level, sign, centre, max_level, height, width)))
-    return slots
+                              torch.randint(0, height, (n,), device=device, generator=generator)], dim=1)
+        value = op_value(op, level, sign)
+        levels.append(level)
+        ops.append(torch.where(fire, op, NONE))
+        values.append(value)
+        boxes.append(torch.cat([value[:, None], centre.double()], dim=1))  # cutout's value is its side
+    return torch.stack(levels), Draws(op=torch.stack(ops), value=torch.stack(values), box=torch.stack(boxes))
 
 
-def rand_augment(images: torch.Tensor, generator: torch.Generator, n: int = 2, p: float = 0.5,
-                 max_level: int = 10) -> torch.Tensor:
+def rand_augment_draws(images: torch.Tensor, generator: torch.Generator, *, n: int = 2, p: float = 0.5,
+                       max_level: int = BINS) -> Draws:
+    return draw_rand_augment(len(images), *images.shape[-2:], generator, images.device, n, p, max_level)[1]
+
+
+def rand_augment(images: torch.Tensor, generator: torch.Generator, static: bool | None = None, *, n: int = 2,
+                 p: float = 0.5, max_level: int = BINS) -> torch.Tensor:
     """RandAugment as the Web/Food strong view, per sample (uint8 in and out)."""
-    height, width = images.shape[-2:]
-    for slot in draw_rand_augment(len(images), height, width, generator, images.device, n, p, max_level):
-        images = apply_slot(images, slot, RA_OPS)
-    return images
+    return apply_draws(images, rand_augment_draws(images, generator, n=n, p=p, max_level=max_level), static)
+
+
+# The strong views by name: `view(images, generator, static=None) -> images` (static=True forces
+# the static path on any device), and each view's eager draw, `DRAWS[view](images, generator)`.
+POLICIES: dict[str, Callable[..., torch.Tensor]] = {
+    "autoaugment_cifar10": autoaugment_cifar10, "rand_augment": rand_augment,
+}
+DRAWS: dict[Callable[..., torch.Tensor], Callable[[torch.Tensor, torch.Generator], Draws]] = {
+    autoaugment_cifar10: autoaugment_draws, rand_augment: rand_augment_draws,
+}
+
+
+def static_graph_breaks(view: Callable[..., torch.Tensor], images: torch.Tensor) -> int:
+    """Graph breaks `torch._dynamo.explain` finds in the static apply of `view`'s draws for `images`."""
+    draws = DRAWS[view](images, torch.Generator(images.device).manual_seed(0))
+    return torch._dynamo.explain(apply_static)(images, draws).graph_break_count
