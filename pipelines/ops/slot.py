@@ -17,8 +17,9 @@ that give the same bytes (tests/test_ops.py checks both against PIL and against 
     3. translations and rotation: one nearest warp with a map per sample (identity elsewhere);
     4. shears: one 4-tap bicubic warp along each sample's moving axis;
     5. cutout (RandAugment): a box of side 0 elsewhere.
-  Each pass computes its statistics (histograms, ranges, grey means) on its own input, which
-  for the samples it changes is the slot's input.
+  The statistics a pass needs (histograms, ranges, the greyscale) are those of its input, which
+  for the samples it changes is the slot's input: so the greyscale is made once per slot, for
+  contrast (its mean) and color.
 """
 from __future__ import annotations
 
@@ -69,6 +70,7 @@ def apply_draws(images: torch.Tensor, draws: Draws, static: bool | None = None) 
 
 
 def apply_picked(images: torch.Tensor, draws: Draws) -> torch.Tensor:
+    """Slot by slot, each op on the samples that picked it (host syncs: the CPU path)."""
     for s, (op, value) in enumerate(zip(draws.op, draws.value)):
         for k, (name, fn) in enumerate(OPS.items()):
             if name != "cutout":
@@ -79,6 +81,7 @@ def apply_picked(images: torch.Tensor, draws: Draws) -> torch.Tensor:
 
 
 def apply_static(images: torch.Tensor, draws: Draws) -> torch.Tensor:
+    """Slot by slot, five static-shape passes over the whole batch (no host sync: the GPU path)."""
     h, w = images.shape[-2:]
     for s, (op, value) in enumerate(zip(draws.op, draws.value)):
         grey = color.greyscale(images)  # of the slot's input: contrast's and color's degenerate
