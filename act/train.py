@@ -128,7 +128,8 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     pipeline = build_pipeline(cfg.pipeline.name, source, noisy, batch_size=cfg.optim.batch_size, device=device,
                               seed=cfg.run.seed, workers=workers, path=cfg.pipeline.path,
                               test_batch_size=cfg.pipeline.test_batch_size,
-                              strong=cfg.method.name == "act" and cfg.method.ablation.consistency)
+                              strong=cfg.method.name == "act" and cfg.method.ablation.consistency,
+                              static=cuda_paths)
 
     torch.manual_seed(cfg.run.seed)
     random.seed(cfg.run.seed)

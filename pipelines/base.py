@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from act.datasets.base import Source
+from pipelines.ops.masked import use_static
 
 
 @dataclass
@@ -35,7 +36,8 @@ class Pipeline(ABC):
     name = "base"
 
     def __init__(self, source: Source, noisy: np.ndarray, *, batch_size: int, device: torch.device, seed: int,
-                 workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True):
+                 workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True,
+                 static: bool | None = None):
         self.source = source
         self.noisy = np.asarray(noisy, dtype=np.int64)
         self.batch_size = batch_size
@@ -45,6 +47,9 @@ class Pipeline(ABC):
         self.path = path
         self.test_batch_size = test_batch_size
         self.strong = strong
+        # Views built on the device (tensor, ffcv strong view) with static shapes and no host sync:
+        # what a GPU needs; the CPU default computes only the picked samples (pipelines/ops/masked.py).
+        self.static = use_static(static, self.device)
         # Noisy and true training labels on the device, for `labelled`.
         self.labels = torch.as_tensor(self.noisy, device=self.device)
         self.true = torch.as_tensor(source.train.labels, device=self.device)

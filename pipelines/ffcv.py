@@ -81,7 +81,7 @@ class FfcvPipeline(Pipeline):
             # when FFCV put them there, so the copy does not block).
             index = index.view(-1).to(self.device, dtype=torch.long, copy=True)
             uint8 = images.to(self.device, copy=True).contiguous()
-            strong = self.normalise(rand_augment(uint8, generator)) if self.strong else None
+            strong = self.normalise(rand_augment(uint8, generator, self.static)) if self.strong else None
             yield self.labelled(index, self.normalise(uint8), strong)
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -6,7 +6,7 @@ reference pipeline), and one device generator seeded by (seed, epoch) drives eve
 draw of the epoch's augmentations, so a resumed run rebuilds the same batches. Each image
 draws its own crop, flip, sub-policy, coins and signs inside one batched computation.
 
-`static` (default: on any device but the CPU, pipelines/ops/masked.use_static) builds the views
+`Pipeline.static` (default: on any device but the CPU, pipelines/ops/masked.use_static) builds the views
 with static shapes and no host sync (what a GPU needs, and what tests check on the CPU);
 otherwise the flip and the strong policy compute only the samples they pick.
 """
@@ -21,7 +21,6 @@ from act.datasets.base import Source
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline, epoch_seed
 from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
-from pipelines.ops.masked import use_static
 
 # (crop padding, horizontal flip, strong policy) per augmentation family of ACT_SPEC.md.
 FAMILIES = {
@@ -39,9 +38,8 @@ def to_device_uint8(images: np.ndarray, device: torch.device) -> torch.Tensor:
 class TensorPipeline(Pipeline):
     name = "tensor"
 
-    def __init__(self, source: Source, noisy: np.ndarray, *, static: bool | None = None, **kwargs):
+    def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
         super().__init__(source, noisy, **kwargs)
-        self.static = use_static(static, self.device)
         if not source.is_array:
             raise ActError("pipeline.name=tensor needs an array data set (CIFAR, arrays, digits); "
                            "use pipeline.name=reference (or auto) for image folders")

@@ -1,0 +1,179 @@
+"""What the GPU will do, counted on the CPU: the CUDA code paths run here under an op recorder.
+
+    python -m benchmarks.gpu_proxy [--json OUT] [--quick] [--no-compile]
+
+No GPU needed. The CUDA code paths (`prepare(..., cuda_paths=True)`: the capturable step from
+static buffers, fused SGD on device learning rates; the static strong view) run on the CPU, and
+`benchmarks/recorder.py` counts their aten ops. Printed and written to --json:
+- syncs: host-sync ops (value reads, value-dependent shapes, tensors from Python data) per
+  training step of each phase, per strong-view call of each policy, and over a whole
+  tensor-pipeline epoch. Goal: 0 everywhere; each one would stall a GPU. (The DALI and FFCV
+  batch assembly is checked the same way by tests/test_pipeline_syncs.py.)
+- graph_breaks: `torch._dynamo.explain` of each phase's losses and each policy's view
+  application. Goal: 0 (each would split a compiled or captured region).
+- step_ops: one robust step (sevencnn, CIFAR-100, batch 128): every aten op the recorder sees
+  (`recorded_aten_ops`, views included), and launches (`step_launches`): eager, and after
+  `torch.compile`. Launches are what bind a batch-128 step on an H100; a captured CUDA graph
+  replays them all with one launch.
+- strong_view_per_batch: per policy, one 128-image 32x32 batch through the static view: aten
+  ops, float64 ops, and bytes read + written (the sum over ops of input and output sizes).
+  Goal: <= 0.4 GB.
+--quick: tinycnn and no compile (what the tests run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from act import engine
+from act.config import load_config
+from act.train import prepare
+from benchmarks.epoch_time import commit
+from benchmarks.pipelines import random_cifar
+from benchmarks.recorder import NO_TRAFFIC, OpRecorder, Record
+from pipelines.ops import policy
+
+BATCH, SIZE, CLASSES = 128, 32, 100
+BYTES_GOAL = 0.4e9
+
+
+def cifar_run(model: str, train: int = 1024, warmup_epochs: int = 1):
+    """A CIFAR-100-shaped run on the CPU with the CUDA code paths."""
+    cfg = load_config(None, ["data.name=cifar100n", "data.root=random", f"model.name={model}", "run.device=cpu",
+                             f"optim.batch_size={BATCH}", f"optim.warmup_epochs={warmup_epochs}",
+                             f"run.out_dir={tempfile.mkdtemp(prefix='act-proxy-')}", "pipeline.name=tensor"])
+    return prepare(cfg, run_dir=Path(cfg.run.out_dir), source=random_cifar(train, 256, CLASSES), cuda_paths=True)
+
+
+def recorded(fn, *args) -> Record:
+    with OpRecorder() as recorder:
+        fn(*args)
+    return recorder.record
+
+
+def step_records(run) -> dict[str, Record]:
+    """One full-batch step of each phase, after a first one that allocates buffers and optimiser state."""
+    engine.set_lrs(run.ctx, 0.01, 0.08)
+    batches = run.pipeline.train_batches(1)
+    out = {}
+    for phase, step in run.steps.items():
+        run.ctx.set_epoch(1)
+        step(next(batches), run.stats)
+        out[phase] = recorded(step, next(batches), run.stats)
+    return out
+
+
+def dispatched_ops(step, batch, stats) -> int:
+    """Top-level aten ops one call of `step` dispatches that do work (views and metadata left out),
+    from the profiler: it sees the ops a compiled graph still calls, where a dispatch mode would
+    make the compiled code fall back to eager."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(batch, stats)
+    return sum(1 for e in prof.events() if e.name.startswith("aten::")
+               and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+               and e.name.replace("::", ".") not in NO_TRAFFIC)
+
+
+def step_launches(run) -> dict[str, int]:
+    """Launches of one robust step: eager = the aten ops it dispatches; compiled = the fused kernels
+    inductor generated for the step's graphs (forward and backward) + the aten ops the compiled
+    step still dispatches (convolutions, matmuls, the two optimiser updates). Inductor's CPU
+    backend fuses less than its GPU one, so the compiled figure here is an upper bound."""
+    from torch._inductor import metrics
+
+    batches = run.pipeline.train_batches(2)
+    eager = engine.PhaseStep(run.ctx, "robust", BATCH, compile=False, static_inputs=True)
+    eager(next(batches), run.stats)
+    out = {"eager": dispatched_ops(eager, next(batches), run.stats)}
+    step = engine.PhaseStep(run.ctx, "robust", BATCH, compile=True, static_inputs=True)
+    torch._dynamo.reset()
+    metrics.reset()
+    step(next(batches), run.stats)  # compiles forward and backward
+    out["compiled"] = metrics.generated_kernel_count + dispatched_ops(step, next(batches), run.stats)
+    return out
+
+
+def losses_graph_breaks(run) -> dict[str, int]:
+    batch = next(run.pipeline.train_batches(1))
+    out = {}
+    for phase, losses in engine.LOSSES.items():
+        torch._dynamo.reset()
+        out[f"losses.{phase}"] = torch._dynamo.explain(losses)(run.ctx, batch, run.stats.totals).graph_break_count
+    return out
+
+
+def view_figures(batch: int = BATCH) -> tuple[dict[str, int], dict[str, int], list[dict]]:
+    """(syncs, graph breaks, per-batch figures) of each strong policy on the static (GPU) path."""
+    images = torch.from_numpy(np.random.RandomState(0).randint(0, 256, (batch, 3, SIZE, SIZE), dtype=np.uint8))
+    syncs, breaks, figures = {}, {}, []
+    for name, apply in policy.POLICIES.items():
+        apply(images, torch.Generator().manual_seed(1), True)  # builds the device's tables once (cached)
+        record = recorded(apply, images, torch.Generator().manual_seed(0), True)
+        torch._dynamo.reset()
+        breaks[f"views.{name}"] = policy.static_graph_breaks(apply, images)
+        syncs[f"chunk.{name}"] = record.total_syncs
+        figures.append({"policy": name, "batch": batch, "image_size": SIZE, "ops": record.total_ops,
+                        "float64_ops": record.float64_ops, "bytes": record.bytes})
+    return syncs, breaks, figures
+
+
+def chunk_syncs(run) -> int:
+    """Syncs over a whole tensor-pipeline epoch of the run (both views, static path)."""
+    return recorded(lambda: list(run.pipeline.train_batches(0))).total_syncs
+
+
+def measure(quick: bool = False, compile: bool = True) -> dict:
+    run = cifar_run("tinycnn" if quick else "sevencnn")
+    steps = step_records(run)
+    syncs = {f"step.{phase}": r.total_syncs for phase, r in steps.items()}
+    syncs["pipeline.tensor_epoch"] = chunk_syncs(run)
+    view_syncs, view_breaks, views = view_figures()
+    syncs.update(view_syncs)
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
+        "torch": torch.__version__, "model": run.cfg.model.name, "batch": BATCH,
+        "syncs": syncs,
+        "graph_breaks": {**losses_graph_breaks(run), **view_breaks},
+        "step_ops": {"recorded_aten_ops": steps["robust"].total_ops,
+                     **(step_launches(run) if compile and not quick else {"eager": None, "compiled": None})},
+        "strong_view_per_batch": views,
+    }
+
+
+def print_table(result: dict) -> None:
+    print(f"CUDA code paths on the CPU ({result['model']}, batch {result['batch']}, torch {result['torch']})")
+    print("host syncs:   " + ", ".join(f"{k} {v}" for k, v in result["syncs"].items()) + "   (goal 0)")
+    print("graph breaks: " + ", ".join(f"{k} {v}" for k, v in result["graph_breaks"].items()) + "   (goal 0)")
+    ops = result["step_ops"]
+    print(f"robust step: {ops['recorded_aten_ops']} aten ops recorded" +
+          (f"; launches: {ops['eager']} eager, {ops['compiled']} compiled (CPU inductor)"
+           if ops["compiled"] is not None else ""))
+    for v in result["strong_view_per_batch"]:
+        print(f"strong view {v['policy']}: {v['ops']} ops, {v['float64_ops']} float64, "
+              f"{v['bytes'] / 1e9:.3f} GB per {v['batch']}-image batch (goal <= {BYTES_GOAL / 1e9:.1f} GB)")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", default=None, help="write the figures to this file")
+    parser.add_argument("--quick", action="store_true", help="tinycnn, no compile: what the tests run")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled op count (a minute on 2 cores)")
+    args = parser.parse_args(argv)
+    result = measure(quick=args.quick, compile=not args.no_compile)
+    print_table(result)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
