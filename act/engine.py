@@ -192,12 +192,14 @@ def robust_step(ctx: StepContext, batch, epoch: int, stats: EpochStats) -> None:
 
 def set_lrs(ctx: StepContext, lr0: float, lr1: float) -> None:
     """Write the epoch's learning rates into the optimisers' 0-d lr tensors, in place: a
-    captured step reads them from the device. A float lr (a fresh optimiser, an older
-    checkpoint) becomes such a tensor first."""
+    captured step reads them from the device. A float lr, or a tensor elsewhere than the
+    parameters (an optimiser state loaded from a checkpoint onto the CPU), becomes such a
+    tensor first; that happens before any capture, which holds the tensor's address."""
     for opt, lr in ((ctx.opt0, lr0), (ctx.opt1, lr1)):
         for group in opt.param_groups:
-            if not isinstance(group["lr"], torch.Tensor):
-                group["lr"] = torch.tensor(0.0, device=group["params"][0].device)
+            device = group["params"][0].device
+            if not isinstance(group["lr"], torch.Tensor) or group["lr"].device != device:
+                group["lr"] = torch.tensor(0.0, device=device)
             group["lr"].fill_(lr)
 
 

@@ -5,6 +5,8 @@ buffers, fused SGD reading 0-d device learning rates, autocast without its cache
 statistics vector for the whole run. Run eagerly it must equal the plain CPU step bit for bit, and no op of
 it may make the host wait for the device. The tests marked `cuda` capture and replay for real.
 """
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -75,12 +77,13 @@ def test_learning_rates_are_written_into_the_same_device_tensors(tmp_path):
     assert [t.item() for t in held] == [0.25, 0.5]
 
 
-def test_a_float_learning_rate_becomes_a_device_tensor(tmp_path):
+@pytest.mark.parametrize("held", [0.3, torch.tensor(0.3, device="meta")], ids=["float", "other-device"])
+def test_a_learning_rate_not_on_the_parameters_device_becomes_a_tensor_there(tmp_path, held):
     run = tiny_run(tmp_path, False)
-    run.ctx.opt0.param_groups[0]["lr"] = 0.3  # as an optimiser restored from an older checkpoint holds it
+    run.ctx.opt0.param_groups[0]["lr"] = held  # as an optimiser state loaded onto another device holds it
     engine.set_lrs(run.ctx, 0.125, 0.5)
     lr = run.ctx.opt0.param_groups[0]["lr"]
-    assert isinstance(lr, torch.Tensor) and lr.item() == 0.125
+    assert isinstance(lr, torch.Tensor) and lr.device.type == "cpu" and lr.item() == 0.125
 
 
 def cfg_with(*overrides: str):
@@ -144,3 +147,27 @@ def test_a_graphed_epoch_never_waits_on_the_host(tmp_path):
                 step(batch, run.stats)
         finally:
             torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.cuda
+@cuda
+def test_a_resumed_graphed_run_captures_anew_and_gives_the_same_metrics(tmp_path):
+    from act.train import resume, train
+
+    def settings(name):
+        return load_config(None, [*TINY, "run.device=cuda", "run.cuda_graph=true", "run.amp=off", "run.progress=false",
+                                  f"run.out_dir={tmp_path}", f"run.name={name}"])
+
+    whole = settings("whole")
+    train(whole, out=io.StringIO())
+    part = settings("part")
+    part.optim.epochs = 2
+    train(part, out=io.StringIO())
+    resume(tmp_path / "part", ["optim.epochs=3"], out=io.StringIO())
+    a = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(line) for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert len(a) == len(b) == 3
+    for x, y in zip(a, b):
+        assert x["samples_seen"] == y["samples_seen"]
+        assert x["rtm_loss"] == pytest.approx(y["rtm_loss"], rel=1e-4)
+        assert x["ntm_loss"] == pytest.approx(y["ntm_loss"], rel=1e-4)
