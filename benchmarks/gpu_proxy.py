@@ -35,7 +35,7 @@ from act import engine
 from act.config import load_config
 from act.train import prepare
 from benchmarks.epoch_time import commit
-from benchmarks.pipelines import random_cifar
+from benchmarks.pipelines import device_name, random_cifar
 from benchmarks.recorder import NO_TRAFFIC, OpRecorder, Record
 from pipelines.ops import policy
 
@@ -139,7 +139,8 @@ def measure(quick: bool = False, compile: bool = True) -> dict:
     syncs.update(view_syncs)
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
-        "torch": torch.__version__, "model": run.cfg.model.name, "batch": BATCH,
+        "device": device_name(torch.device("cpu")), "torch": torch.__version__, "model": run.cfg.model.name,
+        "batch": BATCH,
         "syncs": syncs,
         "graph_breaks": {**losses_graph_breaks(run), **view_breaks},
         "step_ops": {"recorded_aten_ops": steps["robust"].total_ops,
