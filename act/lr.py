@@ -40,3 +40,32 @@ def build_lr_plan(lr: float, epochs: int, warmup_epochs: int, warmup_lr: float, 
         plan.append(lr)
     plan += [plan[-1]] * max(0, epochs - len(plan))
     return plan[:epochs]
+
+
+def parse_ntm_plan(plan: str) -> tuple[str, int, float]:
+    """optim.ntm_lr_plan: 'own' | 'shared' | 'constant' -> (kind, 0, 1.0); 'step:E,F' -> ('step', E, F)."""
+    if plan in ("own", "shared", "constant"):
+        return (plan, 0, 1.0)
+    kind, _, args = plan.partition(":")
+    parts = args.split(",")
+    try:
+        epoch, factor = int(parts[0]), float(parts[1])
+    except (ValueError, IndexError):
+        epoch, factor = -1, math.nan
+    if kind != "step" or len(parts) != 2 or epoch < 0 or not 0 <= factor < math.inf:
+        raise ActError(f"optim.ntm_lr_plan={plan!r} must be own, shared, constant or 'step:E,F' "
+                       f"(e.g. step:60,0.1: lr1, times F from epoch E on)")
+    return ("step", epoch, factor)
+
+
+def build_ntm_plan(plan: str, lr: float, lr1: float, epochs: int, warmup_epochs: int, warmup_lr: float,
+                   decay: str) -> list[float]:
+    """The NTM's learning rate per epoch (optim.ntm_lr_plan).
+
+    own: the RTM's plan built from lr1; shared: the RTM's plan itself (the public CIFAR script);
+    constant and step:E,F: the public Web/Food scripts' plan for the normal network, lr1 from
+    epoch 0 (no warm-up rate), times F from epoch E on (Web: step:60,0.1; Food: constant)."""
+    kind, step_epoch, factor = parse_ntm_plan(plan)
+    if kind in ("own", "shared"):
+        return build_lr_plan(lr1 if kind == "own" else lr, epochs, warmup_epochs, warmup_lr, decay)
+    return [lr1 * factor if kind == "step" and epoch >= step_epoch else lr1 for epoch in range(epochs)]

@@ -1,12 +1,16 @@
 """The `ffcv` pipeline: FFCV's Loader over the `.beton` files of `act convert --format ffcv`.
 
-FFCV decodes JPEGs in its compiled worker threads with a random-resized crop and a flip
-(the weak view), and hands uint8 batches over; the strong view is the tensor pipeline's
-batched RandAugment (pipelines/ops) applied on the training device to that batch, and both
-are normalised there. The epoch order is `Pipeline.epoch_order` (every index once, the last
+FFCV decodes each JPEG once in its compiled worker threads and crops it twice
+(pipelines/ffcv_decoder.py): the weak and the strong view's resize + random crop + flip of the
+Source's ViewSpec (pipelines/views.py), drawn independently, handed over as uint8; on the
+training device the strong one goes through the public policy (the batched ops of
+pipelines/ops, seeded by (seed, epoch)) and both are normalised. `pipeline.views=ffcv-resized-crop`
+is the faster variant: FFCV's RandomResizedCrop (scale 0.08-1) and flip as the weak view, and
+the strong view the policy applied to that same crop. The epoch order is `Pipeline.epoch_order` (every index once, the last
 partial batch kept, seeded by (seed, epoch), so resumable); FFCV's own crop and flip draws
-are not seeded, so a resumed run repeats the order but not each crop. `distributed=True`
-lets FFCV split the order between DDP ranks. Test: centre crop, no augmentation.
+are not seeded, so a resumed run repeats the order but not each crop. Under DDP each
+process walks its part of the epoch (`Pipeline.rank_order`, pipelines/shard.py), not FFCV's
+`distributed` order, whose DistributedSampler strides the order and pads it with repeats. Test: centre crop, no augmentation.
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ import torch
 
 from act.datasets.base import Source
 from act.errors import ActError
-from pipelines.base import Batch, Pipeline, epoch_seed
-from pipelines.ops import rand_augment
+from pipelines.base import Batch, Pipeline
+from pipelines.ops.policy import POLICIES
+from pipelines.views import file_view_spec
 
 INSTALL = ("apt-get install pkg-config libopencv-dev libturbojpeg0-dev, then "
            "pip install 'act-noisy[ffcv]'")
@@ -28,7 +33,7 @@ INSTALL = ("apt-get install pkg-config libopencv-dev libturbojpeg0-dev, then "
 class FfcvPipeline(Pipeline):
     name = "ffcv"
 
-    def __init__(self, source: Source, noisy: np.ndarray, distributed: bool = False, **kwargs):
+    def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
         super().__init__(source, noisy, **kwargs)
         try:
             import ffcv  # noqa: F401
@@ -37,7 +42,8 @@ class FfcvPipeline(Pipeline):
         if not self.path or not (Path(self.path) / "train.beton").is_file():
             raise ActError("pipeline.name=ffcv needs pipeline.path with train.beton and test.beton: "
                            "write them with `act convert --format ffcv --out DIR`")
-        self.distributed = distributed
+        self.spec = file_view_spec(source, self.name)
+        self.policy = POLICIES[self.spec.strong]
         shape = (1, len(source.mean), 1, 1)
         self.mean = torch.tensor(source.mean, device=self.device).view(shape) * 255
         self.std = torch.tensor(source.std, device=self.device).view(shape) * 255
@@ -53,19 +59,25 @@ class FfcvPipeline(Pipeline):
         from ffcv.loader import Loader, OrderOption
         from ffcv.transforms import RandomHorizontalFlip, ToDevice, ToTensor, ToTorchImage
 
-        size = self.source.image_size
-        if train:
-            image = [RandomResizedCropRGBImageDecoder((size, size)), RandomHorizontalFlip()]
-        else:
-            image = [CenterCropRGBImageDecoder((size, size), ratio=size / (self.source.resize or size))]
+        from pipelines.ffcv_decoder import PublicViewsDecoder
+
+        size, resize = self.source.image_size, self.source.resize or self.source.image_size
         # On CUDA, FFCV's own thread copies each batch to the device (pinned, asynchronous), so
         # the training loop never waits on a host-to-device copy.
         to_device = [ToDevice(self.device, non_blocking=True)] if self.device.type == "cuda" else []
-        pipelines = {"image": image + [ToTensor(), *to_device, ToTorchImage()],
+        if train and self.views == "public":
+            image = [PublicViewsDecoder(size, resize, self.spec.flip), ToTensor(), *to_device]
+        elif train:
+            flip = [RandomHorizontalFlip()] if self.spec.flip else []
+            image = [RandomResizedCropRGBImageDecoder((size, size)), *flip, ToTensor(), *to_device, ToTorchImage()]
+        else:
+            image = [CenterCropRGBImageDecoder((size, size), ratio=size / resize), ToTensor(), *to_device,
+                     ToTorchImage()]
+        pipelines = {"image": image,
                      "label": [IntDecoder(), ToTensor(), *to_device], "index": [IntDecoder(), ToTensor(), *to_device]}
         return Loader(str(Path(self.path) / f"{split}.beton"), batch_size=batch_size,
                       num_workers=max(1, self.workers), order=OrderOption.SEQUENTIAL, drop_last=False,
-                      distributed=self.distributed and train, seed=self.seed, pipelines=pipelines)
+                      seed=self.seed, pipelines=pipelines)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 N x C x H x W (any device) -> float32 normalised on the device (a new tensor)."""
@@ -74,15 +86,22 @@ class FfcvPipeline(Pipeline):
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         # FFCV's sequential order walks the loader's index array as given: give it this epoch's.
-        self.train_loader.traversal_order.indices = self.epoch_order(epoch).numpy().astype(np.uint64)
-        generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
+        self.train_loader.traversal_order.indices = self.rank_order(epoch).numpy().astype(np.uint64)
+        generator = torch.Generator(device=self.device).manual_seed(self.view_seed(epoch))
         for images, _, index in self.train_loader:
             # FFCV reuses its output buffers for later batches: copy out of them (on the device
             # when FFCV put them there, so the copy does not block).
             index = index.view(-1).to(self.device, dtype=torch.long, copy=True)
-            uint8 = images.to(self.device, copy=True).contiguous()
-            strong = self.normalise(rand_augment(uint8, generator, self.static)) if self.strong else None
-            yield self.labelled(index, self.normalise(uint8), strong)
+            weak, strong = self.views_of(images.to(self.device, copy=True))
+            strong = self.normalise(self.policy(strong, generator, self.static)) if self.strong else None
+            yield self.labelled(index, self.normalise(weak), strong)
+
+    def views_of(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weak, the strong view's input) as uint8 N x C x H x W: the public decoder's two crops
+        (N x 2 x H x W x C), or the variant's one crop for both."""
+        if self.views == "public":
+            return images[:, 0].permute(0, 3, 1, 2), images[:, 1].permute(0, 3, 1, 2).contiguous()
+        return images, images.contiguous()
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels, _ in self.test_loader:

@@ -15,13 +15,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from act.datasets.base import Source, Split
 from act.errors import ActError
-from pipelines.autoaugment_pil import CIFAR10Policy
 from pipelines.base import Batch, Pipeline, epoch_order, epoch_seed
-from pipelines.pil_ops import rand_augment
-
-# Augmentation families of ACT_SPEC.md: (crop padding, horizontal flip) for small images.
-SMALL_IMAGE_AUGMENT = {"cifar": (4, True), "digits": (1, False)}
-AUGMENT_FAMILIES = (*SMALL_IMAGE_AUGMENT, "web")
+from pipelines.shard import shard_order
+from pipelines.views import PIL_POLICIES, view_spec
 
 
 def open_image(split: Split, i: int) -> Image.Image:
@@ -36,13 +32,13 @@ def open_image(split: Split, i: int) -> Image.Image:
         raise ActError(f"image {path} cannot be read: {exc}") from exc
 
 
-def pad_crop(img: Image.Image, size: int, padding: int, rng: np.random.Generator) -> Image.Image:
-    """Random crop of `size` from the image zero-padded by `padding` (RandomCrop(size, padding))."""
+def crop_flip(img: Image.Image, size: int, padding: int, x: int, y: int, flip: bool) -> Image.Image:
+    """The `size` square at (x, y) of the image zero-padded by `padding` (RandomCrop(size, padding)),
+    mirrored when `flip`. Crop-then-flip equals the public Web order (flip, then crop) at the mirrored x."""
     if padding:
         img = ImageOps.expand(img, border=padding, fill=0)
-    x = int(rng.integers(0, img.size[0] - size + 1))
-    y = int(rng.integers(0, img.size[1] - size + 1))
-    return img.crop((x, y, x + size, y + size))
+    img = img.crop((x, y, x + size, y + size))
+    return ImageOps.mirror(img) if flip else img
 
 
 def resize_short(img: Image.Image, side: int) -> Image.Image:
@@ -64,42 +60,34 @@ def center_crop(img: Image.Image, size: int) -> Image.Image:
 
 
 class Views:
-    """The weak, strong and test views of ACT_SPEC.md for one Source's augmentation family."""
+    """The weak, strong and test views of the Source's ViewSpec (pipelines/views.py), on PIL images."""
 
     def __init__(self, source: Source):
-        if source.augment not in AUGMENT_FAMILIES:
-            raise ActError(f"data set {source.name}: augment={source.augment!r} is not one of "
-                           f"{', '.join(AUGMENT_FAMILIES)}")
+        self.spec = view_spec(source.augment, f"data set {source.name}")
         self.size = source.image_size
         self.resize = source.resize or source.image_size
-        self.family = source.augment
-        self.policy = CIFAR10Policy()
+        self.policy = PIL_POLICIES[self.spec.strong]
         self.mean = np.asarray(source.mean, dtype=np.float32)
         self.std = np.asarray(source.std, dtype=np.float32)
 
+    def resized(self, img: Image.Image) -> Image.Image:
+        return resize_short(img, self.resize) if self.spec.resize else img
+
     def weak(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
-        if self.family in SMALL_IMAGE_AUGMENT:
-            padding, flip = SMALL_IMAGE_AUGMENT[self.family]
-            img = pad_crop(img, self.size, padding, rng)
-        else:
-            img = resize_short(img, self.resize)
-            flip = True
-        if flip and rng.random() < 0.5:
-            img = ImageOps.mirror(img)
-        if self.family not in SMALL_IMAGE_AUGMENT:
-            img = pad_crop(img, self.size, 0, rng)
-        return img
+        """A crop at a uniform position (x, then y) and a flip with p = 0.5, drawn from `rng`."""
+        img = self.resized(img)
+        room = 2 * self.spec.padding + 1
+        x = int(rng.integers(0, img.size[0] - self.size + room))
+        y = int(rng.integers(0, img.size[1] - self.size + room))
+        flip = self.spec.flip and rng.random() < 0.5
+        return crop_flip(img, self.size, self.spec.padding, x, y, flip)
 
     def strong(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
-        img = self.weak(img, rng)
-        if self.family in SMALL_IMAGE_AUGMENT:
-            return self.policy(img, rng)
-        return rand_augment(img, rng)
+        """Its own crop and flip, then the policy (the public code's second transform)."""
+        return self.policy(self.weak(img, rng), rng)
 
     def test(self, img: Image.Image) -> Image.Image:
-        if self.family in SMALL_IMAGE_AUGMENT:
-            return img
-        return center_crop(resize_short(img, self.resize), self.size)
+        return center_crop(self.resized(img), self.size) if self.spec.resize else img
 
     def to_tensor(self, img: Image.Image) -> torch.Tensor:
         """ToTensor + Normalize: float32 C x H x W."""
@@ -147,18 +135,18 @@ class EpochBatches(Sampler):
     would leave a dropped pipeline to the cyclic garbage collector, whose teardown order
     stalls the persistent workers' shutdown for 5 s each."""
 
-    def __init__(self, size: int, batch_size: int, seed: int):
-        self.size, self.batch_size, self.seed = size, batch_size, seed
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, ranks: int = 1):
+        self.size, self.batch_size, self.seed, self.rank, self.ranks = size, batch_size, seed, rank, ranks
         self.epoch = 0
 
     def __iter__(self):
         epoch = self.epoch  # read once: the loader draws batches ahead, maybe after the next epoch was set
-        order = epoch_order(self.size, self.seed, epoch).tolist()
+        order = shard_order(epoch_order(self.size, self.seed, epoch), self.batch_size, self.rank, self.ranks).tolist()
         for start in range(0, len(order), self.batch_size):
             yield [(i, epoch) for i in order[start:start + self.batch_size]]
 
     def __len__(self) -> int:
-        return -(-self.size // self.batch_size)
+        return -(-len(shard_order(torch.arange(self.size), self.batch_size, self.rank, self.ranks)) // self.batch_size)
 
 
 class ReferencePipeline(Pipeline):
@@ -166,7 +154,7 @@ class ReferencePipeline(Pipeline):
 
     def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
         super().__init__(source, noisy, **kwargs)
-        self.sampler = EpochBatches(len(source.train), self.batch_size, self.seed)
+        self.sampler = EpochBatches(len(source.train), self.batch_size, self.seed, self.rank, self.ranks)
         self.train_loader = self.loader(TrainSet(source, self.noisy, self.seed, self.strong),
                                         batch_sampler=self.sampler)
         self.test_loader = self.loader(TestSet(source), batch_size=self.test_batch_size, shuffle=False)

@@ -4,7 +4,9 @@ of every batch are built there by batched tensor ops (pipelines/ops), airbench-s
 Per epoch: the order is `Pipeline.epoch_order` (seeded by (seed, epoch), the same order as the
 reference pipeline), and one device generator seeded by (seed, epoch) drives every random
 draw of the epoch's augmentations, so a resumed run rebuilds the same batches. Each image
-draws its own crop, flip, sub-policy, coins and signs inside one batched computation.
+draws its own crop, flip, sub-policy, coins and signs inside one batched computation; the
+views are those of the data set's ViewSpec (pipelines/views.py), the strong one with its own
+crop and flip, as the public code draws them.
 
 `Pipeline.static` (default: on any device but the CPU, pipelines/ops/masked.use_static) builds the views
 with static shapes and no host sync (what a GPU needs, and what tests check on the CPU);
@@ -19,15 +21,11 @@ import torch
 
 from act.datasets.base import Source
 from act.errors import ActError
-from pipelines.base import Batch, Pipeline, epoch_seed
-from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
-
-# (crop padding, horizontal flip, strong policy) per augmentation family of ACT_SPEC.md.
-FAMILIES = {
-    "cifar": (4, True, autoaugment_cifar10),
-    "digits": (1, False, autoaugment_cifar10),
-    "web": (0, True, rand_augment),
-}
+from pipelines.base import Batch, Pipeline
+from pipelines.ops.crop import crop_at
+from pipelines.ops.flip import flip_where
+from pipelines.ops.policy import POLICIES
+from pipelines.views import view_spec
 
 
 def to_device_uint8(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -43,9 +41,12 @@ class TensorPipeline(Pipeline):
         if not source.is_array:
             raise ActError("pipeline.name=tensor needs an array data set (CIFAR, arrays, digits); "
                            "use pipeline.name=reference (or auto) for image folders")
-        if source.augment not in FAMILIES:
-            raise ActError(f"pipeline.name=tensor has no augmentation for family {source.augment!r}")
-        self.padding, self.flip, self.policy = FAMILIES[source.augment]
+        self.spec = view_spec(source.augment, f"data set {source.name}")
+        side = min(source.train.images.shape[1:3])
+        if self.spec.resize and (source.resize or source.image_size) != side:
+            raise ActError(f"pipeline.name=tensor uses arrays at their own size ({side} px); data set {source.name} "
+                           f"asks for a resize to {source.resize or source.image_size}: use pipeline.name=reference")
+        self.policy = POLICIES[self.spec.strong]
         self.train_images = to_device_uint8(source.train.images, self.device)
         self.test_images = to_device_uint8(source.test.images, self.device)
         self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
@@ -57,13 +58,26 @@ class TensorPipeline(Pipeline):
         out = images.float().sub_(self.mean).div_(self.std)
         return out.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else out
 
-    def weak_view(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Random crop with zero padding + horizontal flip, per sample (uint8)."""
-        if self.padding:
-            images = batch_crop(images, self.padding, generator)
-        if self.flip:
-            images = batch_flip_lr(images, generator, static=self.static)
+    def draw_weak(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor | None, ...]:
+        """Each sample's crop offsets (dy, dx into the padded image) and flip; None where the spec has none."""
+        offsets, device = 2 * self.spec.padding + 1, self.device
+        dy, dx = ((torch.randint(0, offsets, (n,), device=device, generator=generator),
+                   torch.randint(0, offsets, (n,), device=device, generator=generator))
+                  if self.spec.padding else (None, None))
+        flip = torch.rand(n, device=device, generator=generator) < 0.5 if self.spec.flip else None
+        return dy, dx, flip
+
+    def apply_weak(self, images: torch.Tensor, dy: torch.Tensor | None, dx: torch.Tensor | None,
+                   flip: torch.Tensor | None) -> torch.Tensor:
+        """RandomCrop(size, padding) then the flip, at the drawn offsets (uint8)."""
+        if dy is not None:
+            images = crop_at(images, self.spec.padding, dy, dx)
+        if flip is not None:
+            images = flip_where(images, flip, static=self.static)
         return images
+
+    def weak_view(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.apply_weak(images, *self.draw_weak(len(images), generator))
 
     def chunk_batches(self) -> int:
         """Batches augmented together: a few for small images, so the per-op overhead of the
@@ -72,8 +86,8 @@ class TensorPipeline(Pipeline):
         return max(1, min(8, 4_000_000 // values))
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
-        order = self.device_order(self.epoch_order(epoch))
-        generator = torch.Generator(device=self.device).manual_seed(epoch_seed(self.seed, epoch))
+        order = self.device_order(self.rank_order(epoch))
+        generator = torch.Generator(device=self.device).manual_seed(self.view_seed(epoch))
         chunk = self.batch_size * self.chunk_batches()
         for chunk_start in range(0, len(order), chunk):
             index = order[chunk_start:chunk_start + chunk]

@@ -66,24 +66,45 @@ def test_timm_backbone_loads_local_weights_with_a_new_head(tmp_path):
     assert not model.fc.bias.any()
 
 
-def test_timm_stem_of_another_channel_count_is_adapted_and_misfits_are_reported(tmp_path):
+def test_timm_stem_of_another_channel_count_is_adapted(tmp_path):
     donor = create_model("timm:resnet18", 10)
-    state = donor.state_dict()
-    del state["layer4.1.conv2.weight"]
-    state["layer4.1.bn2.weight"] = torch.ones(3)
     path = tmp_path / "r18.pt"
-    torch.save(state, path)
-    with pytest.warns(UserWarning, match="1 backbone weights missing.*1 weights of another shape") as record:
-        model = create_model("timm:resnet18", 10, in_channels=1, pretrained=str(path))
-    assert str(path) in str(record[0].message)
+    torch.save(donor.state_dict(), path)
+    model = create_model("timm:resnet18", 10, in_channels=1, pretrained=str(path))
     torch.testing.assert_close(model.conv1.weight, donor.conv1.weight.sum(dim=1, keepdim=True))
     assert torch.equal(model.layer4[1].bn1.weight, donor.layer4[1].bn1.weight)
+
+
+def test_torchvisions_resnet50_state_dict_loads_into_timm_resnet50(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    donor = torchvision.models.resnet50()  # the architecture of IMAGENET1K_V1, random weights: nothing downloaded
+    state = {k: v for k, v in donor.state_dict().items() if not k.endswith("num_batches_tracked")}
+    path = tmp_path / "resnet50-11ad3fa6.pth"
+    torch.save(state, path)
+    model = create_model("timm:resnet50", 200, pretrained=str(path))
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items() if not k.startswith("fc."))
+    assert model.fc.weight.shape == (200, 2048)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda s: s.pop("layer4.1.conv2.weight"), r"missing from the file: 1 weights \(layer4.1.conv2.weight\)"),
+    (lambda s: s.update({"layer5.0.conv1.weight": torch.ones(1)}), r"not in the model: 1 weights \(layer5.0.conv1.weight\)"),
+    (lambda s: s.update({"layer4.1.bn2.weight": torch.ones(3)}), r"of another shape: 1 weights \(layer4.1.bn2.weight \(3,\) vs \(512,\)\)"),
+])
+def test_every_backbone_weight_that_does_not_fit_is_an_error_naming_it(tmp_path, change, message):
+    state = create_model("timm:resnet18", 10).state_dict()
+    change(state)
+    path = tmp_path / "r18.pt"
+    torch.save(state, path)
+    with pytest.raises(ActError, match=message) as info:
+        create_model("timm:resnet18", 10, pretrained=str(path))
+    assert str(path) in str(info.value)
 
 
 def test_a_weights_file_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "seven.pt"
     torch.save(create_model("sevencnn", 10).state_dict(), path)
-    with pytest.raises(ActError, match="none of its weights fit"):
+    with pytest.raises(ActError, match=r"does not fit ResNet .*missing from the file: 100 weights \(conv1.weight, .* and 88 more\)"):
         create_model("timm:resnet18", 10, pretrained=str(path))
 
 

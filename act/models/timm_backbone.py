@@ -1,8 +1,6 @@
 """Any timm model as `timm:<name>`, with backbone weights from a local file and a fresh He-initialised head."""
 from __future__ import annotations
 
-import warnings
-
 import torch.nn as nn
 
 from act.errors import ActError
@@ -41,11 +39,15 @@ def init_head(model: nn.Module) -> None:
 
 
 def load_backbone(model: nn.Module, path: str) -> None:
-    """Load every backbone weight whose name and shape fit; the classifier is always left out (new head).
+    """Load every backbone weight of a local state dict; the file's classifier is left out (new head).
 
-    A stem trained on another channel count is adapted as timm adapts its own pretrained stems
-    (summed to grey, or tiled). Weights that do not fit are skipped with a warning naming them,
-    so a partly pre-trained run is never silent; a file of which nothing fits is refused.
+    timm's files and torchvision's fit alike where the names agree (ResNets: conv1, bn1,
+    layer1..4, fc; torchvision's IMAGENET1K_V1 ResNet-50 is what the paper used). A stem
+    trained on another channel count is adapted as timm adapts its own pretrained stems
+    (summed to grey, or tiled). Any other backbone weight missing from the file, any weight
+    the model lacks and any weight of another shape is an ActError naming them: a partly
+    pre-trained run would change the experiment. A BN step counter missing from the file is
+    fine: it carries no weights and many published files leave it out.
     """
     from timm.models import adapt_input_conv
 
@@ -55,20 +57,20 @@ def load_backbone(model: nn.Module, path: str) -> None:
     state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(heads)}
     if stem in state and stem in own and state[stem].ndim == 4 and state[stem].shape[1] != own[stem].shape[1]:
         state[stem] = adapt_input_conv(own[stem].shape[1], state[stem])
-    fitting = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
-    if not fitting:
-        raise ActError(f"model.pretrained={path}: none of its weights fit {type(model).__name__}; "
-                       f"is it a checkpoint of this architecture?")
-    model.load_state_dict(fitting, strict=False)
-    # BN step counters are absent from many published checkpoints and carry no weights.
     missing = [k for k in own if k not in state and not k.startswith(heads) and not k.endswith("num_batches_tracked")]
-    reshaped = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
-                if k in own and k not in fitting]
     unexpected = [k for k in state if k not in own]
-    problems = [f"{len(keys)} {what} (first: {shorten(keys[0], 120)})"
-                for what, keys in (("backbone weights missing from the file", missing),
-                                   ("weights of another shape, skipped", reshaped),
-                                   ("weights the model does not have, ignored", unexpected)) if keys]
+    reshaped = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+                if k in own and v.shape != own[k].shape]
+    problems = [f"{what}: {named(keys)}" for what, keys in (("missing from the file", missing),
+                                                           ("not in the model", unexpected),
+                                                           ("of another shape", reshaped)) if keys]
     if problems:
-        warnings.warn(f"model.pretrained={path}: loaded {len(fitting)} weights; " + "; ".join(problems),
-                      stacklevel=3)
+        raise ActError(f"model.pretrained={path} does not fit {type(model).__name__} (timm:"
+                       f"{model.default_cfg.get('architecture', '?')}); " + "; ".join(problems))
+    model.load_state_dict(state, strict=False)
+
+
+def named(keys: list[str], limit: int = 12) -> str:
+    """The keys, the first `limit` by name and the rest counted."""
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{len(keys)} weights ({shorten(', '.join(keys[:limit]), 600)}{more})"
