@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="ACT (Asymmetric Co-Training) for learning with noisy labels: a fast trainer.",
         epilog="commands:\n  train    train ACT (or the Standard baseline); `act train --help` lists every config key\n"
                "  convert  write an image-file data set once for the DALI or FFCV pipeline\n"
-               "  report   summarise finished runs in one table, beside the paper's figures\n\n" + EXAMPLES)
+               "  report   runs grouped over seeds in the paper's tables, beside its figures, with curves\n"
+               "  issues   the training labels a run judged wrong, ranked\n\n" + EXAMPLES)
     sub = parser.add_subparsers(dest="command", metavar="command")
     from act.config import describe_keys
 
@@ -57,12 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--quality", type=int, default=90, metavar="Q", help="JPEG quality, 1..95 (default 90)")
     convert.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. data.root=/data/web-bird")
 
-    rep = sub.add_parser("report", help="summarise finished runs in one table, beside the paper's figures",
-                         description="One row per finished run (a folder with summary.json): RTM last-10 mean +- "
-                                     "std, best, NTM, selection quality, seconds per epoch, and the paper's figure "
-                                     "for the same data set and noise where it reports one.")
-    rep.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, or folders holding run folders")
-    rep.add_argument("--markdown", action="store_true", help="a Markdown table")
+    rep = sub.add_parser(
+        "report", help="runs grouped over seeds in the paper's tables, beside its figures, with curves",
+        description="Find run folders under the paths and group those that differ only in run.seed (and output "
+                    "paths). Table 1: the RTM's last-10 test accuracy, mean +- sample std over seeds (n), per data "
+                    "set and noise (rows, the paper's order) and method or ablation (columns), beside the paper's "
+                    "figure and the difference. Table 2: final selection precision/recall/F1 and median seconds "
+                    "per epoch. Table 3: every run folder and its state (finished, running, stopped, diverged, "
+                    "broken); only finished runs enter the means.")
+    rep.add_argument("runs", nargs="+", metavar="PATH", help="run folders, or folders holding run folders at any depth")
+    rep.add_argument("--out", metavar="DIR", help="also write report.<format> there (and runs.csv for csv), and "
+                                                  "one curves PNG per group (needs matplotlib: the [plots] extra)")
+    rep.add_argument("--format", choices=["md", "csv", "json"], default="md", help="md (default), csv or json")
+
+    iss = sub.add_parser(
+        "issues", help="the training labels a run judged wrong, ranked",
+        description="List the training samples a finished (or checkpointed) ACT run judged mislabelled: "
+                    "score = 1 - (times selected / robust epochs + the bank's EMA probability of the given "
+                    "label) / 2, listed when above 0.5, highest first; with the suggested label (the EMA's "
+                    "argmax). Where the true labels are known (synthetic noise) it prints the list's "
+                    "precision and recall against the flipped labels, overall and in the top K.")
+    iss.add_argument("run", metavar="RUN_DIR", help="a run folder")
+    iss.add_argument("--top", type=int, default=20, metavar="K", help="rows to print, and the K of precision at K (default 20)")
+    iss.add_argument("--out", metavar="FILE.csv", help="write every listed sample to this CSV file")
     return parser
 
 
@@ -152,8 +170,10 @@ def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
     if args.command == "report":
         from act.report import report
 
-        print(report(args.runs, args.markdown), file=stdout)
+        print(report(args.runs, args.format, args.out), file=stdout, end="")
         return 0
+    if args.command == "issues":
+        return list_issues(args, stdout)
     if args.command == "convert":
         from act.convert import convert
 
@@ -169,6 +189,21 @@ def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
         training.resume(args.resume, args.overrides, out=stdout)
     else:
         training.train(load_config(args.config, args.overrides), out=stdout)
+    return 0
+
+
+def list_issues(args: argparse.Namespace, stdout) -> int:
+    from pathlib import Path
+
+    from act import label_issues
+
+    if args.top < 1:
+        raise ActError(f"--top {args.top} must be at least 1")
+    issues = label_issues.find_issues(args.run)
+    print(label_issues.describe(issues, Path(args.run), args.top), file=stdout)
+    if args.out:
+        label_issues.write_csv(issues, Path(args.out))
+        print(f"wrote {len(issues.order)} rows to {args.out}", file=stdout)
     return 0
 
 

@@ -100,6 +100,8 @@ class RunConfig:
     cuda_graph: str = "auto"  # auto | true | false  (auto: on CUDA; each full-batch step replays as one CUDA graph)
     progress: str = "auto"  # auto | true | false  (auto: a bar only when stdout is a terminal)
     threads: int = 0  # CPU threads for torch (0: torch's default)
+    plots: str = "auto"  # auto | true | false  (curves.png at the end; auto: when matplotlib is installed)
+    tensorboard: bool = False  # TensorBoard scalars of every epoch in <run folder>/tensorboard
 
 
 @dataclass
@@ -128,6 +130,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "run.cuda_graph": ("auto", "true", "false"),
     "run.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
     "run.progress": ("auto", "true", "false"),
+    "run.plots": ("auto", "true", "false"),
 }
 
 

@@ -1,115 +1,401 @@
-"""`act report`: run folders -> one table, beside the paper's figures (ACT_SPEC.md)."""
+"""`act report`: run folders -> tables in the paper's layout, over seeds, beside its figures.
+
+Runs that differ only in `run.seed` (and in where they were written, or how they showed
+progress) form a group. Table 1 has one row per data set and noise setting, in the paper's
+order, and one column per method or ablation: each cell the RTM's last-10 mean over the
+group's finished seeds +- their sample standard deviation (n seeds), then the paper's figure
+(ACT_SPEC.md) and the difference where it has one. Table 2: final selection precision,
+recall, F1 and the median seconds per epoch of each group. Table 3: every run folder found,
+with its state: finished, running, stopped, diverged or broken. Only finished runs enter
+the means; no run is left out of table 3.
+"""
 from __future__ import annotations
 
+import csv
+import fcntl
+import io
 import json
 import math
+import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
+from act.config import Config, flatten, to_dict
 from act.errors import ActError
 
-# Test accuracy (%), mean of the last 10 epochs, as the paper reports it.
+# Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
+# (data set, noise type, close-set ratio, open-set ratio).
 PAPER = {
-    ("cifar100n", "symmetric", 0.2): 65.51, ("cifar100n", "symmetric", 0.8): 40.74,
-    ("cifar100n", "asymmetric", 0.4): 63.48, ("cifar80n", "symmetric", 0.2): 67.09,
-    ("cifar80n", "symmetric", 0.8): 38.58, ("cifar80n", "asymmetric", 0.4): 64.40,
-    ("web-aircraft", "none", 0.0): 86.56, ("web-bird", "none", 0.0): 81.43, ("web-car", "none", 0.0): 88.75,
-    ("food101n", "none", 0.0): 86.81,
+    ("cifar100n", "symmetric", 0.2, 0.0): 65.51, ("cifar100n", "symmetric", 0.8, 0.0): 40.74,
+    ("cifar100n", "asymmetric", 0.4, 0.0): 63.48, ("cifar80n", "symmetric", 0.2, 0.2): 67.09,
+    ("cifar80n", "symmetric", 0.8, 0.2): 38.58, ("cifar80n", "asymmetric", 0.4, 0.2): 64.40,
+    ("web-aircraft", "none", 0.0, 0.0): 86.56, ("web-bird", "none", 0.0, 0.0): 81.43,
+    ("web-car", "none", 0.0, 0.0): 88.75, ("food101n", "none", 0.0, 0.0): 86.81,
 }
-PAPER_STANDARD = {("cifar100n", "symmetric", 0.2): 35.14, ("cifar100n", "symmetric", 0.8): 4.41,
-                  ("cifar100n", "asymmetric", 0.4): 27.29}
-HEADERS = ("run", "data", "noise", "method", "epochs", "rtm last-10", "best", "ntm last-10", "sel prec", "sel rec",
-           "s/epoch", "paper", "note")
+PAPER_STANDARD = {("cifar100n", "symmetric", 0.2, 0.0): 35.14, ("cifar100n", "symmetric", 0.8, 0.0): 4.41,
+                  ("cifar100n", "asymmetric", 0.4, 0.0): 27.29}
+# The paper's row order; other settings follow, sorted.
+PAPER_ROWS = list(PAPER) + [("clothing1m", "none", 0.0, 0.0)]
+DATA_NAMES = {"cifar100n": "CIFAR100N", "cifar80n": "CIFAR80N", "cifar10n": "CIFAR10N", "web-aircraft": "Web-Aircraft",
+              "web-bird": "Web-Bird", "web-car": "Web-Car", "food101n": "Food-101N", "clothing1m": "Clothing1M"}
+NOISE_NAMES = {"symmetric": "Sym", "asymmetric": "Asym"}
+ABLATIONS = (("mining", "ASM"), ("reweight", "DSRW"), ("consistency", "CR"))
+# Keys that do not change the experiment: runs differing only in these share a group.
+NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard")
+RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
 
 
-class BrokenRun(Exception):
-    """A run folder whose files cannot be read as a finished run; the report lists it and goes on."""
+@dataclass
+class RunInfo:
+    """One run folder as the report sees it; `config` and `history` are empty when unreadable."""
+
+    path: Path
+    state: str  # finished | running | stopped | diverged: ... | broken: ...
+    config: dict = field(default_factory=dict)  # flat: {"data.name": ..., ...}
+    summary: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "finished"
+
+
+@dataclass
+class Group:
+    setting: tuple  # a PAPER key
+    variant: str  # the column: method, ablations, other differences
+    runs: list[RunInfo]
+    curves: str | None = None  # the PNG's file name, once drawn
+
+    @property
+    def done(self) -> list[RunInfo]:
+        return [r for r in self.runs if r.finished]
 
 
 def find_runs(paths: list[str]) -> list[Path]:
-    """Run folders among `paths`: each path is a run folder or a folder of run folders."""
-    runs = []
+    """Run folders at or under `paths` (folders holding config.yaml, metrics.jsonl or summary.json)."""
+    runs: list[Path] = []
     for path in map(Path, paths):
-        if (path / "summary.json").is_file():
-            runs.append(path)
-        elif path.is_dir():
-            runs += sorted(p for p in path.iterdir() if (p / "summary.json").is_file())
-        else:
+        if not path.is_dir():
             raise ActError(f"{path} is not a folder")
+        for folder, subdirs, names in os.walk(path):
+            if any(name in names for name in RUN_FILES):
+                runs.append(Path(folder))
+                subdirs.clear()  # a run folder holds no runs
+            subdirs.sort()
     if not runs:
-        raise ActError(f"no finished run (a folder with summary.json) under {', '.join(paths)}")
+        raise ActError(f"no run folder (one holding {', '.join(RUN_FILES)}) under {', '.join(paths)}")
     return runs
 
 
-def read_run(run: Path) -> tuple[dict, dict]:
-    """(summary, config) of a finished run, or BrokenRun naming the file that is not right."""
+def read_run(path: Path) -> RunInfo:
+    """A run folder's files and its state; a file that cannot be read makes it `broken: <why>`."""
+    run = RunInfo(path=path, state="")
     try:
-        summary = json.loads((run / "summary.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise BrokenRun(f"summary.json cannot be read as JSON ({exc})") from exc
+        run.config = read_config(path / "config.yaml")
+        run.history = read_metrics(path / "metrics.jsonl")
+        if (path / "summary.json").exists():
+            run.summary = read_summary(path / "summary.json")
+    except BrokenRun as exc:
+        run.state = f"broken: {exc}"
+        return run
+    total = run.config.get("optim.epochs")
+    if not run.summary:
+        run.state = "running" if is_locked(path) else "stopped"
+        run.state += f" after {len(run.history)} of {total} epochs"
+    else:
+        run.state = divergence(run) or "finished"
+    return run
+
+
+class BrokenRun(Exception):
+    """A run folder whose files cannot be read; the report lists it and goes on."""
+
+
+def read_config(path: Path) -> dict:
+    """The run's config, flat, with the defaults of keys added since it was written."""
     try:
-        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        cfg = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise BrokenRun("config.yaml is missing") from exc
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise BrokenRun(f"config.yaml cannot be read ({' '.join(str(exc).split())})") from exc
-    if not isinstance(summary, dict) or not isinstance(cfg, dict):
-        raise BrokenRun("summary.json or config.yaml does not hold a mapping")
-    return summary, cfg
+    if not isinstance(cfg, dict):
+        raise BrokenRun("config.yaml does not hold a mapping")
+    return {**flatten(to_dict(Config())), **flatten(cfg)}
 
 
-def divergence(run: Path, summary: dict) -> str:
-    """Where the run's numbers stopped being finite (NaN or inf in metrics.jsonl or the summary), or ""."""
+def read_metrics(path: Path) -> list[dict]:
     try:
-        lines = (run / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise BrokenRun(f"metrics.jsonl cannot be read ({exc})") from exc
+    records = []
+    for number, line in enumerate(lines, 1):
         try:
-            record = json.loads(line)
-        except ValueError:
-            return "broken: metrics.jsonl holds a line that is not JSON"
+            records.append(json.loads(line))
+        except ValueError as exc:
+            raise BrokenRun(f"metrics.jsonl line {number} is not JSON (truncated?)") from exc
+    return records
+
+
+def read_summary(path: Path) -> dict:
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BrokenRun(f"summary.json cannot be read as JSON ({exc})") from exc
+    if not isinstance(summary, dict):
+        raise BrokenRun("summary.json does not hold a mapping")
+    for part, key in (("rtm", "last10_mean"), ("ntm", "last10_mean"), ("selection", "precision")):
+        if not isinstance(summary.get(part), dict) or key not in summary[part]:
+            raise BrokenRun(f"summary.json lacks '{part}.{key}'")
+    return summary
+
+
+def is_locked(path: Path) -> bool:
+    """Whether a process holds the run folder's lock (act/rundir.py), i.e. is training it now."""
+    try:
+        with open(path / ".lock") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def divergence(run: RunInfo) -> str:
+    """Where the run's numbers stopped being finite (NaN or inf in metrics.jsonl or the summary), or ""."""
+    for record in run.history:
         bad = [key for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)]
         if bad:
             return f"diverged: {bad[0]}={record[bad[0]]} at epoch {record.get('epoch')} (metrics.jsonl)"
-    bad = [f"{part}.{key}" for part in ("rtm", "ntm") for key, value in (summary.get(part) or {}).items()
+    bad = [f"{part}.{key}" for part in ("rtm", "ntm") for key, value in run.summary[part].items()
            if isinstance(value, float) and not math.isfinite(value)]
     return f"diverged: {bad[0]} is not finite (summary.json)" if bad else ""
 
 
-def row(run: Path) -> list[str]:
-    try:
-        summary, cfg = read_run(run)
-        return cells(run, summary, cfg) + [divergence(run, summary)]
-    except BrokenRun as exc:
-        return [run.name] + ["-"] * (len(HEADERS) - 2) + [f"broken: {exc}"]
-    except (KeyError, TypeError, ValueError) as exc:
-        return [run.name] + ["-"] * (len(HEADERS) - 2) + [f"broken: summary.json or config.yaml lacks {exc}"]
+def setting_of(cfg: dict) -> tuple:
+    kind = cfg["data.noise.type"]
+    ratio = 0.0 if kind == "none" else round(float(cfg["data.noise.closeset_ratio"]), 4)
+    return cfg["data.name"], kind, ratio, round(float(cfg["data.noise.openset_ratio"]), 4)
 
 
-def cells(run: Path, summary: dict, cfg: dict) -> list[str]:
-    noise = cfg["data"]["noise"]
-    key = (cfg["data"]["name"], noise["type"], round(noise["closeset_ratio"], 2) if noise["type"] != "none" else 0.0)
-    paper = (PAPER if cfg["method"]["name"] == "act" else PAPER_STANDARD).get(key)
-    rtm, ntm, sel = summary["rtm"], summary["ntm"], summary["selection"]
-
-    def pct(value, std=None):
-        if value is None:
-            return "-"
-        return f"{value:.2f}" + (f" +- {std:.2f}" if std is not None else "")
-
-    noise_text = "none" if noise["type"] == "none" else f"{noise['type'][:4]} {noise['closeset_ratio']:.0%}"
-    return [run.name, cfg["data"]["name"], noise_text, cfg["method"]["name"], str(summary["epochs"]),
-            pct(rtm["last10_mean"], rtm["last10_std"]), pct(rtm["best"]), pct(ntm["last10_mean"]),
-            pct(sel["precision"]), pct(sel["recall"]),
-            "-" if summary["epoch_seconds_median"] is None else f"{summary['epoch_seconds_median']:.2f}",
-            "-" if paper is None else f"{paper:.2f}"]
+def setting_label(setting: tuple) -> str:
+    name, kind, ratio, openset = setting
+    text = DATA_NAMES.get(name, name)
+    if kind != "none":
+        text += f" {NOISE_NAMES.get(kind, kind)}-{ratio * 100:g}"
+    if openset and not (name == "cifar80n" and openset == 0.2):  # CIFAR80N's 20% open set is the paper's
+        text += f" open-{openset * 100:g}"
+    return text
 
 
-def report(paths: list[str], markdown: bool = False) -> str:
-    rows = [row(run) for run in find_runs(paths)]
-    if markdown:
-        lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*r).rstrip() for r in [list(HEADERS), *rows])
+def method_label(cfg: dict) -> str:
+    if cfg["method.name"] != "act":
+        return cfg["method.name"].capitalize()
+    off = [name for key, name in ABLATIONS if not cfg[f"method.ablation.{key}"]]
+    return "ACT" + (f" w/o {', '.join(off)}" if off else "")
+
+
+def group_title(cfg: dict) -> str:
+    """How one run's experiment is named in tables and figure titles, e.g. "CIFAR100N Sym-20, ACT"."""
+    return f"{setting_label(setting_of(cfg))}, {method_label(cfg)}"
+
+
+def paper_figure(group: Group) -> float | None:
+    table = {"ACT": PAPER, "Standard": PAPER_STANDARD}.get(group.variant.split(" [")[0], {})
+    return table.get(group.setting)
+
+
+def experiment(cfg: dict) -> tuple:
+    return tuple(sorted((k, json.dumps(v)) for k, v in cfg.items() if k not in NOT_EXPERIMENT))
+
+
+def group_runs(runs: list[RunInfo]) -> list[Group]:
+    """Readable runs grouped by experiment; groups sharing a setting and a method label are told
+    apart by the keys in which they differ, e.g. "ACT [optim.epochs=4]"."""
+    by_experiment: dict[tuple, list[RunInfo]] = {}
+    for run in runs:
+        if run.config:
+            by_experiment.setdefault(experiment(run.config), []).append(run)
+    cells: dict[tuple, list[list[RunInfo]]] = {}
+    for members in by_experiment.values():
+        cfg = members[0].config
+        cells.setdefault((setting_of(cfg), method_label(cfg)), []).append(members)
+    groups = []
+    for (setting, label), experiments in cells.items():
+        for members in experiments:
+            groups.append(Group(setting, label + differences(members[0].config, experiments), members))
+    rank = {s: i for i, s in enumerate(PAPER_ROWS)}
+    groups.sort(key=lambda g: (rank.get(g.setting, len(rank)), setting_label(g.setting), g.variant))
+    return groups
+
+
+def differences(cfg: dict, experiments: list[list[RunInfo]]) -> str:
+    others = [members[0].config for members in experiments]
+    keys = [k for k in cfg if k not in NOT_EXPERIMENT and any(o.get(k) != cfg[k] for o in others)]
+    return f" [{', '.join(f'{k}={cfg[k]}' for k in keys[:3])}{', ...' if len(keys) > 3 else ''}]" if keys else ""
+
+
+# ---- figures of a group ----
+
+def stats(values: list[float | None]) -> tuple[float | None, float | None, int]:
+    """(mean, sample std or None for n < 2, n) over the finite values."""
+    xs = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not xs:
+        return None, None, 0
+    return float(np.mean(xs)), float(np.std(xs, ddof=1)) if len(xs) > 1 else None, len(xs)
+
+
+def group_record(group: Group) -> dict:
+    """Every figure of a group, as the JSON and CSV formats give them and the tables show them."""
+    done = group.done
+    mean, std, n = stats([r.summary["rtm"]["last10_mean"] for r in done])
+    paper = paper_figure(group)
+    record = {"setting": setting_label(group.setting), "variant": group.variant, "n": n,
+              "seeds": sorted(r.config["run.seed"] for r in done),
+              "rtm_last10_mean": mean, "rtm_last10_std": std, "paper": paper,
+              "diff": None if mean is None or paper is None else mean - paper}
+    for key in ("precision", "recall", "f1"):
+        record[f"sel_{key}_mean"], record[f"sel_{key}_std"], _ = stats([r.summary["selection"].get(key) for r in done])
+    seconds = [r.summary.get("epoch_seconds_median") for r in done]
+    seconds = [s for s in seconds if isinstance(s, (int, float))]
+    record["epoch_seconds_median"] = float(np.median(seconds)) if seconds else None
+    record["not_in_mean"] = [f"{r.path}: {r.state}" for r in group.runs if not r.finished]
+    record["curves"] = group.curves
+    record["runs"] = [str(r.path) for r in group.runs]
+    return record
+
+
+def run_record(run: RunInfo, groups: list[Group]) -> dict:
+    group = next((g for g in groups if run in g.runs), None)
+    rtm = run.summary.get("rtm", {}) if run.finished else {}
+    return {"run": str(run.path), "setting": setting_label(group.setting) if group else None,
+            "variant": group.variant if group else None, "seed": run.config.get("run.seed"),
+            "epochs": len(run.history) if run.history else run.summary.get("epochs"),
+            "epochs_total": run.config.get("optim.epochs"), "rtm_last10_mean": rtm.get("last10_mean"),
+            "state": run.state}
+
+
+# ---- rendering ----
+
+def num(value: float | None, std: float | None = None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def results_table(groups: list[Group], records: list[dict]) -> list[str]:
+    """Table 1: rows = settings in the paper's order, columns = variants (+ paper, Δ where known)."""
+    variants = sorted({g.variant for g in groups}, key=lambda v: (not v.startswith("ACT"), v != "ACT", v))
+    with_paper = {g.variant for g in groups if paper_figure(g) is not None}
+    headers = ["setting"]
+    for v in variants:
+        headers += [v] + (["paper", "Δ"] if v in with_paper else [])
+    rows: dict[str, list[str]] = {}
+    for group, rec in zip(groups, records):
+        row = rows.setdefault(rec["setting"], [rec["setting"]] + [""] * (len(headers) - 1))
+        col = headers.index(group.variant)
+        mean = num(rec["rtm_last10_mean"], rec["rtm_last10_std"])
+        row[col] = f"{mean} (n={rec['n']})" if rec["n"] else "no finished run"
+        if group.variant in with_paper:
+            row[col + 1], row[col + 2] = num(rec["paper"]), signed(rec["diff"])
+    return md_table(headers, list(rows.values()))
+
+
+def signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
+
+
+def selection_table(records: list[dict]) -> list[str]:
+    rows = [[r["setting"], r["variant"], str(r["n"]), num(r["sel_precision_mean"], r["sel_precision_std"], 1),
+             num(r["sel_recall_mean"], r["sel_recall_std"], 1), num(r["sel_f1_mean"], r["sel_f1_std"], 1),
+             num(r["epoch_seconds_median"])] for r in records]
+    return md_table(["setting", "variant", "n", "sel precision %", "sel recall %", "sel F1 %", "s/epoch (median)"], rows)
+
+
+def runs_table(runs: list[dict]) -> list[str]:
+    rows = [[r["run"], r["setting"] or "-", r["variant"] or "-", str(r["seed"] if r["seed"] is not None else "-"),
+             f"{r['epochs'] or 0}/{r['epochs_total'] or '?'}", num(r["rtm_last10_mean"]), r["state"]] for r in runs]
+    return md_table(["run", "setting", "variant", "seed", "epochs", "RTM last-10", "state"], rows)
+
+
+def markdown(records: list[dict], groups: list[Group], runs: list[dict], curves_note: str) -> str:
+    lines = ["## Test accuracy of the robust net (%, mean of the last 10 epochs)", "",
+             "Mean over seeds ± sample std (n finished seeds); paper: ACT_SPEC.md; Δ = ours - paper.", ""]
+    lines += results_table(groups, records)
+    lines += ["", "## Selection (last epoch) and speed", ""] + selection_table(records)
+    lines += ["", "## Runs", ""] + runs_table(runs)
+    pictures = [f"![{r['setting']}, {r['variant']}]({r['curves']})" for r in records if r["curves"]]
+    if pictures or curves_note:
+        lines += ["", "## Curves", ""] + pictures + ([curves_note] if curves_note else [])
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(records: list[dict], columns: list[str] | None = None) -> str:
+    out = io.StringIO()
+    if columns is None:
+        columns = [k for k in records[0] if k not in ("runs", "not_in_mean")] if records else ["setting"]
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in record.items()})
+    return out.getvalue()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def draw_group_curves(groups: list[Group], out: Path) -> str:
+    """curves-<group>.png for each group with a run that has metrics; a note when matplotlib is missing."""
+    from act import plots
+
+    if not plots.available():
+        return "Curves not drawn: matplotlib is not installed (pip install 'act-noisy[plots]')."
+    for group in groups:
+        histories = [r.history for r in group.runs if r.history and (r.finished or r.state.startswith(("running", "stopped")))]
+        if histories:
+            group.curves = f"curves-{slug(setting_label(group.setting) + ' ' + group.variant)}.png"
+            plots.save_curves(histories, f"{setting_label(group.setting)}, {group.variant}", out / group.curves)
+    return ""
+
+
+def report(paths: list[str], fmt: str = "md", out: str | Path | None = None) -> str:
+    """The report of the runs under `paths` in `fmt` (md, csv or json); with `out`, also its files
+    (report.<fmt>, runs.csv for csv, one curves PNG per group) in that folder."""
+    runs = [read_run(path) for path in find_runs(paths)]
+    groups = group_runs(runs)
+    curves_note = ""
+    if out is not None:
+        out = Path(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ActError(f"--out {out} cannot be created ({exc.strerror or exc})") from exc
+        curves_note = draw_group_curves(groups, out)
+    records = [group_record(g) for g in groups]
+    run_rows = [run_record(r, groups) for r in runs]
+    if fmt == "json":
+        text = json.dumps({"groups": records, "runs": run_rows}, indent=2, allow_nan=False)
+    elif fmt == "csv":
+        text = to_csv(records)
+    else:
+        text = markdown(records, groups, run_rows, curves_note)
+    if out is not None:
+        (out / f"report.{fmt}").write_text(text)
+        if fmt == "csv":
+            (out / "runs.csv").write_text(to_csv(run_rows, list(run_rows[0])))
+    return text

@@ -33,6 +33,7 @@ from act.lr import build_lr_plan
 from act.metrics import last_k_summary, selection_quality
 from act.models import create_model
 from act.noise import corrupt, noise_report, transition_matrix
+from act.outputs import Outputs
 from act.rundir import acquire, atomic_write, new_run_dir, release, save_labels, write_text
 from pipelines import build_pipeline
 
@@ -40,7 +41,8 @@ from pipelines import build_pipeline
 REAL_NOISE = ("web-aircraft", "web-bird", "web-car", "food101n", "clothing1m")
 # Keys that may change when a run is resumed; anything else would change the experiment.
 # run.threads is not among them: the thread count changes the order of float reductions.
-RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size")
+RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size",
+                      "run.plots", "run.tensorboard")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -496,6 +498,7 @@ def loop(run: Run, out=sys.stdout) -> dict:
     for record in run.history:
         print(format_row(record), file=out)
     saved = run.start_epoch - 1 if run.start_epoch else None
+    outputs = Outputs(run.dir, cfg)
     try:
         for epoch in range(run.start_epoch, cfg.optim.epochs):
             record = train_epoch(run, epoch, progress)
@@ -504,10 +507,12 @@ def loop(run: Run, out=sys.stdout) -> dict:
             save_checkpoint(run, epoch)
             saved = epoch
             write_metrics(run)
+            outputs.epoch(record)
             print(format_row(record), file=out, flush=True)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(saved_text(run, saved)) from None
     summary = summarise(run)
     write_text(run.dir / "summary.json", to_json(summary, indent=2))
+    outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files)
     print_summary(run, summary, out)
     return summary

@@ -1,0 +1,224 @@
+"""`act issues`: the training labels a run judged wrong, ranked by a score.
+
+A run leaves its memory bank in `bank.npz` at its end (`save_bank`): `count`, `ema`, the
+robust-phase selections `selected = count - warm-up epochs` (warm-up adds one to every
+sample each epoch), the epochs of each phase, and the training files where the data set has
+them. A run without it (stopped early, or older) is read from its checkpoint instead.
+
+The score of training sample i with given (noisy) label y_i:
+
+    score_i = 1 - (s_i / R + ema_i[y_i]) / 2
+
+where R is the number of robust epochs trained, s_i how many of them selected the sample,
+and ema_i the bank's EMA of the robust net's softmax for the sample. It is 0 for a sample
+selected in every robust epoch whose EMA puts all its mass on the given label, and 1 for one
+never selected whose EMA puts none there. A sample is listed as a label issue when its
+score is above 1/2: on average over the two views, the run rejected the label more often
+than it accepted it. The suggested label is the EMA's argmax.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from act.errors import ActError
+from act.rundir import atomic_write
+
+BANK = "bank.npz"
+THRESHOLD = 0.5
+
+
+def save_bank(path: Path, bank, history: list[dict], files: list[str] | None) -> None:
+    """The bank (a method.Bank on any device) and the selections of the run's robust phase."""
+    warmup = sum(r["phase"] == "warmup" for r in history)
+    robust = sum(r["phase"] == "robust" for r in history)
+    count = bank.count.cpu().numpy()
+    # A sample that sat out a 1-sample warm-up batch (train.train_batches) has one count less.
+    selected = np.clip(count - warmup, 0, None)
+    extra = {} if files is None else {"files": np.asarray(files, dtype=str)}
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            np.savez_compressed(f, count=count, ema=bank.ema.float().cpu().numpy(), selected=selected,
+                                warmup_epochs=warmup, robust_epochs=robust, **extra)
+
+    atomic_write(path, write)
+
+
+@dataclass
+class Bank:
+    """What `act issues` reads of a run."""
+
+    ema: np.ndarray  # (N, C) float
+    selected: np.ndarray  # (N,) robust-phase selections
+    robust_epochs: int
+    files: list[str] | None
+
+
+def read_bank(run_dir: Path) -> Bank:
+    path = run_dir / BANK
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                files = [str(f) for f in z["files"]] if "files" in z.files else None
+                return Bank(ema=z["ema"], selected=z["selected"], robust_epochs=int(z["robust_epochs"]), files=files)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ActError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from exc
+    if (run_dir / "checkpoint.pt").is_file():
+        return bank_from_checkpoint(run_dir / "checkpoint.pt")
+    raise ActError(f"{run_dir} holds neither {BANK} nor checkpoint.pt: the run saved no memory bank")
+
+
+def bank_from_checkpoint(path: Path) -> Bank:
+    """A run that has not ended: its last checkpoint holds the bank and the epochs so far."""
+    from act import checkpoint  # torch: only for runs without bank.npz
+
+    state = checkpoint.load(path)
+    history = state["history"]
+    warmup = sum(r["phase"] == "warmup" for r in history)
+    count = state["bank"]["count"].numpy()
+    return Bank(ema=state["bank"]["ema"].float().numpy(), selected=np.clip(count - warmup, 0, None),
+                robust_epochs=sum(r["phase"] == "robust" for r in history), files=None)
+
+
+def score(bank: Bank, given: np.ndarray) -> np.ndarray:
+    """The module docstring's score, in [0, 1]; higher: more likely mislabelled."""
+    rate = bank.selected / bank.robust_epochs
+    agree = bank.ema[np.arange(len(given)), given]
+    return 1.0 - (rate + agree) / 2.0
+
+
+@dataclass
+class Issues:
+    order: np.ndarray  # indices of the listed samples, highest score first
+    score: np.ndarray  # (N,) every sample's score
+    given: np.ndarray
+    suggested: np.ndarray
+    bank: Bank
+    flipped: np.ndarray | None  # (N,) bool, where the true labels are known (synthetic noise)
+    ema_updated: bool  # False when method.ablation.consistency=false: the EMA stayed one-hot
+
+
+def find_issues(run_dir: str | Path) -> Issues:
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    if cfg.get("method", {}).get("name") != "act":
+        raise ActError(f"{run_dir / 'config.yaml'}: method.name is not act; only ACT keeps the selection "
+                       f"counts `act issues` ranks by")
+    noisy, true = read_labels(run_dir / "labels.npz")
+    bank = read_bank(run_dir)
+    if len(bank.selected) != len(noisy):
+        raise ActError(f"{run_dir}: the bank holds {len(bank.selected)} samples but labels.npz {len(noisy)}")
+    if bank.robust_epochs == 0:
+        raise ActError(f"{run_dir}: no robust epoch was trained yet (optim.warmup_epochs="
+                       f"{cfg['optim']['warmup_epochs']}), so no sample was selected or rejected")
+    scores = score(bank, noisy)
+    listed = np.flatnonzero(scores > THRESHOLD)
+    order = listed[np.lexsort((listed, -scores[listed]))]  # ties: by index, so the order is stable
+    return Issues(order=order, score=scores, given=noisy, suggested=bank.ema.argmax(axis=1), bank=bank,
+                  flipped=(noisy != true) if truth_known(cfg) else None,
+                  ema_updated=cfg["method"]["ablation"]["consistency"])
+
+
+def read_config(run_dir: Path) -> dict:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ActError(f"{run_dir} is not a run folder (no config.yaml)")
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ActError(f"{path} cannot be read ({' '.join(str(exc).split())})") from exc
+    if not isinstance(cfg, dict):
+        raise ActError(f"{path} does not hold a mapping of config sections")
+    return cfg
+
+
+def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path) as z:
+            return z["noisy"], z["true"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ActError(f"{path} cannot be read ({type(exc).__name__}); the run's labels are needed") from exc
+
+
+def truth_known(cfg: dict) -> bool:
+    from act.train import REAL_NOISE  # here, not at the top: act.train imports this module's caller
+
+    return cfg["data"]["name"] not in REAL_NOISE
+
+
+def quality(issues: Issues, top: int) -> dict[str, float | int | None]:
+    """Precision and recall (%) of the list, and of its first `top` entries, against the flipped labels."""
+    flipped = issues.flipped
+    total = int(flipped.sum())
+
+    def measure(chosen: np.ndarray) -> tuple[float | None, float | None]:
+        hits = int(flipped[chosen].sum())
+        return (100.0 * hits / len(chosen) if len(chosen) else None, 100.0 * hits / total if total else None)
+
+    precision, recall = measure(issues.order)
+    top_precision, top_recall = measure(issues.order[:top])
+    return {"flipped": total, "precision": precision, "recall": recall, "top": min(top, len(issues.order)),
+            "top_precision": top_precision, "top_recall": top_recall}
+
+
+COLUMNS = ("index", "file", "given_label", "suggested_label", "times_selected", "robust_epochs", "score")
+
+
+def rows(issues: Issues, chosen: np.ndarray) -> list[dict]:
+    files = issues.bank.files
+    out = []
+    for i in chosen:
+        row = {"index": int(i), "file": files[i] if files else "", "given_label": int(issues.given[i]),
+               "suggested_label": int(issues.suggested[i]) if issues.ema_updated else "",
+               "times_selected": int(issues.bank.selected[i]), "robust_epochs": issues.bank.robust_epochs,
+               "score": round(float(issues.score[i]), 4)}
+        if issues.flipped is not None:
+            row["label_flipped"] = bool(issues.flipped[i])
+        out.append(row)
+    return out
+
+
+def write_csv(issues: Issues, path: Path) -> None:
+    """Every listed sample, highest score first (`label_flipped` only where true labels are known)."""
+    table = rows(issues, issues.order)
+    columns = list(COLUMNS) + (["label_flipped"] if issues.flipped is not None else [])
+
+    def write(p: Path) -> None:
+        with open(p, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(table)
+
+    atomic_write(path, write)
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} %"
+
+
+def describe(issues: Issues, run_dir: Path, top: int) -> str:
+    """The text `act issues` prints: what was found, how good it is where that is known, the top rows."""
+    n, listed = len(issues.score), len(issues.order)
+    lines = [f"{run_dir}: {listed} of {n} training labels judged wrong (score > {THRESHOLD}; "
+             f"score = 1 - (times selected / {issues.bank.robust_epochs} robust epochs + EMA probability "
+             f"of the given label) / 2)"]
+    if not issues.ema_updated:
+        lines.append("  method.ablation.consistency=false: the bank's EMA was never updated, so the score "
+                     "rests on the selections alone and no label is suggested")
+    if issues.flipped is not None:
+        q = quality(issues, top)
+        lines.append(f"  against the {q['flipped']} truly flipped labels: precision {pct(q['precision'])}, "
+                     f"recall {pct(q['recall'])}; top {q['top']}: precision {pct(q['top_precision'])}, "
+                     f"recall {pct(q['top_recall'])}")
+    table = rows(issues, issues.order[:top])
+    if table:
+        columns = [c for c in table[0] if c != "file" or issues.bank.files]
+        widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in columns}
+        lines.append("  ".join(c.rjust(widths[c]) for c in columns))
+        lines += ["  ".join(str(r[c]).rjust(widths[c]) for c in columns) for r in table]
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""What a run writes for people and tools beside its own records: TensorBoard scalars each
+epoch (`run.tensorboard`), and at its end the memory bank (`bank.npz`, read by `act issues`)
+and its curves (`curves.png`, `run.plots`).
+
+Only the main process writes them: under torch.distributed every rank runs the loop, but one
+folder must get one copy.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from act import label_issues, plots, report
+from act.config import Config, flatten, to_dict
+from act.errors import ActError
+
+TENSORBOARD_DIR = "tensorboard"
+CURVES = "curves.png"
+
+
+def is_main_process() -> bool:
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) \
+        or torch.distributed.get_rank() == 0
+
+
+class Outputs:
+    """Opened before the first epoch, so that a missing extra stops the run before it trains."""
+
+    def __init__(self, run_dir: Path, cfg: Config) -> None:
+        self.dir = Path(run_dir)
+        self.main = is_main_process()
+        setting = cfg.run.plots
+        if setting == "true" and not plots.available():
+            raise ActError("run.plots=true needs matplotlib: pip install 'act-noisy[plots]' (or run.plots=auto)")
+        self.plots = setting == "true" or (setting == "auto" and plots.available())
+        self.title = report.group_title(flatten(to_dict(cfg)))
+        self.writer = open_writer(self.dir / TENSORBOARD_DIR) if cfg.run.tensorboard and self.main else None
+
+    def epoch(self, record: dict) -> None:
+        """One scalar per numeric metric, at step = epoch; flushed, so a killed run keeps them."""
+        if self.writer is None:
+            return
+        for key, value in record.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "epoch":
+                self.writer.add_scalar(key, value, record["epoch"])
+        self.writer.flush()
+
+    def finish(self, bank, history: list[dict], files: list[str] | None) -> None:
+        if not self.main:
+            return
+        label_issues.save_bank(self.dir / label_issues.BANK, bank, history, files)
+        if self.plots:
+            plots.save_curves([history], self.title, self.dir / CURVES)
+        if self.writer is not None:
+            self.writer.close()
+
+
+def open_writer(log_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise ActError("run.tensorboard=true needs the tensorboard package: pip install 'act-noisy[tensorboard]'") from exc
+    return SummaryWriter(log_dir=str(log_dir))
