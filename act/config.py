@@ -77,7 +77,7 @@ class OptimConfig:
     weight_decay: float = 5e-4
     momentum: float = 0.9
     nesterov: bool = True
-    ntm_lr_plan: str = "own"  # own: the NTM's plan is built from lr1 | shared: from lr (public code)
+    ntm_lr_plan: str = "own"  # own: the RTM's plan from lr1 | shared: from lr (public CIFAR) | constant | step:E,F (lr1; public Web/Food)
 
 
 @dataclass
@@ -86,6 +86,7 @@ class PipelineConfig:
     path: str | None = None  # a folder written by `act convert`; the data are read from it instead of data.root
     workers: int = -1  # loader worker processes; -1: one per CPU core, at most 8
     test_batch_size: int = 512
+    views: str = "public"  # public (every pipeline) | dali-randaugment | ffcv-resized-crop (faster, not the public views)
 
 
 @dataclass
@@ -124,7 +125,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "method.name": ("act", "standard"),
     "method.selection": ("cifar", "web"),
     "pipeline.name": ("auto", "tensor", "reference", "dali", "ffcv"),
-    "optim.ntm_lr_plan": ("own", "shared"),
+    "pipeline.views": ("public", "dali-randaugment", "ffcv-resized-crop"),
     "run.amp": ("auto", "bf16", "fp16", "off"),
     "run.compile": ("auto", "true", "false"),
     "run.cuda_graph": ("auto", "true", "false"),
@@ -317,11 +318,13 @@ def validate(cfg: Config) -> None:
             raise ActError(f"{key}={get_key(cfg, key)} is outside 0..{MAX_SEED} (numpy's seeds are 32-bit unsigned)")
     if r.name is not None:
         check_run_name(r.name)
-    from act.lr import (
-        parse_decay,  # validates optim.lr_decay with the plan's own parser
+    from act.lr import (  # validate optim.lr_decay and optim.ntm_lr_plan with the plans' own parsers
+        parse_decay,
+        parse_ntm_plan,
     )
 
     parse_decay(o.lr_decay)
+    parse_ntm_plan(o.ntm_lr_plan)
     if not (cfg.model.name.startswith("timm:") or cfg.model.name in ("sevencnn", "resnet32", "tinycnn")):
         raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose sevencnn, resnet32, tinycnn or timm:<name>")
 

@@ -29,7 +29,7 @@ from act.convert import read_converted_for
 from act.datasets import read_source
 from act.datasets.base import Source
 from act.errors import ActError
-from act.lr import build_lr_plan
+from act.lr import build_lr_plan, build_ntm_plan
 from act.metrics import last_k_summary, selection_quality
 from act.models import create_model
 from act.noise import corrupt, noise_report, transition_matrix
@@ -131,7 +131,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
                               seed=cfg.run.seed, workers=workers, path=cfg.pipeline.path,
                               test_batch_size=cfg.pipeline.test_batch_size,
                               strong=cfg.method.name == "act" and cfg.method.ablation.consistency,
-                              static=cuda_paths)
+                              static=cuda_paths, views=cfg.pipeline.views)
 
     torch.manual_seed(cfg.run.seed)
     random.seed(cfg.run.seed)
@@ -158,8 +158,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
         label_smoothing=cfg.method.label_smoothing, fuse_views=cfg.method.fuse_views, amp_dtype=amp_dtype,
         scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, autocast_cache=not cuda_paths)
     plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
-    ntm_lr = o.lr1 if o.ntm_lr_plan == "own" else o.lr
-    plan1 = build_lr_plan(ntm_lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
+    plan1 = build_ntm_plan(o.ntm_lr_plan, o.lr, o.lr1, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
 
     if run_dir is None:
         run_dir = new_run_dir(cfg)
@@ -359,6 +358,7 @@ def summarise(run: Run) -> dict:
         "epochs": len(h),
         "epoch_seconds_median": float(np.median(seconds)) if seconds else None,
         "device": str(run.device),
+        "pipeline": run.pipeline.name, "views": run.pipeline.views,
     }
 
 

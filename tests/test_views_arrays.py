@@ -78,3 +78,24 @@ def test_the_tensor_views_have_the_references_mean_and_std(view):
 
     for got, want in zip(moments("tensor"), moments("reference")):
         torch.testing.assert_close(got, want, atol=0.05, rtol=0)
+
+
+def test_the_views_and_the_ntm_plan_are_recorded_in_the_run_folder(tmp_path):
+    import io
+    import json
+
+    import yaml
+
+    from act import train as training
+    from act.config import load_config
+
+    cfg = load_config(None, [f"run.out_dir={tmp_path}", "optim.epochs=2", "optim.warmup_epochs=1",
+                             "optim.lr_decay=cosine:1,5e-4,2", "data.train_limit=200", "data.test_limit=50",
+                             "run.progress=false", "optim.ntm_lr_plan=step:1,0.5"])
+    training.train(cfg, out=io.StringIO())
+    run = next(tmp_path.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["views"] == "public" and summary["pipeline"] == "tensor"
+    assert yaml.safe_load((run / "config.yaml").read_text())["pipeline"]["views"] == "public"
+    lr1 = [json.loads(line)["lr1"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lr1 == [0.04, 0.02]  # the demo's lr1, halved from epoch 1
