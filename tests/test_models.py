@@ -79,7 +79,7 @@ def test_torchvisions_resnet50_state_dict_loads_into_timm_resnet50(tmp_path):
     torchvision = pytest.importorskip("torchvision")
     donor = torchvision.models.resnet50()  # the architecture of IMAGENET1K_V1, random weights: nothing downloaded
     state = {k: v for k, v in donor.state_dict().items() if not k.endswith("num_batches_tracked")}
-    path = tmp_path / "resnet50-11ad3fa6.pth"
+    path = tmp_path / "resnet50-0676ba61.pth"
     torch.save(state, path)
     model = create_model("timm:resnet50", 200, pretrained=str(path))
     assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items() if not k.startswith("fc."))
