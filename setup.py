@@ -24,7 +24,10 @@ setup(
         "dali": ["nvidia-dali-cuda130>=2.0"],  # the `dali` pipeline; CPU-only runs work too
         # the `ffcv` pipeline; builds from source: apt-get install pkg-config libopencv-dev libturbojpeg0-dev
         "ffcv": ["ffcv==1.0.2"],
-        "test": ["pytest>=7", "timm>=0.9"],
+        "plots": ["matplotlib>=3.7"],  # curves.png of a run, the curves of `act report --out`
+        "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true
+        "cleanlab": ["cleanlab>=2.5"],  # benchmarks/label_issues.py only
+        "test": ["pytest>=7", "timm>=0.9", "matplotlib>=3.7", "tensorboard>=2.14"],
     },
     entry_points={"console_scripts": ["act=act.cli:main"]},
 )

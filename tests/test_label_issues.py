@@ -1,0 +1,105 @@
+"""`act issues`: the labels a run judged wrong, against the labels the demo's noise truly flipped."""
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from act import label_issues
+from act import train as training
+from act.cli import main
+from act.config import dump_yaml, load_config
+
+TINY = ["optim.epochs=6", "optim.warmup_epochs=2", "optim.lr_decay=cosine:2,5e-4,6", "data.test_limit=200",
+        "run.progress=false", "run.threads=1", "run.plots=false"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The digits demo (1,433 samples, 40% symmetric noise), 2 warm-up and 4 robust epochs."""
+    out = tmp_path_factory.mktemp("issues")
+    training.train(load_config(None, [f"run.out_dir={out}", "run.name=demo", *TINY]))
+    return out / "demo"
+
+
+def flipped_of(run) -> np.ndarray:
+    with np.load(run / "labels.npz") as z:
+        return z["noisy"] != z["true"]
+
+
+def test_the_run_leaves_its_bank_with_the_robust_phase_selections(demo_run):
+    with np.load(demo_run / "bank.npz") as bank:
+        assert int(bank["warmup_epochs"]) == 2 and int(bank["robust_epochs"]) == 4
+        assert np.array_equal(bank["selected"], bank["count"] - 2)
+        assert bank["selected"].min() >= 0 and bank["selected"].max() == 4
+        assert bank["ema"].shape == (1433, 10) and "files" not in bank.files  # digits has no files
+
+
+def test_the_list_finds_the_flipped_labels_of_the_demo(demo_run):
+    issues = label_issues.find_issues(demo_run)
+    flipped = flipped_of(demo_run)
+    hits = flipped[issues.order].sum()
+    quality = label_issues.quality(issues, top=100)
+    assert quality["flipped"] == flipped.sum() == 566
+    assert quality["precision"] == pytest.approx(100 * hits / len(issues.order))
+    assert quality["recall"] == pytest.approx(100 * hits / flipped.sum())
+    assert quality["precision"] > 90 and quality["recall"] > 90  # after 4 robust epochs
+    assert quality["top_precision"] == pytest.approx(100 * flipped[issues.order[:100]].mean())
+
+
+def test_the_score_is_the_documented_formula_and_ranks_highest_first(demo_run):
+    issues = label_issues.find_issues(demo_run)
+    with np.load(demo_run / "bank.npz") as bank:
+        given = issues.given
+        expected = 1 - (bank["selected"] / 4 + bank["ema"][np.arange(len(given)), given]) / 2
+        assert np.allclose(issues.score, expected)
+        assert np.array_equal(issues.suggested, bank["ema"].argmax(1))
+    assert set(issues.order) == set(np.flatnonzero(expected > 0.5))
+    assert np.all(np.diff(issues.score[issues.order]) <= 0)
+
+
+def test_the_cli_prints_quality_and_the_top_rows_and_writes_every_listed_sample(demo_run, tmp_path, capsys):
+    out = tmp_path / "issues.csv"
+    assert main(["issues", str(demo_run), "--top", "5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    issues = label_issues.find_issues(demo_run)
+    q = label_issues.quality(issues, top=5)
+    assert text[0].startswith(f"{demo_run}: {len(issues.order)} of 1433 training labels judged wrong (score > 0.5")
+    assert text[1] == (f"  against the 566 truly flipped labels: precision {q['precision']:.1f} %, recall "
+                       f"{q['recall']:.1f} %; top 5: precision {q['top_precision']:.1f} %, recall {q['top_recall']:.1f} %")
+    assert text[2].split() == ["index", "given_label", "suggested_label", "times_selected", "robust_epochs", "score",
+                               "label_flipped"]
+    assert [int(line.split()[0]) for line in text[3:8]] == list(issues.order[:5])
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["index"]) for r in rows] == list(issues.order)
+    first = issues.order[0]
+    assert rows[0]["given_label"] == str(issues.given[first]) and rows[0]["times_selected"] == str(issues.bank.selected[first])
+
+
+def test_a_run_without_bank_npz_is_read_from_its_checkpoint(demo_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(demo_run, run, ignore=shutil.ignore_patterns(".lock", "bank.npz"))
+    assert np.array_equal(label_issues.find_issues(run).score, label_issues.find_issues(demo_run).score)
+
+
+def test_data_with_files_name_them_and_real_noise_gives_no_precision(tmp_path):
+    run = tmp_path / "web"
+    run.mkdir()
+    cfg = load_config(None, ["data.name=web-bird", "data.root=/x", "data.noise.type=none"])
+    (run / "config.yaml").write_text(dump_yaml(cfg))
+    labels = np.array([0, 1, 1])
+    np.savez(run / "labels.npz", noisy=labels, true=labels)
+    np.savez(run / "bank.npz", count=np.array([5, 0, 3]), ema=np.array([[0.9, 0.1], [0.8, 0.2], [0.5, 0.5]]),
+             selected=np.array([4, 0, 2]), warmup_epochs=1, robust_epochs=4, files=np.array(["a.jpg", "b.jpg", "c.jpg"]))
+    issues = label_issues.find_issues(run)
+    assert list(issues.order) == [1] and issues.flipped is None  # score 0.9; c.jpg: 1 - (0.5 + 0.5) / 2 = 0.5
+    text = label_issues.describe(issues, run, top=10)
+    assert "flipped" not in text and text.splitlines()[-1].split() == ["1", "b.jpg", "1", "0", "0", "4", "0.9"]
+
+
+def test_a_standard_run_is_refused_in_one_line(tmp_path, capsys):
+    training.train(load_config(None, [f"run.out_dir={tmp_path}", "run.name=std", "method.name=standard",
+                                      "optim.epochs=1", "data.train_limit=100", "data.test_limit=50", *TINY[3:]]))
+    assert main(["issues", str(tmp_path / "std")]) == 2
+    assert capsys.readouterr().err.strip() == (f"act: error: {tmp_path / 'std' / 'config.yaml'}: method.name is not "
+                                               f"act; only ACT keeps the selection counts `act issues` ranks by")
