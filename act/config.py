@@ -101,6 +101,8 @@ class RunConfig:
     cuda_graph: str = "auto"  # auto | true | false  (auto: on CUDA; each full-batch step replays as one CUDA graph)
     progress: str = "auto"  # auto | true | false  (auto: a bar only when stdout is a terminal)
     threads: int = 0  # CPU threads for torch (0: torch's default)
+    sync_bn: str = "auto"  # auto | true | false  (under torchrun: batch norm over the global batch; auto: on CUDA)
+    dist_timeout: int = 600  # seconds a process of a torchrun run waits for the others before the run stops
     plots: str = "auto"  # auto | true | false  (curves.png at the end; auto: when matplotlib is installed)
     tensorboard: bool = False  # TensorBoard scalars of every epoch in <run folder>/tensorboard
 
@@ -131,6 +133,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "run.cuda_graph": ("auto", "true", "false"),
     "run.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
     "run.progress": ("auto", "true", "false"),
+    "run.sync_bn": ("auto", "true", "false"),
     "run.plots": ("auto", "true", "false"),
 }
 
@@ -313,6 +316,8 @@ def validate(cfg: Config) -> None:
         raise ActError(f"run.device={r.device!r} is not allowed; choose auto, cpu, cuda or cuda:N")
     if r.threads < 0:
         raise ActError(f"run.threads={r.threads} must be >= 0")
+    if r.dist_timeout < 1:
+        raise ActError(f"run.dist_timeout={r.dist_timeout} must be >= 1 (seconds)")
     for key in ("run.seed", "data.noise.seed"):
         if not 0 <= get_key(cfg, key) <= MAX_SEED:
             raise ActError(f"{key}={get_key(cfg, key)} is outside 0..{MAX_SEED} (numpy's seeds are 32-bit unsigned)")

@@ -17,6 +17,11 @@ optimiser updates. The maths lives in `method.py`; this module arranges it for s
   batch of an epoch takes the eager path (no padding: a padded batch would change the
   batch-norm statistics).
 - SGD is `fused` (it reads the tensor learning rate on the device; act/train.py builds it).
+- Under DDP (act/distributed.py) the nets are DDP modules, which average gradients over the
+  ranks, and `StepContext.all_sum` adds tensors over the ranks: each step sums the batch
+  size, both correct counts and the selected counts once, so the memorisation check, the
+  selection's mean and every batch mean are those of the global batch (`select_batch`,
+  `batch_mean`). In one process none of this runs and the step is as before.
 The statistics vector lives for the whole run (`EpochStats.reset` per epoch, `read` syncs once).
 """
 from __future__ import annotations
@@ -55,6 +60,8 @@ class StepContext:
     amp_dtype: torch.dtype | None = None  # None: fp32
     autocast_cache: bool = True  # off for CUDA-graph capture: cached weight casts would outlive it
     scaler: torch.amp.GradScaler | None = None  # fp16 only
+    ranks: int = 1  # processes of a DDP run
+    all_sum: Callable[[torch.Tensor], torch.Tensor] | None = None  # DDP: sums a tensor over the ranks, in place
     epoch: torch.Tensor = field(default=None)  # 0-d float on the device; set by `set_epoch`
 
     def __post_init__(self) -> None:
@@ -95,6 +102,21 @@ def add_stats(totals: torch.Tensor, *, sel, y, true, mining, loss0, loss1, pred0
     totals.add_(row)
 
 
+def batch_mean(ctx: StepContext, loss: Callable[[str], torch.Tensor], total: torch.Tensor | None) -> torch.Tensor:
+    """`loss(reduction)` as a mean over the batch. In one process (`total` None) its own mean.
+    Under DDP this rank's sum times ranks / `total` (the global batch's size): DDP averages the
+    ranks' gradients, which then are those of the global batch's mean, also for the uneven
+    last batch and on a rank whose part of it is empty (its mean would be NaN)."""
+    if total is None:
+        return loss("mean")
+    return loss("none").sum() * ctx.ranks / total
+
+
+def batch_total(ctx: StepContext, y: torch.Tensor) -> torch.Tensor | None:
+    """The global batch's size under DDP (one all-reduce), None in one process."""
+    return None if ctx.all_sum is None else ctx.all_sum(y.new_full((1,), len(y)))[0]
+
+
 def every_sample_losses(ctx: StepContext, batch, totals: torch.Tensor, warmup: bool) -> torch.Tensor:
     """Both nets on CE over every sample (weak view). In warm-up the RTM adds the confidence
     penalty and every sample's count grows by one; without it this is the paper's "Standard"."""
@@ -102,11 +124,12 @@ def every_sample_losses(ctx: StepContext, batch, totals: torch.Tensor, warmup: b
     with ctx.autocast():
         logits0 = ctx.rtm(batch.weak)
         logits1 = ctx.ntm(batch.weak)
-    loss0 = M.cross_entropy(logits0, y, ctx.label_smoothing)
+    total = batch_total(ctx, y)
+    loss0 = batch_mean(ctx, lambda r: M.cross_entropy(logits0, y, ctx.label_smoothing, reduction=r), total)
     if warmup:
-        loss0 = loss0 + M.conf_penalty(logits0.float())
+        loss0 = loss0 + batch_mean(ctx, lambda r: M.conf_penalty(logits0.float(), r), total)
         ctx.bank.count.index_add_(0, batch.index, torch.ones_like(batch.index))
-    loss1 = M.cross_entropy(logits1, y, ctx.label_smoothing)
+    loss1 = batch_mean(ctx, lambda r: M.cross_entropy(logits1, y, ctx.label_smoothing, reduction=r), total)
     add_stats(totals, sel=torch.ones_like(y, dtype=torch.bool), y=y, true=batch.true_label,
               mining=torch.zeros((), device=y.device), loss0=loss0, loss1=loss1,
               pred0=logits0.argmax(1), pred1=logits1.argmax(1))
@@ -121,6 +144,23 @@ def standard_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tens
     return every_sample_losses(ctx, batch, totals, warmup=False)
 
 
+def select_batch(ctx: StepContext, pred0: torch.Tensor, pred1: torch.Tensor,
+                 y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(mining, sel, total, selected): the memorisation check, the selection, and under DDP the
+    global batch's size and selected count (None in one process). The check is a decision on
+    the global batch, so every rank mines in the same steps: one all-reduce sums the size, both
+    correct counts and the selected counts with and without mining (known before the check)."""
+    if ctx.all_sum is None:
+        mining = M.memorisation_check(pred0, pred1, y, ctx.tau)
+        return mining, M.select(pred0, pred1, y, mining, ctx.selection, ctx.mine), None, None
+    mined = M.select(pred0, pred1, y, y.new_ones((), dtype=torch.bool), ctx.selection, ctx.mine)
+    plain = M.select(pred0, pred1, y, y.new_zeros((), dtype=torch.bool), ctx.selection, ctx.mine)
+    counts = ctx.all_sum(torch.stack([y.new_full((), len(y)), (pred0 == y).sum(), (pred1 == y).sum(),
+                                      mined.sum(), plain.sum()]))
+    mining = M.mining_from_counts(counts[1].float(), counts[2].float(), ctx.tau)
+    return mining, torch.where(mining, mined, plain), counts[0], torch.where(mining, counts[3], counts[4])
+
+
 def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
     """The robust phase (ACT_SPEC.md steps 1-8) on one batch; returns L0 + L1."""
     idx, y = batch.index, batch.label
@@ -133,21 +173,22 @@ def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor
         logits1 = ctx.ntm(batch.weak)
     p0 = logits0.float().softmax(dim=1)
     pred0, pred1 = logits0.argmax(dim=1), logits1.argmax(dim=1)
-    mining = M.memorisation_check(pred0, pred1, y, ctx.tau)
-    sel = M.select(pred0, pred1, y, mining, ctx.selection, ctx.mine)
+    mining, sel, total, selected = select_batch(ctx, pred0, pred1, y)
     M.count_selected(ctx.bank.count, idx, sel)
     ce0 = M.cross_entropy(logits0, y, ctx.label_smoothing, reduction="none")
-    l_sel = M.selected_loss(ce0, sel, ctx.bank.count[idx], ctx.epoch, ctx.reweight)
+    l_sel = M.selected_loss(ce0, sel, ctx.bank.count[idx], ctx.epoch, ctx.reweight, selected)
+    if total is not None:
+        l_sel = l_sel * ctx.ranks  # DDP averages over the ranks; `selected` is the global count already
     l_cr = None
     if ctx.consistency:
         ema_new, pseudo = M.consistency_targets(ctx.bank.ema[idx], p0.detach(), y, sel)
         if not fused:  # the public code: a second RTM forward, batch-norm statistics per view
             with ctx.autocast():
                 logits_s = ctx.rtm(batch.strong)
-        l_cr = M.cross_entropy(logits_s, pseudo, ctx.label_smoothing)
+        l_cr = batch_mean(ctx, lambda r: M.cross_entropy(logits_s, pseudo, ctx.label_smoothing, reduction=r), total)
         ctx.bank.ema[idx] = ema_new
     loss0 = M.rtm_loss(l_sel, l_cr)
-    loss1 = M.cross_entropy(logits1, y, ctx.label_smoothing)
+    loss1 = batch_mean(ctx, lambda r: M.cross_entropy(logits1, y, ctx.label_smoothing, reduction=r), total)
     add_stats(totals, sel=sel, y=y, true=batch.true_label, mining=mining & ctx.mine, loss0=loss0, loss1=loss1,
               pred0=pred0, pred1=pred1)
     return loss0 + loss1
@@ -299,20 +340,23 @@ def build_steps(ctx: StepContext, batch_size: int, compile: bool = False, mode: 
 
 
 @torch.no_grad()
-def evaluate(nets: list[nn.Module], batches, amp_dtype: torch.dtype | None = None) -> list[float]:
-    """Test accuracy (%) of each net; counts stay on the device until the end."""
+def evaluate(nets: list[nn.Module], batches, amp_dtype: torch.dtype | None = None,
+             all_sum: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[float]:
+    """Test accuracy (%) of each net; counts stay on the device until the end. Under DDP each
+    rank passes its share of the test batches and `all_sum` adds the counts of all ranks."""
     for net in nets:
         net.eval()
-    correct = None
-    total = 0
+    counts = torch.zeros(len(nets) + 1, dtype=torch.int64, device=next(nets[0].parameters()).device)
     for images, labels in batches:
         ctx = torch.autocast(device_type=images.device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
         with ctx:
-            hits = torch.stack([(net(images).argmax(1) == labels).sum() for net in nets])
-        correct = hits if correct is None else correct + hits
-        total += len(labels)
+            counts += torch.stack([*((net(images).argmax(1) == labels).sum() for net in nets),
+                                   labels.new_full((), len(labels))])
     for net in nets:
         net.train()
-    if correct is None or total == 0:
+    if all_sum is not None:
+        all_sum(counts)
+    *correct, total = counts.tolist()
+    if total == 0:
         return [float("nan")] * len(nets)
-    return [100.0 * c / total for c in correct.tolist()]
+    return [100.0 * c / total for c in correct]

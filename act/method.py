@@ -41,13 +41,15 @@ class Bank:
         self.ema.copy_(state["ema"])
 
 
-def conf_penalty(logits: torch.Tensor) -> torch.Tensor:
-    """mean_batch(sum_c p_c log p_c), p = softmax(logits.clamp(min=1e-12)).
+def conf_penalty(logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """mean_batch(sum_c p_c log p_c), p = softmax(logits.clamp(min=1e-12)); `reduction="none"`:
+    the per-sample terms (a DDP rank's share of the global batch's mean, act/engine.py).
 
     The clamp on the logits (not the probabilities) is the public code's quirk, kept.
     """
     logp = F.log_softmax(logits.clamp(min=1e-12), dim=1)
-    return (logp.exp() * logp).sum(dim=1).mean()
+    per_sample = (logp.exp() * logp).sum(dim=1)
+    return per_sample.mean() if reduction == "mean" else per_sample
 
 
 def memorisation_check(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
@@ -56,8 +58,12 @@ def memorisation_check(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor
     a0, a1 are the batch accuracies of RTM and NTM against the noisy labels; computed from
     the integer counts of correct predictions so the ratio is exact. Returns a 0-d bool.
     """
-    c0 = (pred0 == y).sum().float()
-    c1 = (pred1 == y).sum().float()
+    return mining_from_counts((pred0 == y).sum().float(), (pred1 == y).sum().float(), tau)
+
+
+def mining_from_counts(c0: torch.Tensor, c1: torch.Tensor, tau: float) -> torch.Tensor:
+    """The memorisation check from the correct counts c0 (RTM) and c1 (NTM) of a batch; under
+    DDP the counts of the global batch, summed over the ranks, so every rank decides alike."""
     gap = (c1 - c0) / c0.clamp(min=1.0)
     return (c0 > 0) & (gap < tau)
 
@@ -85,16 +91,18 @@ def count_selected(count: torch.Tensor, idx: torch.Tensor, sel: torch.Tensor) ->
 
 
 def selected_loss(ce0: torch.Tensor, sel: torch.Tensor, count: torch.Tensor, epoch: int,
-                  reweight: bool = True) -> torch.Tensor:
+                  reweight: bool = True, selected: torch.Tensor | None = None) -> torch.Tensor:
     """L_sel: the mean over selected samples of CE weighted by count / (epoch + 1) (DSRW).
 
-    `count` holds the bank's counts of the batch's samples after this step's update. The
-    public code gives NaN when nothing is selected; this gives 0 then.
+    `count` holds the bank's counts of the batch's samples after this step's update.
+    `selected` is the number of selected samples the mean divides by (default: those of
+    `sel`; under DDP those of the global batch). The public code gives NaN when nothing is
+    selected; this gives 0 then.
     """
     w = sel.float()
     if reweight:
         w = w * count.float() / (epoch + 1)
-    return (ce0 * w).sum() / sel.sum().clamp(min=1).float()
+    return (ce0 * w).sum() / (sel.sum() if selected is None else selected).clamp(min=1).float()
 
 
 def consistency_targets(ema_rows: torch.Tensor, p0: torch.Tensor, y: torch.Tensor,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from act import checkpoint, engine
+from act import checkpoint, distributed, engine
 from act import method as M
 from act.config import Config, dump_yaml, load_config
 from act.convert import read_converted_for
@@ -42,7 +42,7 @@ REAL_NOISE = ("web-aircraft", "web-bird", "web-car", "food101n", "clothing1m")
 # Keys that may change when a run is resumed; anything else would change the experiment.
 # run.threads is not among them: the thread count changes the order of float reductions.
 RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size",
-                      "run.plots", "run.tensorboard")
+                      "run.plots", "run.tensorboard", "run.dist_timeout")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -96,6 +96,7 @@ class Run:
     stats: engine.EpochStats
     start_epoch: int = 0
     fingerprint: dict | None = None  # checkpoint.fingerprint of the data, checked on resume
+    world: distributed.World = distributed.World()  # the processes of a torchrun run (act/distributed.py)
 
 
 def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None,
@@ -106,7 +107,8 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     (default: on for CUDA) picks the code the GPU runs: the capturable step from static
     buffers, autocast without its cache, the static strong view. The tests and the
     GPU proxy benchmark force it on the CPU to prove that code there."""
-    device = resolve_device(cfg.run.device)
+    world = distributed.join(cfg.run)
+    device = distributed.place(world, resolve_device(cfg.run.device))
     cuda_paths = device.type == "cuda" if cuda_paths is None else cuda_paths
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
@@ -127,11 +129,12 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
 
     amp_dtype, needs_scaler = resolve_amp(cfg.run.amp, device)
     workers = cfg.pipeline.workers if cfg.pipeline.workers >= 0 else min(8, os.cpu_count() or 1)
-    pipeline = build_pipeline(cfg.pipeline.name, source, noisy, batch_size=cfg.optim.batch_size, device=device,
+    batch_size = distributed.rank_batch(cfg, world)
+    pipeline = build_pipeline(cfg.pipeline.name, source, noisy, batch_size=batch_size, device=device,
                               seed=cfg.run.seed, workers=workers, path=cfg.pipeline.path,
                               test_batch_size=cfg.pipeline.test_batch_size,
                               strong=cfg.method.name == "act" and cfg.method.ablation.consistency,
-                              static=cuda_paths, views=cfg.pipeline.views)
+                              static=cuda_paths, views=cfg.pipeline.views, shard=(world.rank, world.size))
 
     torch.manual_seed(cfg.run.seed)
     random.seed(cfg.run.seed)
@@ -140,8 +143,10 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     rtm, ntm = (net.to(device) for net in nets)
     if device.type == "cuda":
         rtm, ntm = (net.to(memory_format=torch.channels_last) for net in (rtm, ntm))
+    sync_bn = distributed.sync_bn_enabled(cfg, world, device)
+    rtm, ntm = (distributed.wrap(world, net, device, sync_bn) for net in (rtm, ntm))
     o = cfg.optim
-    cuda_graph = cuda_graph_enabled(cfg, device, needs_scaler)
+    cuda_graph = cuda_graph_enabled(cfg, device, needs_scaler, world.size)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions once
     # Learning rates are 0-d device tensors (filled per epoch): a captured step reads them there.
@@ -156,28 +161,35 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
         rtm=rtm, ntm=ntm, opt0=opts[0], opt1=opts[1], bank=bank, tau=cfg.method.tau,
         selection=cfg.method.selection, mine=a.mining, reweight=a.reweight, consistency=a.consistency,
         label_smoothing=cfg.method.label_smoothing, fuse_views=cfg.method.fuse_views, amp_dtype=amp_dtype,
-        scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, autocast_cache=not cuda_paths)
+        scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, autocast_cache=not cuda_paths,
+        ranks=world.size, all_sum=distributed.all_sum(world))
     plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
     plan1 = build_ntm_plan(o.ntm_lr_plan, o.lr, o.lr1, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
 
     if run_dir is None:
-        run_dir = new_run_dir(cfg)
-        write_text(run_dir / "config.yaml", dump_yaml(cfg))
-        atomic_write(run_dir / "labels.npz", lambda p: save_labels(p, noisy, true))
         report.update(noise_settings(cfg))
-        write_text(run_dir / "noise.json", json.dumps(report, indent=2))
-    steps = engine.build_steps(ctx, cfg.optim.batch_size, compile_enabled(cfg.run.compile, device),
+        run_dir = distributed.on_main(world, lambda: write_inputs(cfg, noisy, true, report))
+    steps = engine.build_steps(ctx, batch_size, compile_enabled(cfg.run.compile, device),
                                cfg.run.compile_mode, cuda_graph, static_inputs=cuda_paths)
     return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,
                plan1=plan1, history=[], clean_known=cfg.data.name not in REAL_NOISE, noise=report,
-               stats=engine.EpochStats(device))
+               stats=engine.EpochStats(device), world=world)
+
+
+def write_inputs(cfg: Config, noisy: np.ndarray, true: np.ndarray, report: dict) -> Path:
+    """A new run folder (locked) with the run's config, labels and noise report."""
+    run_dir = new_run_dir(cfg)
+    write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    atomic_write(run_dir / "labels.npz", lambda p: save_labels(p, noisy, true))
+    write_text(run_dir / "noise.json", json.dumps(report, indent=2))
+    return run_dir
 
 
 def compile_enabled(setting: str, device: torch.device) -> bool:
     return setting == "true" or (setting == "auto" and device.type == "cuda")
 
 
-def cuda_graph_enabled(cfg: Config, device: torch.device, needs_scaler: bool) -> bool:
+def cuda_graph_enabled(cfg: Config, device: torch.device, needs_scaler: bool, ranks: int = 1) -> bool:
     """run.cuda_graph: auto is on for CUDA unless something else rules capture out; true
     refuses (one line) where it cannot be honoured."""
     setting = cfg.run.cuda_graph
@@ -188,6 +200,9 @@ def cuda_graph_enabled(cfg: Config, device: torch.device, needs_scaler: bool) ->
         obstacles.append("no fp16 loss scaling (it reads the scale on the host each step; use run.amp=bf16 or off)")
     if cfg.run.compile_mode == "reduce-overhead" and compile_enabled(cfg.run.compile, device):
         obstacles.append("no run.compile_mode=reduce-overhead (it makes CUDA graphs of its own)")
+    if ranks > 1:
+        obstacles.append(f"one process, not {ranks} (DDP's gradient reducer runs host-side bookkeeping in each "
+                         f"backward, which a replayed graph would skip)")
     if setting == "true" and obstacles:
         raise ActError(f"run.cuda_graph=true needs {obstacles[0]}")
     return setting == "true" or (setting == "auto" and not obstacles)
@@ -220,9 +235,10 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
                        desc=f"epoch {epoch} {phase}")
     for batch in batches:
         step(batch, stats)
+    distributed.finish_epoch(run.world, ctx, stats, run.pipeline, epoch)
     totals = stats.read()
     train_seconds = time.perf_counter() - start
-    acc0, acc1 = engine.evaluate([ctx.rtm, ctx.ntm], run.pipeline.test_batches(), ctx.amp_dtype)
+    acc0, acc1 = distributed.evaluate(run.world, [ctx.rtm, ctx.ntm], run.pipeline.test_batches(), ctx.amp_dtype)
     seconds = time.perf_counter() - start
     quality = selection_quality(totals["selected"], totals["selected_clean"], totals["clean"]) if run.clean_known \
         else {"precision": None, "recall": None, "f1": None}
@@ -251,6 +267,8 @@ def train_batches(run: Run, epoch: int):
     unchanged, and a resumed run skips the same sample (the order is a function of the seed
     and the epoch)."""
     batches = run.pipeline.train_batches(epoch)
+    if run.world.size > 1:
+        return distributed.padded(batches, run.pipeline)  # pipelines/shard.py already keeps batches of one out
     if not has_batch_norm(run.ctx.rtm):
         return batches
     return (batch for batch in batches if len(batch.index) > 1)
@@ -293,7 +311,8 @@ def save_checkpoint(run: Run, epoch: int) -> None:
     checkpoint.save(run.dir / CHECKPOINT, {
         "epoch": epoch,  # last completed epoch; the next starts at its first batch
         "fingerprint": run.fingerprint,
-        "rtm": ctx.rtm.state_dict(), "ntm": ctx.ntm.state_dict(),
+        "world_size": run.world.size,
+        "rtm": distributed.unwrap(ctx.rtm).state_dict(), "ntm": distributed.unwrap(ctx.ntm).state_dict(),
         "opt0": ctx.opt0.state_dict(), "opt1": ctx.opt1.state_dict(),
         "scaler": ctx.scaler.state_dict() if ctx.scaler is not None else None,
         "bank": ctx.bank.state_dict(),
@@ -308,9 +327,10 @@ def restore(run: Run, state: dict) -> None:
     if state.get("fingerprint") != run.fingerprint:
         raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
                        f"pixels or file list differ); resume with the data the run began with")
+    distributed.check_world(run.world, state, path)
     try:
-        ctx.rtm.load_state_dict(state["rtm"])
-        ctx.ntm.load_state_dict(state["ntm"])
+        distributed.unwrap(ctx.rtm).load_state_dict(state["rtm"])
+        distributed.unwrap(ctx.ntm).load_state_dict(state["ntm"])
         ctx.opt0.load_state_dict(state["opt0"])
         ctx.opt1.load_state_dict(state["opt1"])
         if ctx.scaler is not None and state["scaler"] is not None:
@@ -358,6 +378,7 @@ def summarise(run: Run) -> dict:
         "epochs": len(h),
         "epoch_seconds_median": float(np.median(seconds)) if seconds else None,
         "device": str(run.device),
+        "world_size": run.world.size, "bank_consistent": distributed.bank_consistent(run.world, run.ctx.bank),
         "pipeline": run.pipeline.name, "views": run.pipeline.views,
     }
 
@@ -426,9 +447,11 @@ def train(cfg: Config, out=sys.stdout) -> dict:
     try:
         run.fingerprint = checkpoint.fingerprint(run.pipeline.source)
         check_trainable(run)
-        return loop(run, out)
+        summary = loop(run, out)
     finally:
         release(run.dir)
+    distributed.leave(run.world)
+    return summary
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdout) -> dict:
@@ -442,11 +465,15 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdo
         if key not in RESUME_OVERRIDABLE:
             raise ActError(f"{key} cannot change when resuming (it would change the experiment); "
                            f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
-    acquire(run_dir)
+    world = distributed.join(load_config(run_dir / "config.yaml", overrides).run)
+    if world.main:  # rank 0 alone writes the folder
+        acquire(run_dir)
     try:
-        return resume_locked(run_dir, overrides, out)
+        summary = resume_locked(run_dir, overrides, out)
     finally:
         release(run_dir)
+    distributed.leave(world)
+    return summary
 
 
 def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
@@ -457,13 +484,14 @@ def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
         raise ActError(f"optim.epochs={cfg.optim.epochs} is below the {done} epochs run {run_dir} has completed; "
                        f"give optim.epochs >= {done}")
     run = prepare(cfg, run_dir)
+    out = distributed.console(run.world, out)
     run.noise.update(noise_settings(cfg))
     check_labels(run)
     run.fingerprint = checkpoint.fingerprint(run.pipeline.source)
     check_trainable(run)
     if state is not None:
         restore(run, state)
-    if overrides:
+    if overrides and run.world.main:
         write_text(run_dir / "config.yaml", dump_yaml(cfg))
     print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)
     return loop(run, out)
@@ -473,8 +501,9 @@ def check_labels(run: Run) -> None:
     """The labels read now against the run's labels.npz; a start killed before writing it gets it now."""
     path, source = run.dir / "labels.npz", run.pipeline.source
     if not path.exists():
-        atomic_write(path, lambda p: save_labels(p, source.noisy, source.train.labels))
-        write_text(run.dir / "noise.json", json.dumps(run.noise, indent=2))
+        if run.world.main:
+            atomic_write(path, lambda p: save_labels(p, source.noisy, source.train.labels))
+            write_text(run.dir / "noise.json", json.dumps(run.noise, indent=2))
         return
     try:
         with np.load(path) as saved:
@@ -490,8 +519,9 @@ def check_labels(run: Run) -> None:
 
 
 def loop(run: Run, out=sys.stdout) -> dict:
-    cfg = run.cfg
-    progress = use_progress(cfg.run.progress)
+    cfg, main = run.cfg, run.world.main  # under torchrun rank 0 alone prints and writes
+    out = distributed.console(run.world, out)
+    progress = use_progress(cfg.run.progress) and main
     print(f"{cfg.method.name} | data {cfg.data.name} ({len(run.pipeline.source.train)} train) | model {cfg.model.name} "
           f"| pipeline {run.pipeline.name} | device {run.device} | run {run.dir}", file=out)
     print(format_header(), file=out)
@@ -504,15 +534,21 @@ def loop(run: Run, out=sys.stdout) -> dict:
             record = train_epoch(run, epoch, progress)
             check_finite(run, record, saved)
             run.history.append(record)
-            save_checkpoint(run, epoch)
+            if main:
+                save_checkpoint(run, epoch)
+                write_metrics(run)
             saved = epoch
-            write_metrics(run)
             outputs.epoch(record)
             print(format_row(record), file=out, flush=True)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(saved_text(run, saved)) from None
+    except Exception as exc:
+        if not distributed.lost_peer(run.world, exc):
+            raise
+        raise ActError(distributed.lost_text(run.world, exc, epoch, cfg.run.dist_timeout, saved_text(run, saved))) from exc
     summary = summarise(run)
-    write_text(run.dir / "summary.json", to_json(summary, indent=2))
+    if main:
+        write_text(run.dir / "summary.json", to_json(summary, indent=2))
     outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files)
     print_summary(run, summary, out)
     return summary

@@ -10,6 +10,7 @@ import torch
 
 from act.datasets.base import Source
 from pipelines.ops.masked import use_static
+from pipelines.shard import shard_order, shard_steps
 from pipelines.views import check_variant
 
 
@@ -38,7 +39,7 @@ class Pipeline(ABC):
 
     def __init__(self, source: Source, noisy: np.ndarray, *, batch_size: int, device: torch.device, seed: int,
                  workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True,
-                 static: bool | None = None, views: str = "public"):
+                 static: bool | None = None, views: str = "public", shard: tuple[int, int] = (0, 1)):
         check_variant(views, self.name)
         self.views = views  # pipeline.views: `public` or a named faster variant (pipelines/views.py)
         self.source = source
@@ -50,6 +51,7 @@ class Pipeline(ABC):
         self.path = path
         self.test_batch_size = test_batch_size
         self.strong = strong
+        self.rank, self.ranks = shard  # this process and the processes of a DDP run (pipelines/shard.py)
         # Views built on the device (tensor, ffcv strong view) with static shapes and no host sync:
         # what a GPU needs; the CPU default computes only the picked samples (pipelines/ops/masked.py).
         self.static = use_static(static, self.device)
@@ -66,11 +68,20 @@ class Pipeline(ABC):
         """(images, labels) of the test split, unaugmented, on the device."""
 
     def steps_per_epoch(self) -> int:
-        return -(-len(self.source.train) // self.batch_size)
+        return shard_steps(len(self.source.train), self.batch_size, self.ranks)
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The permutation of epoch `epoch`: seeded by (seed, epoch) alone."""
         return epoch_order(len(self.source.train), self.seed, epoch)
+
+    def rank_order(self, epoch: int) -> torch.Tensor:
+        """This rank's part of the epoch's order (all of it in one process), cut in batch_size steps."""
+        return shard_order(self.epoch_order(epoch), self.batch_size, self.rank, self.ranks)
+
+    def view_seed(self, epoch: int) -> int:
+        """The seed of an epoch's batched augmentation draws; each rank its own stream, or ranks
+        would draw the same crops and policies for their i-th samples."""
+        return (epoch_seed(self.seed, epoch) + self.rank) % 2**63
 
     def device_order(self, order: torch.Tensor) -> torch.Tensor:
         """An epoch's order (CPU) on the device, copied once per epoch without blocking the host."""
