@@ -200,9 +200,10 @@ def list_issues(args: argparse.Namespace, stdout) -> int:
     if args.top < 1:
         raise ActError(f"--top {args.top} must be at least 1")
     issues = label_issues.find_issues(args.run)
+    if args.out:  # first: a path that cannot be written stops before anything is printed
+        label_issues.write_csv(issues, Path(args.out))
     print(label_issues.describe(issues, Path(args.run), args.top), file=stdout)
     if args.out:
-        label_issues.write_csv(issues, Path(args.out))
         print(f"wrote {len(issues.order)} rows to {args.out}", file=stdout)
     return 0
 

@@ -139,9 +139,12 @@ def read_metrics(path: Path) -> list[dict]:
     records = []
     for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError as exc:
             raise BrokenRun(f"metrics.jsonl line {number} is not JSON (truncated?)") from exc
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise BrokenRun(f"metrics.jsonl line {number} is not an epoch's record")
+        records.append(record)
     return records
 
 
@@ -155,6 +158,10 @@ def read_summary(path: Path) -> dict:
     for part, key in (("rtm", "last10_mean"), ("ntm", "last10_mean"), ("selection", "precision")):
         if not isinstance(summary.get(part), dict) or key not in summary[part]:
             raise BrokenRun(f"summary.json lacks '{part}.{key}'")
+    numbers = [summary["rtm"]["last10_mean"], summary.get("epoch_seconds_median"),
+               *(summary["selection"].get(k) for k in ("precision", "recall", "f1"))]
+    if not all(v is None or isinstance(v, (int, float)) for v in numbers):
+        raise BrokenRun("summary.json holds a figure that is not a number")
     return summary
 
 
@@ -366,7 +373,8 @@ def draw_group_curves(groups: list[Group], out: Path) -> str:
     if not plots.available():
         return "Curves not drawn: matplotlib is not installed (pip install 'act-noisy[plots]')."
     for group in groups:
-        histories = [r.history for r in group.runs if r.history and (r.finished or r.state.startswith(("running", "stopped")))]
+        # finished runs and runs under way; not a diverged or broken one
+        histories = [r.history for r in group.runs if r.history and r.state.startswith(("finished", "running", "stopped"))]
         if histories:
             group.curves = f"curves-{slug(setting_label(group.setting) + ' ' + group.variant)}.png"
             plots.save_curves(histories, f"{setting_label(group.setting)}, {group.variant}", out / group.curves)

@@ -201,3 +201,12 @@ def test_the_cli_reports_the_good_runs_beside_a_broken_one(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--format", "md"]) == 0
     out = capsys.readouterr().out
     assert "64.00 (n=1)" in out and "broken: summary.json" in out
+
+
+def test_a_metrics_line_that_is_not_a_record_or_a_summary_figure_that_is_text_is_broken(tmp_path):
+    (fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 1.0) / "metrics.jsonl").write_text("[1, 2]\n")
+    b = fake_run(tmp_path / "b", "cifar100n/sym20.yaml", 1.0)
+    b.joinpath("summary.json").write_text(b.joinpath("summary.json").read_text().replace("1.5", '"fast"'))
+    text = report([str(tmp_path)])
+    assert cells(text, str(tmp_path / "a"))[-1] == "broken: metrics.jsonl line 1 is not an epoch's record"
+    assert cells(text, str(tmp_path / "b"))[-1] == "broken: summary.json holds a figure that is not a number"
