@@ -3,11 +3,17 @@
     python -m benchmarks.epoch_time --config configs/cifar100n/sym20.yaml [--root DIR] \
         [--warmup-epochs 2 --robust-epochs 3] [key=value ...]
 
-Without --root the data are random uint8 CIFAR-shaped arrays with the config's class count.
-Reports the median seconds of the warm-up and of the robust epochs (train + test; the first
-epoch of each phase is left out of the median when there are more: it holds compile time),
-images/s, and on CUDA the GPU utilisation sampled by nvidia-smi while the epochs run.
-Appends one JSON line per measurement to benchmarks/results/epoch_time.jsonl.
+Without --root the data are random uint8 arrays (--image-size, 32 by default: CIFAR-shaped)
+with the config's class count. Reports the median seconds of the warm-up and of the robust
+epochs (train + test; the first epoch of each phase is left out of the median when there are
+more: it holds compile time), images/s, and on CUDA the GPU utilisation sampled by nvidia-smi
+while the epochs run. Appends one JSON line per measurement to benchmarks/results/epoch_time.jsonl.
+
+Under torchrun (`torchrun --nproc_per_node N -m benchmarks.epoch_time ...`) every process trains
+its share and rank 0 reports images/s in all and per process, and the scaling efficiency:
+N-process images/s over N x the images/s of the latest 1-process record of the same command
+on the same device (run it once without torchrun first). On the CPU (gloo) this shows only
+that the command works: the processes share the same cores.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from act import distributed
 from act import train as training
 from act.config import load_config
 from benchmarks.pipelines import device_name, random_cifar
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--root", default=None, help="data root; without it, random CIFAR-shaped data")
     parser.add_argument("--warmup-epochs", type=int, default=2)
     parser.add_argument("--robust-epochs", type=int, default=3)
+    parser.add_argument("--image-size", type=int, default=32, help="side of the random images (without --root)")
     parser.add_argument("--no-record", action="store_true", help="do not append to benchmarks/results")
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     source = None
     if not args.root:
         num_classes = {"cifar10n": 10}.get(cfg.data.name, 100)
-        source = random_cifar(classes=num_classes)
+        source = random_cifar(classes=num_classes, size=args.image_size)
     run = training.prepare(cfg, source=source)
     sampler = UtilisationSampler() if run.device.type == "cuda" else None
     if sampler:
@@ -91,6 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     training.loop(run)
     wall = time.perf_counter() - start
+    distributed.leave(run.world)
     if sampler:
         sampler.stopped.set()
     history = run.history
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
         "device": device_name(run.device), "torch": torch.__version__,
-        "config": args.config, "data": cfg.data.name if args.root else "random-cifar",
+        "config": args.config, "data": cfg.data.name if args.root else f"random-{args.image_size}px",
         "train_samples": len(run.pipeline.source.train), "pipeline": run.pipeline.name, "model": cfg.model.name,
         "batch_size": cfg.optim.batch_size, "amp": cfg.run.amp, "compile": cfg.run.compile,
         "compile_mode": cfg.run.compile_mode, "overrides": args.overrides,
@@ -107,8 +116,12 @@ def main(argv: list[str] | None = None) -> dict:
         "all_epoch_seconds": [r["epoch_seconds"] for r in history],
         "robust_images_per_s": steady_median([r["images_per_s"] for r in history if r["phase"] == "robust"]),
         "gpu_util_mean": sampler.mean() if sampler else None, "wall_seconds": wall,
+        "world_size": run.world.size,
     }
     shutil.rmtree(out_dir, ignore_errors=True)
+    if not run.world.main:
+        return record
+    scaling(record)
     print(f"\n{record['device']}: warm-up epoch {record['warmup_epoch_seconds']:.2f} s, robust epoch "
           f"{record['robust_epoch_seconds']:.2f} s (train + test), {record['robust_images_per_s']:.0f} images/s"
           + (f", GPU busy {record['gpu_util_mean']:.0f}%" if record["gpu_util_mean"] is not None else ""))
@@ -121,6 +134,21 @@ def main(argv: list[str] | None = None) -> dict:
         with RESULTS.open("a") as f:
             f.write(json.dumps(record) + "\n")
     return record
+
+
+def scaling(record: dict) -> None:
+    """Images/s per process, and against the latest 1-process record of the same command and device."""
+    size, rate = record["world_size"], record["robust_images_per_s"]
+    record["robust_images_per_s_per_rank"] = rate / size if rate else None
+    same = ("config", "data", "device", "train_samples", "pipeline", "model", "batch_size", "overrides")
+    single = [r for r in map(json.loads, RESULTS.read_text().splitlines() if RESULTS.exists() else [])
+              if r.get("world_size", 1) == 1 and all(r.get(k) == record[k] for k in same)]
+    base = single[-1]["robust_images_per_s"] if single else None
+    record["scaling_efficiency"] = rate / (size * base) if size > 1 and rate and base else None
+    if size > 1:
+        print(f"{size} processes: {rate:.0f} images/s, {rate / size:.0f} per process; " +
+              (f"scaling efficiency {record['scaling_efficiency']:.0%} of {size} x {base:.0f} (1 process)"
+               if base else "no 1-process record of this command yet: run it once without torchrun"))
 
 
 if __name__ == "__main__":

@@ -28,13 +28,14 @@ from act.datasets.base import Source, Split
 from pipelines import build_pipeline
 
 
-def random_cifar(n: int = 50_000, n_test: int = 10_000, classes: int = 10, seed: int = 0) -> Source:
+def random_cifar(n: int = 50_000, n_test: int = 10_000, classes: int = 10, seed: int = 0, size: int = 32) -> Source:
     rs = np.random.RandomState(seed)
     return Source(name="random-cifar",
-                  train=Split(labels=rs.randint(0, classes, n), images=rs.randint(0, 256, (n, 32, 32, 3), dtype=np.uint8)),
+                  train=Split(labels=rs.randint(0, classes, n),
+                              images=rs.randint(0, 256, (n, size, size, 3), dtype=np.uint8)),
                   test=Split(labels=rs.randint(0, classes, n_test),
-                             images=rs.randint(0, 256, (n_test, 32, 32, 3), dtype=np.uint8)),
-                  classes=[str(i) for i in range(classes)])
+                             images=rs.randint(0, 256, (n_test, size, size, 3), dtype=np.uint8)),
+                  classes=[str(i) for i in range(classes)], image_size=size)
 
 
 def device_name(device: torch.device) -> str:
