@@ -19,8 +19,7 @@ from typing import Any
 
 import yaml
 
-from act.datasets import DATASETS as DATASET_NAMES
-from act.datasets import OPENSET_DATASETS
+from act.datasets import dataset_names, openset_names, spec_of
 from act.errors import ActError
 
 
@@ -121,8 +120,9 @@ class Config:
 # that `act train` runs without --config is a YAML file shipped inside the package.
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
+# The allowed values of the keys with a fixed set; data.name's are the registered data sets
+# (act/datasets/registry.py), read when validating so that a data set registered later counts.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": DATASET_NAMES,
     "data.noise.type": ("symmetric", "asymmetric", "none"),
     "method.name": ("act", "standard"),
     "method.selection": ("cifar", "web"),
@@ -278,22 +278,23 @@ def type_name(types_: tuple) -> str:
 
 def validate(cfg: Config) -> None:
     """Range and consistency checks; each failure names the key and what is allowed."""
-    for key, choices in CHOICES.items():
+    for key, choices in all_choices().items():
         value = get_key(cfg, key)
         if value not in choices:
             raise ActError(f"{key}={value!r} is not allowed; choose one of: {', '.join(choices)}")
     d, n, o, r = cfg.data, cfg.data.noise, cfg.optim, cfg.run
-    if d.name not in ("digits",) and not d.root and not cfg.pipeline.path:
+    spec = spec_of(d.name)
+    if spec.needs_root and not d.root and not cfg.pipeline.path:
         raise ActError(f"data.root must name the folder or file of data set {d.name!r} (e.g. data.root=/data/{d.name})")
     if not 0.0 <= n.closeset_ratio < 1.0:
         raise ActError(f"data.noise.closeset_ratio={n.closeset_ratio} is outside [0, 1)")
     if not 0.0 <= n.openset_ratio < 1.0:
         raise ActError(f"data.noise.openset_ratio={n.openset_ratio} is outside [0, 1)")
-    if n.openset_ratio > 0 and d.name not in OPENSET_DATASETS:
+    if n.openset_ratio > 0 and not spec.openset:
         raise ActError(
             f"data.noise.openset_ratio={n.openset_ratio} needs a data set with classes to spare "
-            f"({', '.join(OPENSET_DATASETS)}); {d.name} has none: set it to 0")
-    if d.name in OPENSET_DATASETS and n.openset_ratio <= 0:
+            f"({', '.join(openset_names())}); {d.name} has none: set it to 0")
+    if spec.openset and n.openset_ratio <= 0:
         raise ActError(f"data.noise.openset_ratio must be in (0, 1) for {d.name} (the paper uses 0.2)")
     if n.type != "none" and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
@@ -334,6 +335,11 @@ def validate(cfg: Config) -> None:
         raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose sevencnn, resnet32, tinycnn or timm:<name>")
 
 
+def all_choices() -> dict[str, tuple[str, ...]]:
+    """CHOICES with data.name's: the data sets registered now."""
+    return {"data.name": dataset_names(), **CHOICES}
+
+
 def check_run_name(name: str) -> None:
     """run.name becomes one folder name under run.out_dir, so it must be a valid one."""
     if name in (".", "..") or any(c in name for c in "/\\\0"):
@@ -365,7 +371,7 @@ def describe_keys() -> str:
     lines = []
     for key in all_keys(default):
         value = get_key(default, key)
-        choices = CHOICES.get(key)
+        choices = all_choices().get(key)
         extra = f"  ({' | '.join(choices)})" if choices else ""
         lines.append(f"  {key} = {value!r}{extra}")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from act.config import Config, flatten, to_dict
+from act.datasets.registry import title as data_title
 from act.errors import ActError
 
 # Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
@@ -40,8 +41,6 @@ PAPER_STANDARD = {("cifar100n", "symmetric", 0.2, 0.0): 35.14, ("cifar100n", "sy
                   ("cifar100n", "asymmetric", 0.4, 0.0): 27.29}
 # The paper's row order; other settings follow, sorted.
 PAPER_ROWS = list(PAPER) + [("clothing1m", "none", 0.0, 0.0)]
-DATA_NAMES = {"cifar100n": "CIFAR100N", "cifar80n": "CIFAR80N", "cifar10n": "CIFAR10N", "web-aircraft": "Web-Aircraft",
-              "web-bird": "Web-Bird", "web-car": "Web-Car", "food101n": "Food-101N", "clothing1m": "Clothing1M"}
 NOISE_NAMES = {"symmetric": "Sym", "asymmetric": "Asym"}
 ABLATIONS = (("mining", "ASM"), ("reweight", "DSRW"), ("consistency", "CR"))
 # Keys that do not change the experiment: runs differing only in these share a group.
@@ -197,7 +196,7 @@ def setting_of(cfg: dict) -> tuple:
 
 def setting_label(setting: tuple) -> str:
     name, kind, ratio, openset = setting
-    text = DATA_NAMES.get(name, name)
+    text = data_title(name)
     if kind != "none":
         text += f" {NOISE_NAMES.get(kind, kind)}-{ratio * 100:g}"
     if openset and not (name == "cifar80n" and openset == 0.2):  # CIFAR80N's 20% open set is the paper's

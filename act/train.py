@@ -7,6 +7,7 @@ Run folder (one per run, never overwritten by accident):
   checkpoint.pt    the last completed epoch, with its checksum and the data's fingerprint (act/checkpoint.py)
   .lock            held (flock) by the process writing the folder (act/rundir.py)
   summary.json     last-10 mean/std, best, final of both nets, selection quality, epoch times
+The per-epoch table and the closing summary printed on the console: act/console.py.
 """
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ import numpy as np
 import torch
 
 from act import checkpoint, distributed, engine
+from act.console import format_header, format_row, print_summary, use_progress
 from act import method as M
-from act.config import Config, dump_yaml, load_config
+from act.config import Config, OptimConfig, dump_yaml, load_config
 from act.convert import read_converted_for
 from act.datasets import read_source
+from act.datasets.registry import clean_known
 from act.datasets.base import Source
 from act.errors import ActError
 from act.lr import build_lr_plan, build_ntm_plan
@@ -37,8 +40,6 @@ from act.outputs import Outputs
 from act.rundir import acquire, atomic_write, new_run_dir, release, save_labels, write_text
 from pipelines import build_pipeline
 
-# Data sets whose labels are noisy by nature: no true labels, so no selection precision.
-REAL_NOISE = ("web-aircraft", "web-bird", "web-car", "food101n", "clothing1m")
 # Keys that may change when a run is resumed; anything else would change the experiment.
 # run.threads is not among them: the thread count changes the order of float reductions.
 RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size",
@@ -149,12 +150,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     cuda_graph = cuda_graph_enabled(cfg, device, needs_scaler, world.size)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions once
-    # Learning rates are 0-d device tensors (filled per epoch): a captured step reads them there.
-    # One fused kernel per update on every device: it reads the lr on the device (the multi-tensor
-    # path reads it on the host, and rounds differently), and it is the faster one on the CPU too.
-    opts = [torch.optim.SGD(net.parameters(), lr=torch.tensor(lr, device=device), momentum=o.momentum,
-                            weight_decay=o.weight_decay, nesterov=o.nesterov, fused=True)
-            for net, lr in ((rtm, o.lr), (ntm, o.lr1))]
+    opts = build_optimisers(rtm, ntm, o, device)
     bank = M.Bank.create(torch.as_tensor(noisy, device=device), source.num_classes)
     a = cfg.method.ablation
     ctx = engine.StepContext(
@@ -172,8 +168,21 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     steps = engine.build_steps(ctx, batch_size, compile_enabled(cfg.run.compile, device),
                                cfg.run.compile_mode, cuda_graph, static_inputs=cuda_paths)
     return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,
-               plan1=plan1, history=[], clean_known=cfg.data.name not in REAL_NOISE, noise=report,
+               plan1=plan1, history=[], clean_known=clean_known(cfg.data.name), noise=report,
                stats=engine.EpochStats(device), world=world)
+
+
+def build_optimisers(rtm: torch.nn.Module, ntm: torch.nn.Module, o: OptimConfig,
+                     device: torch.device) -> tuple[torch.optim.SGD, torch.optim.SGD]:
+    """SGD of the RTM (optim.lr) and of the NTM (optim.lr1).
+
+    Learning rates are 0-d device tensors (filled per epoch): a captured step reads them there.
+    One fused kernel per update on every device: it reads the lr on the device (the multi-tensor
+    path reads it on the host, and rounds differently), and it is the faster one on the CPU too."""
+    opt0, opt1 = (torch.optim.SGD(net.parameters(), lr=torch.tensor(lr, device=device), momentum=o.momentum,
+                                  weight_decay=o.weight_decay, nesterov=o.nesterov, fused=True)
+                  for net, lr in ((rtm, o.lr), (ntm, o.lr1)))
+    return opt0, opt1
 
 
 def write_inputs(cfg: Config, noisy: np.ndarray, true: np.ndarray, report: dict) -> Path:
@@ -381,58 +390,6 @@ def summarise(run: Run) -> dict:
         "world_size": run.world.size, "bank_consistent": distributed.bank_consistent(run.world, run.ctx.bank),
         "pipeline": run.pipeline.name, "views": run.pipeline.views,
     }
-
-
-# The per-epoch table: (metrics key, header, width, format of a value).
-COLUMNS = (
-    ("epoch", "epoch", 5, "{}"), ("phase", "phase", 8, "{}"), ("lr", "lr", 8, "{:.2e}"),
-    ("rtm_test_acc", "rtm%", 6, "{:.2f}"), ("ntm_test_acc", "ntm%", 6, "{:.2f}"),
-    ("sel_precision", "prec%", 6, "{:.1f}"), ("sel_recall", "rec%", 6, "{:.1f}"),
-    ("selected_frac", "sel", 5, "{:.2f}"), ("mining", "mining", 6, "{:.2f}"),
-    ("epoch_seconds", "sec", 6, "{:.1f}"), ("images_per_s", "img/s", 7, "{:.0f}"),
-)
-
-
-def format_row(record: dict) -> str:
-    return "  ".join(("-" if record.get(key) is None else fmt.format(record[key])).rjust(width)
-                     for key, _, width, fmt in COLUMNS)
-
-
-def format_header() -> str:
-    return "  ".join(head.rjust(width) for _, head, width, _ in COLUMNS)
-
-
-def percent(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f} %"
-
-
-def print_summary(run: Run, summary: dict, out=sys.stdout) -> None:
-    n = run.cfg.data.noise
-    rtm, ntm = summary["rtm"], summary["ntm"]
-    noise = "no added noise" if n.type == "none" else f"{n.closeset_ratio:.0%} {n.type} noise"
-    print(f"\nrun folder: {run.dir}", file=out)
-    print(f"{run.cfg.method.name.upper()} on {run.cfg.data.name} with {noise} "
-          f"(actual noisy labels: {summary['noise']['actual_noise_rate']:.1%})", file=out)
-    if rtm["last10_mean"] is not None:
-        print(f"  robust net (RTM) test accuracy: {rtm['last10_mean']:.2f} +- {rtm['last10_std']:.2f} % "
-              f"(last {min(10, summary['epochs'])} epochs), best {rtm['best']:.2f} %", file=out)
-    if ntm["last10_mean"] is not None:
-        print(f"  normal net (NTM) test accuracy: {ntm['last10_mean']:.2f} +- {ntm['last10_std']:.2f} % "
-              f"(trained on every noisy label)", file=out)
-    sel = summary["selection"]
-    if sel["precision"] is not None and run.cfg.method.name == "act" and run.history[-1]["phase"] == "robust":
-        clean = 100.0 * (1 - summary["noise"]["actual_noise_rate"])
-        # Recall is undefined (None) when no training label is clean.
-        print(f"  sample selection, last epoch: precision {percent(sel['precision'])} (the training labels are "
-              f"{clean:.1f} % clean), recall {percent(sel['recall'])}", file=out)
-    if summary["epoch_seconds_median"] is not None:
-        print(f"  median epoch time: {summary['epoch_seconds_median']:.2f} s on {summary['device']}", file=out)
-
-
-def use_progress(setting: str) -> bool:
-    if setting == "auto":
-        return sys.stdout.isatty()
-    return setting == "true"
 
 
 def noise_settings(cfg: Config) -> dict:

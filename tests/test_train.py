@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from act import checkpoint
+from act import checkpoint, console
 from act import train as training
 from act.cli import main
 from act.config import load_config
@@ -257,7 +257,7 @@ def test_the_summary_prints_when_no_training_label_is_clean(tmp_path):
                "rtm": {"last10_mean": 5.0, "last10_std": 0.0, "best": 5.0}, "ntm": {"last10_mean": 5.0, "last10_std": 0.0},
                "selection": {"precision": 0.0, "recall": None, "f1": None}}
     out = io.StringIO()
-    training.print_summary(run, summary, out)
+    console.print_summary(run, summary, out)
     assert "precision 0.0 % (the training labels are 0.0 % clean), recall -" in out.getvalue()
 
 

@@ -31,7 +31,7 @@ def read_arrays(root: str | None) -> Source:
     channels = x.shape[3]
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.5,) * channels, (0.5,) * channels)
     return Source(name="arrays", train=Split(labels=y, images=x), test=Split(labels=y_test, images=x_test),
-                  classes=classes, augment="cifar", image_size=x.shape[1], channels=channels, mean=mean, std=std)
+                  classes=classes, image_size=x.shape[1], channels=channels, mean=mean, std=std)
 
 
 def class_names(contents: dict[str, np.ndarray], y: np.ndarray, y_test: np.ndarray, path: str) -> list[str]:

@@ -57,7 +57,8 @@ class Source:
     model can never predict. `augment` names the augmentation family of ACT_SPEC.md:
     "cifar" (small images: padded crop + flip, AutoAugment CIFAR-10 for the strong view),
     "web" (large images: resize + crop + flip, RandAugment), or "digits" (tiny grey images:
-    1-pixel padded crop, no flip).
+    1-pixel padded crop, no flip); read_source sets it from the data set's spec
+    (act/datasets/registry.py).
     """
 
     name: str

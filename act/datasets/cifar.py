@@ -51,7 +51,7 @@ def read_cifar(root: str | None, name: str) -> Source:
     train = Split(labels=np.concatenate([p.labels for p in parts]),
                   images=np.concatenate([p.images for p in parts]))
     test = read_batch(members, layout.test, layout.labels_key, len(classes))
-    return Source(name=name, train=train, test=test, classes=classes, augment="cifar", image_size=32)
+    return Source(name=name, train=train, test=test, classes=classes, image_size=32)
 
 
 def read_cifar80n(root: str | None, openset_ratio: float) -> Source:
@@ -70,7 +70,7 @@ def read_cifar80n(root: str | None, openset_ratio: float) -> Source:
     keep = full.test.labels < closed
     test = Split(labels=full.test.labels[keep], images=full.test.images[keep])
     return Source(name="cifar80n", train=full.train, test=test, classes=full.classes[:closed],
-                  label_space=full.num_classes, augment="cifar", image_size=32)
+                  label_space=full.num_classes, image_size=32)
 
 
 class Members:

@@ -28,7 +28,7 @@ def read_clothing1m(root: str | None) -> Source:
     classes = read_lines(names_path, LAYOUT) if os.path.isfile(names_path) else [str(i) for i in range(NUM_CLASSES)]
     train = read_keyed_split(root, "noisy_train_key_list.txt", "noisy_label_kv.txt", len(classes))
     test = read_keyed_split(root, "clean_test_key_list.txt", "clean_label_kv.txt", len(classes))
-    return Source(name="clothing1m", train=train, test=test, classes=classes, augment="web",
+    return Source(name="clothing1m", train=train, test=test, classes=classes, 
                   image_size=224, resize=256, mean=MEAN, std=STD)
 
 

@@ -22,7 +22,7 @@ def read_digits() -> Source:
     return Source(
         name="digits", train=Split(labels=labels[train], images=images[train]),
         test=Split(labels=labels[test], images=images[test]), classes=[str(i) for i in range(10)],
-        augment="digits", image_size=8, channels=1, mean=(0.5,), std=(0.5,))
+        image_size=8, channels=1, mean=(0.5,), std=(0.5,))
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

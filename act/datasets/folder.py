@@ -76,7 +76,7 @@ def read_image_folder(root: str | None, name: str, image_size: int, resize: int)
     classes = class_folders(train_dir)
     return Source(
         name=name, train=read_split(train_dir, classes), test=read_split(val_dir, classes),
-        classes=classes, augment="web", image_size=image_size, resize=resize)
+        classes=classes, image_size=image_size, resize=resize)
 
 
 def read_lines(path: str, expected: str) -> list[str]:

@@ -27,7 +27,7 @@ def read_food101n(root: str | None) -> Source:
     test = read_list(os.path.join(food101, "meta", "test.txt"), None,
                      os.path.join(food101, "images"), ".jpg", classes, classes_path)
     return Source(name="food101n", train=train, test=test, classes=classes,
-                  augment="web", image_size=224, resize=256)
+                  image_size=224, resize=256)
 
 
 def without_header(lines: list[str], header: str | None) -> list[str]:
