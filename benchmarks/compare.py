@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
-import platform
 import statistics
-import subprocess
-import sys
 import tempfile
-from datetime import date
-
-import torch
 
 from act import train as training
 from act.config import load_config
+from benchmarks.record import command_line, write_record
 
 
 def run(config: str | None, overrides: list[str], seed: int, out_dir: str) -> float:
@@ -41,9 +34,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("overrides", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = {"command": " ".join(["python -m benchmarks.compare", *(sys.argv[1:] if argv is None else argv)]),
-               "machine": machine(), "date": date.today().isoformat(), "commit": commit(),
-               "config": args.config or "demo", "overrides": args.overrides, "change": args.change, "seeds": seeds}
+    config = {"config": args.config or "demo", "overrides": args.overrides, "change": args.change, "seeds": seeds}
+    results = {}
     with tempfile.TemporaryDirectory() as out_dir:
         for name, extra in (("baseline", []), ("changed", args.change)):
             accs = [run(args.config, [*args.overrides, *extra], seed, out_dir) for seed in seeds]
@@ -52,22 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{name:>9}: {' '.join(f'{a:.2f}' for a in accs)}  ->  {results[name]['mean']:.2f} "
                   f"+- {results[name]['std']:.2f}", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_record(args.json, "compare", results, command_line("benchmarks.compare", argv), config)
     return results
-
-
-def machine() -> str:
-    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return f"{os.cpu_count()}-core {platform.machine()} CPU{gpu}"
-
-
-def commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 if __name__ == "__main__":

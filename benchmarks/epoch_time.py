@@ -34,6 +34,7 @@ from act import distributed
 from act import train as training
 from act.config import load_config
 from benchmarks.pipelines import device_name, random_cifar
+from benchmarks.record import command_line, commit, write_record
 
 RESULTS = Path(__file__).resolve().parent / "results" / "epoch_time.jsonl"
 BASELINE = {"epoch_seconds": 40.0, "gpu_util": 24.0, "device": "RTX 3090 (public ACT code)"}
@@ -58,14 +59,6 @@ class UtilisationSampler(threading.Thread):
 
     def mean(self) -> float | None:
         return statistics.fmean(self.samples) if self.samples else None
-
-
-def commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip() or None
-    except OSError:
-        return None
 
 
 def steady_median(values: list[float]) -> float | None:
@@ -130,10 +123,18 @@ def main(argv: list[str] | None = None) -> dict:
           f"GPU busy {BASELINE['gpu_util']:.0f}%" + (f"  ->  {speedup:.1f}x" if run.device.type == "cuda" else
                                                     "  (a GPU figure: compare GPU runs only)"))
     if not args.no_record:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        header = ("date", "commit", "torch", "device", "config", "overrides")
+        write_record(RESULTS, "epoch_time", {k: v for k, v in record.items() if k not in header},
+                     command_line("benchmarks.epoch_time", argv),
+                     {"config": args.config, "overrides": args.overrides}, record["device"])
     return record
+
+
+def flat(line: str) -> dict:
+    """One line of epoch_time.jsonl as one flat dict: a benchmarks/record.py record (its figures,
+    config and device), or an older line that was written flat."""
+    r = json.loads(line)
+    return {**r["figures"], **r["config"], "device": r["device"]} if "figures" in r else r
 
 
 def scaling(record: dict) -> None:
@@ -141,7 +142,7 @@ def scaling(record: dict) -> None:
     size, rate = record["world_size"], record["robust_images_per_s"]
     record["robust_images_per_s_per_rank"] = rate / size if rate else None
     same = ("config", "data", "device", "train_samples", "pipeline", "model", "batch_size", "overrides")
-    single = [r for r in map(json.loads, RESULTS.read_text().splitlines() if RESULTS.exists() else [])
+    single = [r for r in map(flat, RESULTS.read_text().splitlines() if RESULTS.exists() else [])
               if r.get("world_size", 1) == 1 and all(r.get(k) == record[k] for k in same)]
     base = single[-1]["robust_images_per_s"] if single else None
     record["scaling_efficiency"] = rate / (size * base) if size > 1 and rate and base else None

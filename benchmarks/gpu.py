@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import re
 import subprocess
 import sys
@@ -33,8 +32,9 @@ import torch
 
 from act.config import load_config
 from act.train import loop, prepare
-from benchmarks.epoch_time import UtilisationSampler, commit
+from benchmarks.epoch_time import UtilisationSampler
 from benchmarks.pipelines import device_name, measure, random_cifar
+from benchmarks.record import command_line, commit, write_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PUBLIC = {"H100": 27.0, "RTX 3090": 40.0}  # seconds per robust epoch of the public code (BASELINES.md)
@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> dict:
     print_table(result)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", result["device"]).strip("-").lower()
     path = Path(args.out) / f"gpu-{slug}-{result['date'][:10]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    header = ("date", "commit", "torch", "device")
+    write_record(path, "gpu", {k: v for k, v in result.items() if k not in header}, command_line("benchmarks.gpu", argv),
+                 {"train": train, "test": test, "variants": variants}, result["device"])
     print(f"written to {path}")
     return result
 

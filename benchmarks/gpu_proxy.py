@@ -23,7 +23,6 @@ static buffers, fused SGD on device learning rates; the static strong view) run 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,8 +33,8 @@ import torch
 from act import engine
 from act.config import load_config
 from act.train import prepare
-from benchmarks.epoch_time import commit
 from benchmarks.pipelines import device_name, random_cifar
+from benchmarks.record import command_line, commit, write_record
 from benchmarks.recorder import NO_TRAFFIC, OpRecorder, Record
 from pipelines.ops import policy
 
@@ -171,8 +170,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = measure(quick=args.quick, compile=not args.no_compile)
     print_table(result)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        header = ("date", "commit", "torch", "device", "model", "batch")
+        write_record(args.json, "gpu_proxy", {k: v for k, v in result.items() if k not in header},
+                     command_line("benchmarks.gpu_proxy", argv), {"model": result["model"], "batch": result["batch"]},
+                     result["device"])
     return result
 
 

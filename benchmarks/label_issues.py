@@ -14,9 +14,6 @@ Needs `pip install cleanlab` (the `cleanlab` extra).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +27,7 @@ from act.config import load_config
 from act.datasets import read_source
 from act.datasets.base import Source, Split
 from act.rundir import release
+from benchmarks.record import command_line, machine, write_record
 
 COMMON = ["run.progress=false", "run.plots=false", "run.device=cpu"]
 
@@ -101,12 +99,10 @@ def main() -> None:
         print(f"  {name:<60} listed {r['listed']:4d}  precision {r['precision']:5.1f} %  recall {r['recall']:5.1f} %  "
               f"F1 {r['f1']:5.1f} %")
     if args.json:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        Path(args.json).write_text(json.dumps({
-            "benchmark": "label_issues", "commit": commit, "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads", "folds": args.folds,
-            "flipped": int(flipped.sum()), "samples": len(noisy), "results": results,
-            "run_seconds": run_seconds, "fold_seconds": fold_seconds}, indent=2) + "\n")
+        write_record(args.json, "label_issues", {"flipped": int(flipped.sum()), "samples": len(noisy), "results": results,
+                                                 "run_seconds": run_seconds, "fold_seconds": fold_seconds},
+                     command_line("benchmarks.label_issues"), {"folds": args.folds, "demo_overrides": COMMON},
+                     f"{machine()}, {torch.get_num_threads()} threads")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ before the clock is read); images/s counts samples delivered with both views.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from act.convert import read_converted
+from benchmarks.record import command_line, write_record
 from act.datasets import read_source
 from act.datasets.base import Source, Split
 from pipelines import build_pipeline
@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
         ratio = f"{r['images_per_s'] / base:.1f}" if base else "-"
         print(f"{r['pipeline']:>10}  {r['images_per_s']:>10.0f}  {ratio:>11}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        write_record(args.json, "pipelines", {"results": results}, command_line("benchmarks.pipelines", argv),
+                     {k: report[k] for k in ("data", "image_size", "batch_size")}, report["device"])
     return report
 
 

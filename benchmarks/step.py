@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import time
 from dataclasses import dataclass
@@ -29,9 +28,11 @@ import torch.nn as nn
 
 from act import engine
 from act import method as M
+from act.config import OptimConfig
 from act.models import create_model
-from act.train import resolve_amp
+from act.train import build_optimisers, resolve_amp
 from benchmarks.naive_step import NaiveACT
+from benchmarks.record import command_line, write_record
 from pipelines.base import Batch
 
 LR, LR1 = 0.01, 0.08  # RTM and NTM learning rates of the paper's CIFAR runs
@@ -89,14 +90,13 @@ def channels_last(batch: Batch) -> Batch:
 
 def fused_context(rtm: nn.Module, ntm: nn.Module, noisy: torch.Tensor, num_classes: int, *, tau: float = 0.025,
                   mine: bool = True, amp: bool = False) -> engine.StepContext:
-    """A StepContext built as act/train.py builds it: channels_last nets and fused SGD on CUDA,
-    foreach SGD elsewhere, the bank on the device, autocast and scaler as `run.amp=auto` picks."""
+    """A StepContext built as act/train.py builds it: channels_last nets on CUDA, the trainer's
+    optimisers (`build_optimisers`, the paper's CIFAR settings), the bank on the device, autocast
+    and scaler as `run.amp=auto` picks."""
     device = noisy.device
     if device.type == "cuda":
         rtm, ntm = (net.to(memory_format=torch.channels_last) for net in (rtm, ntm))
-    fused = device.type == "cuda"
-    opt0, opt1 = (torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True,
-                                  foreach=not fused, fused=fused) for net, lr in ((rtm, LR), (ntm, LR1)))
+    opt0, opt1 = build_optimisers(rtm, ntm, OptimConfig(lr=LR, lr1=LR1), device)
     amp_dtype, needs_scaler = resolve_amp("auto" if amp else "off", device)
     return engine.StepContext(rtm=rtm, ntm=ntm, opt0=opt0, opt1=opt1, bank=M.Bank.create(noisy, num_classes),
                               tau=tau, mine=mine, amp_dtype=amp_dtype,
@@ -296,8 +296,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print_table(report)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        write_record(args.json, "step", {k: report[k] for k in ("results", "equivalence")},
+                     command_line("benchmarks.step", argv), report["setup"], report["device"])
     return report
 
 

@@ -22,7 +22,7 @@ def test_the_cuda_code_paths_meet_the_proxy_goals():
 def test_the_gpu_command_runs_on_the_cpu_in_smoke_mode(tmp_path):
     result = gpu.main(["--smoke", "--skip-tests", "--out", str(tmp_path)])
     [record] = tmp_path.glob("gpu-*.json")
-    assert json.loads(record.read_text())["epochs"][0]["variant"] == "eager"
+    assert json.loads(record.read_text())["figures"]["epochs"][0]["variant"] == "eager"
     assert result["pipelines"][0]["images_per_s"] > 0 and not result["cuda"]
 
 
