@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train", formatter_class=argparse.RawDescriptionHelpFormatter,
         help="train ACT (or the Standard baseline) and write a run folder",
         description="Train ACT from a YAML config plus dotted key=value overrides. Without --config, "
-                    "the embedded demo runs (scikit-learn's digits, 40% symmetric noise, tinycnn, CPU, ~1 min).",
+                    "the embedded demo runs (scikit-learn's digits, 40% symmetric noise, tinycnn, CPU, ~20 s).",
         epilog="config keys (key = default):\n" + describe_keys() + "\n\n" + EXAMPLES)
     train.add_argument("--config", "-c", metavar="FILE", help="YAML config (see configs/); default: the embedded demo")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run from its last completed epoch")
