@@ -21,6 +21,7 @@ import yaml
 
 from act.datasets import dataset_names, openset_names, spec_of
 from act.errors import ActError
+from act.methods import method_names
 
 
 @dataclass
@@ -43,7 +44,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "sevencnn"  # sevencnn | resnet32 | tinycnn | timm:<name>
+    name: str = "sevencnn"  # sevencnn | resnet32 | tinycnn | timm:<name> (the registry of act/models)
     pretrained: str | None = None  # a local weights file; nothing is downloaded
 
 
@@ -56,7 +57,7 @@ class AblationConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "act"  # act | standard
+    name: str = "act"  # act | standard (act/methods.py)
     tau: float = 0.025
     selection: str = "cifar"  # cifar | web
     ablation: AblationConfig = field(default_factory=AblationConfig)
@@ -120,11 +121,11 @@ class Config:
 # that `act train` runs without --config is a YAML file shipped inside the package.
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
-# The allowed values of the keys with a fixed set; data.name's are the registered data sets
-# (act/datasets/registry.py), read when validating so that a data set registered later counts.
+# The allowed values of the keys with a fixed set; data.name's and method.name's are the registered
+# data sets and methods (act/datasets/registry.py, act/methods.py), read when validating so that
+# one registered later counts.
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.noise.type": ("symmetric", "asymmetric", "none"),
-    "method.name": ("act", "standard"),
     "method.selection": ("cifar", "web"),
     "pipeline.name": ("auto", "tensor", "reference", "dali", "ffcv"),
     "pipeline.views": ("public", "dali-randaugment", "ffcv-resized-crop"),
@@ -331,13 +332,16 @@ def validate(cfg: Config) -> None:
 
     parse_decay(o.lr_decay)
     parse_ntm_plan(o.ntm_lr_plan)
-    if not (cfg.model.name.startswith("timm:") or cfg.model.name in ("sevencnn", "resnet32", "tinycnn")):
-        raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose sevencnn, resnet32, tinycnn or timm:<name>")
+    from act.models import MODELS, model_names  # here, not at the top: the registry imports torch
+
+    if not (cfg.model.name.startswith("timm:") or cfg.model.name in MODELS):
+        raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose {', '.join(model_names()[:-1])} or "
+                       f"timm:<name>")
 
 
 def all_choices() -> dict[str, tuple[str, ...]]:
-    """CHOICES with data.name's: the data sets registered now."""
-    return {"data.name": dataset_names(), **CHOICES}
+    """CHOICES with data.name's and method.name's: the data sets and methods registered now."""
+    return {"data.name": dataset_names(), "method.name": method_names(), **CHOICES}
 
 
 def check_run_name(name: str) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from act.methods import spec_of
+
 # The per-epoch table: (metrics key, header, width, format of a value).
 COLUMNS = (
     ("epoch", "epoch", 5, "{}"), ("phase", "phase", 8, "{}"), ("lr", "lr", 8, "{:.2e}"),
@@ -42,7 +44,8 @@ def print_summary(run, summary: dict, out=sys.stdout) -> None:
         print(f"  normal net (NTM) test accuracy: {ntm['last10_mean']:.2f} +- {ntm['last10_std']:.2f} % "
               f"(trained on every noisy label)", file=out)
     sel = summary["selection"]
-    if sel["precision"] is not None and run.cfg.method.name == "act" and run.history[-1]["phase"] == "robust":
+    selects = spec_of(run.cfg.method.name).selects
+    if sel["precision"] is not None and selects and run.history[-1]["phase"] == "robust":
         clean = 100.0 * (1 - summary["noise"]["actual_noise_rate"])
         # Recall is undefined (None) when no training label is clean.
         print(f"  sample selection, last epoch: precision {percent(sel['precision'])} (the training labels are "

@@ -27,6 +27,7 @@ import yaml
 from act.config import Config, flatten, to_dict
 from act.datasets.registry import title as data_title
 from act.errors import ActError
+from act.methods import METHODS
 
 # Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
 # (data set, noise type, close-set ratio, open-set ratio).
@@ -205,8 +206,9 @@ def setting_label(setting: tuple) -> str:
 
 
 def method_label(cfg: dict) -> str:
-    if cfg["method.name"] != "act":
-        return cfg["method.name"].capitalize()
+    spec = METHODS.get(cfg["method.name"])
+    if spec is None or not spec.ablations:
+        return spec.title if spec else cfg["method.name"].capitalize()
     off = [name for key, name in ABLATIONS if not cfg[f"method.ablation.{key}"]]
     return "ACT" + (f" w/o {', '.join(off)}" if off else "")
 

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from act import checkpoint, distributed, engine
-from act.console import format_header, format_row, print_summary, use_progress
+from act import checkpoint, distributed, engine, methods
 from act import method as M
 from act.config import Config, OptimConfig, dump_yaml, load_config
+from act.console import format_header, format_row, print_summary, use_progress
 from act.convert import read_converted_for
 from act.datasets import read_source
-from act.datasets.registry import clean_known
 from act.datasets.base import Source
+from act.datasets.registry import clean_known
 from act.errors import ActError
 from act.lr import build_lr_plan, build_ntm_plan
 from act.metrics import last_k_summary, selection_quality
@@ -134,7 +134,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     pipeline = build_pipeline(cfg.pipeline.name, source, noisy, batch_size=batch_size, device=device,
                               seed=cfg.run.seed, workers=workers, path=cfg.pipeline.path,
                               test_batch_size=cfg.pipeline.test_batch_size,
-                              strong=cfg.method.name == "act" and cfg.method.ablation.consistency,
+                              strong=methods.spec_of(cfg.method.name).strong_view(cfg.method),
                               static=cuda_paths, views=cfg.pipeline.views, shard=(world.rank, world.size))
 
     torch.manual_seed(cfg.run.seed)
@@ -218,9 +218,7 @@ def cuda_graph_enabled(cfg: Config, device: torch.device, needs_scaler: bool, ra
 
 
 def phase_of(cfg: Config, epoch: int) -> str:
-    if cfg.method.name == "standard":
-        return "standard"
-    return "warmup" if epoch < cfg.optim.warmup_epochs else "robust"
+    return methods.spec_of(cfg.method.name).phase(epoch, cfg.optim.warmup_epochs)
 
 
 def train_epoch(run: Run, epoch: int, progress: bool) -> dict:

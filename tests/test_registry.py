@@ -1,14 +1,17 @@
-"""A data set is one registration: config, training, run folder and report read its spec."""
+"""A data set, a method or a model is one registration: config, training, run folder and report read it."""
 import io
 import json
 
 import pytest
+import torch.nn as nn
 
 from act import train as training
 from act.config import load_config
 from act.datasets import DatasetSpec, read_source
 from act.datasets.registry import SPECS
 from act.errors import ActError
+from act.methods import METHODS, MethodSpec
+from act.models import MODELS
 from act.report import report
 from tests.datafactory import array_source
 
@@ -56,3 +59,37 @@ def test_a_registered_data_set_trains_and_reports_by_its_spec(toy, tmp_path):
 def test_a_data_set_without_open_set_classes_refuses_an_open_set_ratio(toy, tmp_path):
     with pytest.raises(ActError, match=r"classes to spare \(cifar80n\); toy has none"):
         toy_config(tmp_path, "data.noise.openset_ratio=0.2")
+
+
+def test_a_registered_method_trains_its_phases_and_reports_by_its_title(tmp_path, monkeypatch):
+    """A toy variant: the Standard step every epoch, under a name and title of its own."""
+    monkeypatch.setitem(METHODS, "toy", MethodSpec("toy", "Toy", lambda epoch, warmup: "standard",
+                                                    lambda method: False))
+    cfg = load_config(None, ["method.name=toy", f"run.out_dir={tmp_path / 'runs'}", "optim.epochs=2",
+                             "optim.warmup_epochs=1", "optim.lr_decay=constant", "data.train_limit=200",
+                             "data.test_limit=50", "run.progress=false", "run.threads=1"])
+    out = io.StringIO()
+    training.train(cfg, out=out)
+    run = next((tmp_path / "runs").iterdir())
+    assert run.name.startswith("digits-symm40-toy-")
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["standard", "standard"]
+    assert "sample selection" not in out.getvalue()  # a method that does not select prints no selection
+    assert "| digits Sym-40 | " in report([str(tmp_path / "runs")]) and "| Toy |" in report([str(tmp_path / "runs")])
+
+
+def test_a_registered_model_is_a_config_choice_and_trains(tmp_path, monkeypatch):
+    """A toy model (one linear layer over the pixels) registered by name, as @register does."""
+    monkeypatch.setitem(MODELS, "toy-linear", lambda num_classes, in_channels, image_size: nn.Sequential(
+        nn.Flatten(), nn.Linear(in_channels * image_size * image_size, num_classes)))
+    cfg = load_config(None, ["model.name=toy-linear", f"run.out_dir={tmp_path}", "optim.epochs=2",
+                             "optim.warmup_epochs=1", "optim.lr_decay=constant", "data.train_limit=200",
+                             "data.test_limit=50", "run.progress=false", "run.threads=1"])
+    summary = training.train(cfg, out=io.StringIO())
+    assert summary["model"] == "toy-linear" and summary["epochs"] == 2
+
+
+def test_a_model_missing_from_the_registry_is_refused_with_the_choices(tmp_path):
+    with pytest.raises(ActError, match=r"model.name='toy-linear' is not allowed; choose (\w+, )*resnet32, sevencnn, "
+                                       r"tinycnn or timm:<name>"):
+        load_config(None, ["model.name=toy-linear"])
