@@ -96,14 +96,21 @@ def geometry(images: np.ndarray) -> dict[str, np.ndarray]:
             "x_span": np.abs(right - left), "y_span": bottom - top}
 
 
-# statistic -> tolerance on the difference of means (4 standard errors at 192 samples each).
+# statistic -> least tolerance on the difference of means (resampling and rounding); the test
+# allows 4.5 standard errors of the difference where the samples' spread says more: FFCV's crop
+# draws are not seeded, so its side is a new sample every run and the check must hold for any.
 GEOMETRY_TOLERANCE = {"flip": 0.2, "x": 0.04, "y": 0.04, "x_span": 0.03, "y_span": 0.03}
+
+
+def standard_error_of_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
 
 
 def assert_same_geometry(got: np.ndarray, want: np.ndarray) -> None:
     g, w = geometry(got), geometry(want)
-    for key, tolerance in GEOMETRY_TOLERANCE.items():
-        assert abs(g[key].mean() - w[key].mean()) < tolerance, (key, g[key].mean(), w[key].mean())
+    for key, least in GEOMETRY_TOLERANCE.items():
+        tolerance = max(least, 4.5 * standard_error_of_difference(g[key], w[key]))
+        assert abs(g[key].mean() - w[key].mean()) < tolerance, (key, g[key].mean(), w[key].mean(), tolerance)
     for key in ("x", "y"):  # the position is spread as widely (uniform over the same range)
         assert abs(g[key].std() - w[key].std()) < 0.03, (key, g[key].std(), w[key].std())
 
