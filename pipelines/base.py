@@ -58,6 +58,9 @@ class Pipeline(ABC):
         # Noisy and true training labels on the device, for `labelled`.
         self.labels = torch.as_tensor(self.noisy, device=self.device)
         self.true = torch.as_tensor(source.train.labels, device=self.device)
+        # Normalisation constants on the device once (a list copied to a GPU per batch would block).
+        self.scale = [255.0 * m for m in source.mean], [255.0 * s for s in source.std]
+        self.mean, self.std = (torch.tensor(v, device=self.device).view(1, -1, 1, 1) for v in self.scale)
 
     @abstractmethod
     def train_batches(self, epoch: int) -> Iterator[Batch]:
@@ -93,6 +96,12 @@ class Pipeline(ABC):
         """The Batch of samples `index` (on the device): labels looked up there, no host copy."""
         return Batch(index=index, weak=weak, strong=strong if self.strong else None, label=self.labels[index],
                      true_label=self.true[index])
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 N x C x H x W (any device) -> float32 (x - 255 mean) / (255 std) on the device, a new
+        tensor, channels_last on CUDA; the constants are those the DALI graph normalises with."""
+        out = images.to(self.device, non_blocking=True).float().sub_(self.mean).div_(self.std)
+        return out.contiguous(memory_format=torch.channels_last if self.device.type == "cuda" else torch.contiguous_format)
 
     def to_device(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device, non_blocking=True)

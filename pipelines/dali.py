@@ -53,9 +53,6 @@ class DaliPipeline(Pipeline):
         self.device_id = (self.device.index or 0) if self.device.type == "cuda" else None
         self.threads = max(1, self.workers)
         self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
-        self.scale = [255.0 * m for m in source.mean], [255.0 * s for s in source.std]
-        # On the device once: copying a list to a GPU per batch would block the host.
-        self.mean, self.std = (torch.tensor(v, device=self.device).view(1, -1, 1, 1) for v in self.scale)
 
     def build(self, train: bool, seed: int, files: list[str], batches: list[list[int]]):
         """A DALI graph over `batches` (lists of sample indices into `files`), fed by a source
@@ -93,10 +90,6 @@ class DaliPipeline(Pipeline):
             if strong.dtype == torch.uint8:
                 strong = self.normalise(self.policy(strong.contiguous(), generator, self.static))
             yield self.labelled(on_device[start:start + self.batch_size], weak, strong)
-
-    def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 N x C x H x W on the device -> float32, normalised as DALI normalises the weak view."""
-        return self.to_device(images.float().sub_(self.mean).div_(self.std))
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = len(self.source.test), self.test_batch_size

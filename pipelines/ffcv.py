@@ -44,9 +44,6 @@ class FfcvPipeline(Pipeline):
                            "write them with `act convert --format ffcv --out DIR`")
         self.spec = file_view_spec(source, self.name)
         self.policy = POLICIES[self.spec.strong]
-        shape = (1, len(source.mean), 1, 1)
-        self.mean = torch.tensor(source.mean, device=self.device).view(shape) * 255
-        self.std = torch.tensor(source.std, device=self.device).view(shape) * 255
         self.train_loader = self.loader("train", train=True, batch_size=self.batch_size)
         self.test_loader = self.loader("test", train=False, batch_size=self.test_batch_size)
 
@@ -78,11 +75,6 @@ class FfcvPipeline(Pipeline):
         return Loader(str(Path(self.path) / f"{split}.beton"), batch_size=batch_size,
                       num_workers=max(1, self.workers), order=OrderOption.SEQUENTIAL, drop_last=False,
                       seed=self.seed, pipelines=pipelines)
-
-    def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 N x C x H x W (any device) -> float32 normalised on the device (a new tensor)."""
-        out = images.to(self.device, non_blocking=True).float().sub_(self.mean).div_(self.std)
-        return out.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else out.contiguous()
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         # FFCV's sequential order walks the loader's index array as given: give it this epoch's.

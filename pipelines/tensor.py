@@ -50,13 +50,6 @@ class TensorPipeline(Pipeline):
         self.train_images = to_device_uint8(source.train.images, self.device)
         self.test_images = to_device_uint8(source.test.images, self.device)
         self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
-        shape = (1, len(source.mean), 1, 1)
-        self.mean = torch.tensor(source.mean, device=self.device).view(shape) * 255
-        self.std = torch.tensor(source.std, device=self.device).view(shape) * 255
-
-    def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        out = images.float().sub_(self.mean).div_(self.std)
-        return out.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else out
 
     def draw_weak(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor | None, ...]:
         """Each sample's crop offsets (dy, dx into the padded image) and flip; None where the spec has none."""
