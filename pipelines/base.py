@@ -55,9 +55,10 @@ class Pipeline(ABC):
         # Views built on the device (tensor, ffcv strong view) with static shapes and no host sync:
         # what a GPU needs; the CPU default computes only the picked samples (pipelines/ops/masked.py).
         self.static = use_static(static, self.device)
-        # Noisy and true training labels on the device, for `labelled`.
+        # Noisy and true training labels on the device, for `labelled`; the test labels too.
         self.labels = torch.as_tensor(self.noisy, device=self.device)
         self.true = torch.as_tensor(source.train.labels, device=self.device)
+        self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
         # Normalisation constants on the device once (a list copied to a GPU per batch would block).
         self.scale = [255.0 * m for m in source.mean], [255.0 * s for s in source.std]
         self.mean, self.std = (torch.tensor(v, device=self.device).view(1, -1, 1, 1) for v in self.scale)

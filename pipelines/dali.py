@@ -52,7 +52,6 @@ class DaliPipeline(Pipeline):
         self.policy = POLICIES[self.spec.strong]
         self.device_id = (self.device.index or 0) if self.device.type == "cuda" else None
         self.threads = max(1, self.workers)
-        self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
 
     def build(self, train: bool, seed: int, files: list[str], batches: list[list[int]]):
         """A DALI graph over `batches` (lists of sample indices into `files`), fed by a source

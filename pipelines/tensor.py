@@ -49,7 +49,6 @@ class TensorPipeline(Pipeline):
         self.policy = POLICIES[self.spec.strong]
         self.train_images = to_device_uint8(source.train.images, self.device)
         self.test_images = to_device_uint8(source.test.images, self.device)
-        self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
 
     def draw_weak(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor | None, ...]:
         """Each sample's crop offsets (dy, dx into the padded image) and flip; None where the spec has none."""
