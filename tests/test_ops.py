@@ -7,19 +7,18 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipelines import pil_ops
-from pipelines.autoaugment_pil import (
+from pipelines.augment_table import (
+    AUTOAUGMENT_OPS,
     CIFAR10_POLICY,
-    DIRECTED,
-    ENHANCE,
-    FILL,
-    MAGNITUDES,
-    RANDOM_SIGN,
-    CIFAR10Policy,
-    pil_op,
+    GREY_FILL,
+    RAND_AUGMENT_BATCHED_ORDER,
+    RAND_AUGMENT_ORDER,
 )
+from pipelines.augment_table import OPS as SPECS
+from pipelines.autoaugment_pil import ENHANCE, MAGNITUDES, CIFAR10Policy, pil_op
 from pipelines.ops import autoaugment_cifar10, batch_crop, batch_flip_lr, rand_augment
 from pipelines.ops.masked import apply_to_picked
-from pipelines.ops.policy import DRAWS, RA_OPS, draw_autoaugment, draw_rand_augment, op_value
+from pipelines.ops.policy import DRAWS, draw_autoaugment, draw_rand_augment, op_value
 from pipelines.ops.slot import INDEX, NONE, OPS, Draws, apply_draws
 
 PATHS = pytest.mark.parametrize("static", [False, True], ids=["picked", "static"])
@@ -66,8 +65,8 @@ def mean_abs_diff(a, b) -> float:
 
 def aa_value(name: str, magnitude: float, sign: int) -> float:
     """The tensor op's parameter for pil_op(name, img, magnitude, sign)."""
-    value = float(magnitude) * (sign if name in DIRECTED else 1)
-    return 1 + value if name in ENHANCE else value
+    spec = SPECS[name]
+    return spec.offset + float(magnitude) * (sign if spec.directed else 1)
 
 
 def one_slot(name, value, box=None):
@@ -90,12 +89,12 @@ def aa_pil(name, images, magnitude, sign):
 # Colour, point and histogram ops are integer-exact: 0. Geometric ops pick pixels from float64
 # coordinates; a point within an ulp of a pixel edge could land one pixel over where PIL's
 # rounding differs: a few such pixels are allowed (0.05 is about ten wrong values in 26,000).
-TOLERANCE = {name: 0.0 for name in MAGNITUDES} | dict.fromkeys(
+TOLERANCE = {name: 0.0 for name in SPECS} | dict.fromkeys(
     ("shearX", "shearY", "translateX", "translateY", "rotate"), 0.05)
 
 
 @PATHS
-@pytest.mark.parametrize("name", sorted(MAGNITUDES))
+@pytest.mark.parametrize("name", sorted(AUTOAUGMENT_OPS))
 @pytest.mark.parametrize("level", [0, 3, 6, 9])
 @pytest.mark.parametrize("sign", [1, -1])
 def test_autoaugment_op_matches_pil(name, level, sign, static):
@@ -107,7 +106,7 @@ def test_autoaugment_op_matches_pil(name, level, sign, static):
 
 
 @PATHS
-@pytest.mark.parametrize("name", sorted(MAGNITUDES))
+@pytest.mark.parametrize("name", sorted(AUTOAUGMENT_OPS))
 @pytest.mark.parametrize("sign", [1, -1])
 def test_autoaugment_op_matches_pil_on_grey_images(name, sign, static):
     grey = np.stack([np.asarray(Image.fromarray(img).convert("L")) for img in IMAGES])
@@ -131,12 +130,8 @@ class ScriptedRng:
         return self.centre.pop(0)
 
 
-RA_TOLERANCE = {name: 0.0 for name in RA_OPS} | dict.fromkeys(
-    ("shear_x", "shear_y", "translate_x", "translate_y", "rotate"), 0.05)  # as TOLERANCE above
-
-
 @PATHS
-@pytest.mark.parametrize("name", sorted(RA_OPS))
+@pytest.mark.parametrize("name", sorted(RAND_AUGMENT_ORDER))
 @pytest.mark.parametrize("level", [1, 5, 9])
 @pytest.mark.parametrize("sign", [1, -1])
 def test_rand_augment_op_matches_pil_ops(name, level, sign, static):
@@ -144,22 +139,33 @@ def test_rand_augment_op_matches_pil_ops(name, level, sign, static):
     centre = np.random.RandomState(level).randint(0, size, (n, 2)).astype(np.float64)
     expected = np.stack([np.asarray(pil_ops.RAND_AUGMENT_OPS[name](Image.fromarray(img), level, ScriptedRng(sign, c)))
                          for img, c in zip(IMAGES, centre)])
-    op = torch.full((n,), INDEX[RA_OPS[name]])
+    op = torch.full((n,), INDEX[name])
     value = op_value(op, torch.full((n,), level), torch.full((n,), float(sign), dtype=torch.float64))
     box = torch.cat([value[:, None], torch.from_numpy(centre)], dim=1)  # cutout's value is its side
-    got = to_numpy(apply_draws(to_batch(IMAGES), one_slot(RA_OPS[name], value, box), static))
-    assert mean_abs_diff(got, expected) <= RA_TOLERANCE[name]
+    got = to_numpy(apply_draws(to_batch(IMAGES), one_slot(name, value, box), static))
+    assert mean_abs_diff(got, expected) <= TOLERANCE[name]
 
 
-def test_rand_augment_has_the_ops_of_pil_ops():
-    assert set(RA_OPS) == set(pil_ops.RAND_AUGMENT_OPS) and len(RA_OPS) == 15
+def test_the_pil_and_batched_ops_are_the_tables_ops():
+    assert list(OPS) == list(SPECS) and set(pil_ops.RAND_AUGMENT_OPS) == set(SPECS) and len(SPECS) == 15
+    assert set(MAGNITUDES) == set(AUTOAUGMENT_OPS) == set(SPECS) - {"cutout"}
+    assert set(ENHANCE) == {name for name, spec in SPECS.items() if spec.offset == 1.0}
+
+
+def test_both_rand_augment_draws_index_the_same_15_ops():
+    assert sorted(RAND_AUGMENT_ORDER) == sorted(RAND_AUGMENT_BATCHED_ORDER) == sorted(SPECS)
+
+
+def test_every_op_has_a_magnitude_per_bin_and_a_random_sign_only_if_directed():
+    for name, spec in SPECS.items():
+        assert len(spec.magnitude) == 10 and (spec.directed or not spec.random_sign), name
 
 
 def test_pil_rotate_with_fill_is_cifar10policys_rgba_composite():
     """CIFAR10Policy rotates an RGBA copy and composites it over grey; pil_op uses fillcolor."""
     for img in map(Image.fromarray, IMAGES[:4]):
         rot = img.convert("RGBA").rotate(20.0)
-        composite = Image.composite(rot, Image.new("RGBA", rot.size, (FILL,) * 4), rot).convert(img.mode)
+        composite = Image.composite(rot, Image.new("RGBA", rot.size, (GREY_FILL,) * 4), rot).convert(img.mode)
         assert np.array_equal(np.asarray(pil_op("rotate", img, 20.0, 1)), np.asarray(composite))
 
 
@@ -184,7 +190,7 @@ def test_the_picked_path_leaves_the_samples_it_does_not_pick():
 
 def sign_of(name: str, value: float) -> int:
     """The sign a policy drew for op `name` whose parameter is `value` (at a bin with magnitude > 0)."""
-    return 1 if value >= (1.0 if name in ENHANCE else 0.0) else -1
+    return 1 if value >= SPECS[name].offset else -1
 
 
 @PATHS
@@ -210,7 +216,6 @@ def test_rand_augment_applies_each_samples_ops_in_order_as_pil_ops_does(static):
     x = np.concatenate([IMAGES] * 9)[:n]
     levels, draws = draw_rand_augment(n, size, size, torch.Generator().manual_seed(3), torch.device("cpu"), 2, 0.5, 10)
     got = to_numpy(rand_augment(to_batch(x), torch.Generator().manual_seed(3), static))
-    ra_name = {op: ra for ra, op in RA_OPS.items()}
     names = list(OPS)
     for i in range(n):
         img = Image.fromarray(x[i])
@@ -218,7 +223,7 @@ def test_rand_augment_applies_each_samples_ops_in_order_as_pil_ops_does(static):
             if draws.op[s, i] != NONE:
                 name = names[int(draws.op[s, i])]
                 rng = ScriptedRng(sign_of(name, float(draws.value[s, i])), draws.box[s, i, 1:].tolist())
-                img = pil_ops.RAND_AUGMENT_OPS[ra_name[name]](img, int(levels[s, i]), rng)
+                img = pil_ops.RAND_AUGMENT_OPS[name](img, int(levels[s, i]), rng)
         assert mean_abs_diff(got[i], np.asarray(img)) <= 0.05, i
 
 
@@ -237,10 +242,9 @@ def test_sub_policies_are_uniform_and_each_op_fires_at_its_probability():
             rate = float((op != NONE).double().mean())
             assert abs(rate - p) <= 4 * (p * (1 - p) / int(picked.sum())) ** 0.5 + 1e-12, (k, stage, rate, p)
             magnitude = float(MAGNITUDES[name][level])
-            offset = 1.0 if name in ENHANCE else 0.0
-            value = draws.value[stage][picked] - offset
+            value = draws.value[stage][picked] - SPECS[name].offset
             assert torch.allclose(value.abs(), torch.full_like(value, magnitude))
-            if name in RANDOM_SIGN and magnitude > 0:
+            if SPECS[name].random_sign and magnitude > 0:
                 assert abs(float((value > 0).double().mean()) - 0.5) < 0.1, (k, stage, name)
             else:
                 assert (value >= 0).all(), (k, stage, name)  # rotate: always counter-clockwise

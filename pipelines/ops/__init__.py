@@ -18,6 +18,8 @@ slot.py                 one op per sample of a batch: `Draws` and `apply_draws`,
                         no host sync, compiles with fullgraph=True, capturable in a CUDA graph)
 policy.py               autoaugment_cifar10 and rand_augment: an eager, seeded draw of every random
                         number (`draw_*`, tables cached per device), then `apply_draws`; POLICIES, DRAWS
+The ops' names, bins, signs and fills, and the policies' tables, are pipelines/augment_table.py's,
+which the PIL reference reads too.
 """
 from pipelines.ops.crop import batch_crop
 from pipelines.ops.flip import batch_flip_lr

@@ -25,7 +25,7 @@ import math
 
 import torch
 
-FILL = 128
+from pipelines.augment_table import GREY_FILL
 ONE = 65536  # PIL's 16.16 fixed point
 
 
@@ -35,7 +35,7 @@ def warp_nearest(images: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     x_in, y_in = nearest_source(matrix, h, w)
     inside = (x_in >= 0) & (x_in < w) & (y_in >= 0) & (y_in < h)
     out = gather(images, y_in.clamp(0, h - 1) * w + x_in.clamp(0, w - 1))
-    return torch.where(inside[:, None], out, FILL)
+    return torch.where(inside[:, None], out, GREY_FILL)
 
 
 def nearest_source(matrix: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,7 +98,7 @@ def warp_shear(images: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     steps = stride[:, None] * torch.arange(4, device=images.device, dtype=torch.int32)[:, None, None]
     taps = gather(pad_edges(images, 2), first[:, None] + steps).short()  # N x C x 4 x H x W
     out = cubic(*taps.unbind(2), d).to(torch.int16).clamp_(0, 255).to(torch.uint8)  # PIL truncates, as .to does
-    return torch.where(inside[:, None], out, FILL)
+    return torch.where(inside[:, None], out, GREY_FILL)
 
 
 def pad_edges(images: torch.Tensor, pad: int) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """Cutout, per sample, as pipelines/pil_ops.py draws it: rows and columns
-[centre - side // 2, centre + side // 2) clipped to the image, filled with (125, 122, 113)."""
+[centre - side // 2, centre + side // 2) clipped to the image, filled with the table's
+CUTOUT_FILL, (125, 122, 113)."""
 from __future__ import annotations
 
 import torch
 
-FILL = (125, 122, 113)
+from pipelines.augment_table import CUTOUT_FILL
 
 
 def cutout(images: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
@@ -18,8 +19,8 @@ def cutout(images: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
 
 
 def fill_colour(channels: int, device: torch.device) -> torch.Tensor:
-    """C uint8, made by device ops: `torch.tensor(FILL)` would be a blocking host-to-device copy per call."""
-    return torch.stack([torch.full((), v, dtype=torch.uint8, device=device) for v in FILL[:channels]])
+    """C uint8, made by device ops: `torch.tensor(CUTOUT_FILL)` would be a blocking host-to-device copy per call."""
+    return torch.stack([torch.full((), v, dtype=torch.uint8, device=device) for v in CUTOUT_FILL[:channels]])
 
 
 def covered(centre: torch.Tensor, half: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:

@@ -5,8 +5,10 @@
 - `rand_augment`: the Web/Food strong view of pipelines/pil_ops.py: `n` ops drawn uniformly
   (with replacement) from 15, each applied with probability `p` at a bin drawn uniformly
   from 1..max_level-1, with the public code's tables: the AutoAugment bins for the 14 shared
-  ops (bicubic shears, unsigned rotation) and a cutout of round(linspace(0, 20, 10))[bin]
-  pixels filled with (125, 122, 113) at a uniform integer centre.
+  ops (bicubic shears, unsigned rotation) and a cutout of the table's side for the bin,
+  filled with CUTOUT_FILL, at a uniform integer centre.
+Both read the ops, bins, signs, offsets, the CIFAR-10 policy and RandAugment's ops from
+pipelines/augment_table.py, as the PIL reference does.
 
 Each policy is a draw then an apply. `draw_*` draws every random number of the batch first,
 eagerly, from the generator passed in and for the full batch (so the stream depends neither on
@@ -23,25 +25,21 @@ from typing import Callable
 
 import torch
 
-from pipelines.autoaugment_pil import BINS, CIFAR10_POLICY, ENHANCE, MAGNITUDES, RANDOM_SIGN
+from pipelines import augment_table
+from pipelines.augment_table import BINS, CIFAR10_POLICY, RAND_AUGMENT_BATCHED_ORDER
 from pipelines.ops.slot import INDEX, NONE, OPS, Draws, apply_draws, apply_static
-from pipelines.pil_ops import CUTOUT_SIDES, SHARED
-
-# RandAugment's ops in the order its draw indexes them -> the op of OPS each applies.
-RA_OPS: dict[str, str] = {name: SHARED.get(name, name) for name in (
-    "invert", "cutout", "sharpness", "autocontrast", "posterize", "shear_x", "shear_y", "translate_x",
-    "translate_y", "rotate", "equalize", "contrast", "color", "solarize", "brightness")}
 
 
 @lru_cache(maxsize=None)
 def op_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per op of OPS: magnitude per bin (len(OPS) x BINS: AutoAugment's MAGNITUDES, cutout's side
-    in pixels), whether a policy draws its sign, and its parameter's offset (enhance ops take 1 + m).
-    Built once per device: copying lists to a GPU blocks the host, which a batch must not do."""
-    magnitude = torch.tensor([[float(v) for v in (CUTOUT_SIDES if name == "cutout" else MAGNITUDES[name])]
-                              for name in OPS], dtype=torch.float64, device=device)
-    signed = torch.tensor([name in RANDOM_SIGN for name in OPS], device=device)
-    offset = torch.tensor([1.0 if name in ENHANCE else 0.0 for name in OPS], dtype=torch.float64, device=device)
+    """Per op of OPS: its magnitude per bin (len(OPS) x BINS; cutout's is its side in pixels),
+    whether a policy draws its sign, and its parameter's offset (enhance ops take 1 + m), from
+    the table. Built once per device: copying lists to a GPU blocks the host, which a batch must not do."""
+    specs = [augment_table.OPS[name] for name in OPS]
+    magnitude = torch.tensor([[float(v) for v in spec.magnitude] for spec in specs], dtype=torch.float64,
+                             device=device)
+    signed = torch.tensor([spec.random_sign for spec in specs], device=device)
+    offset = torch.tensor([spec.offset for spec in specs], dtype=torch.float64, device=device)
     return magnitude, signed, offset
 
 
@@ -91,8 +89,8 @@ def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator, static
 
 @lru_cache(maxsize=None)
 def rand_augment_ops(device: torch.device) -> torch.Tensor:
-    """15: RandAugment's op index -> index into OPS."""
-    return torch.tensor([INDEX[name] for name in RA_OPS.values()], device=device)
+    """15: RandAugment's op index (the batched draw's order) -> index into OPS."""
+    return torch.tensor([INDEX[name] for name in RAND_AUGMENT_BATCHED_ORDER], device=device)
 
 
 def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generator, device: torch.device,
@@ -102,7 +100,7 @@ def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generato
     to_ops = rand_augment_ops(device)
     levels, ops, values, boxes = [], [], [], []
     for _ in range(n_ops):
-        op = to_ops[torch.randint(0, len(RA_OPS), (n,), device=device, generator=generator)]
+        op = to_ops[torch.randint(0, len(RAND_AUGMENT_BATCHED_ORDER), (n,), device=device, generator=generator)]
         fire = torch.rand(n, device=device, generator=generator) < p
         level = torch.randint(1, max_level, (n,), device=device, generator=generator)
         sign = random_sign(n, generator, device)

@@ -37,7 +37,8 @@ from pipelines.ops.masked import Op, apply_to_picked, use_static
 from pipelines.ops.posterize import posterize
 from pipelines.ops.solarize import solarize
 
-# Every op a policy can pick, by AutoAugment's names, and RandAugment's cutout.
+# Every op a policy can pick, as pipelines/augment_table.py names and orders them; the position
+# is the op's index in `Draws.op`.
 OPS: dict[str, Op] = {
     "shearX": affine.shear_x, "shearY": affine.shear_y, "translateX": affine.translate_x,
     "translateY": affine.translate_y, "rotate": affine.rotate, "color": color.color, "posterize": posterize,
