@@ -6,7 +6,8 @@ The checksum catches truncated or altered files before anything is unpickled; th
 is read with `torch.load(weights_only=True)`, whose unpickler builds no other objects, so a
 checkpoint whose pickle would run code is refused. RNG states are stored as tensors and
 lists for that reason. Each checkpoint carries the run's data fingerprint (`fingerprint`),
-compared with the data a resumed run reads.
+compared with the data a resumed run reads. `save_run` and `restore_run` put a run's state
+(both nets, optimisers, scaler, memory bank, history, RNG) into a checkpoint and back.
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from act import distributed
 from act.datasets.base import Source
 from act.errors import ActError
 from act.rundir import describe, write_bytes
 
+NAME = "checkpoint.pt"  # in the run folder: the last completed epoch
 MAGIC = b"ACT-CHECKPOINT 1\n"
 DIGEST_LINE = 64 + 1  # sha256 hex + newline
 
@@ -87,7 +90,7 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def fingerprint(source: Source) -> dict:
+def fingerprint(source: Source, noisy: np.ndarray) -> dict:
     """What identifies a run's data: sizes, and hashes of the labels (noisy and true), of the
     pixels of array data and of the file list of file data. Hashing the pixels of image files
     would read the whole data set; their list is hashed instead."""
@@ -98,7 +101,47 @@ def fingerprint(source: Source) -> dict:
         return h.hexdigest()
 
     out = {"train_size": len(source.train), "test_size": len(source.test),
-           "labels": sha(source.train.labels, source.noisy, source.test.labels)}
+           "labels": sha(source.train.labels, noisy, source.test.labels)}
     out["data"] = sha(*(s.images if s.images is not None else "\n".join(s.files) + "\n"
                         for s in (source.train, source.test)))
     return out
+
+
+def save_run(run, epoch: int) -> None:
+    """Checkpoint `run` (act/build.py's Run) after its completed epoch `epoch`."""
+    ctx = run.ctx
+    save(run.dir / NAME, {
+        "epoch": epoch,  # last completed epoch; the next starts at its first batch
+        "fingerprint": run.fingerprint,
+        "world_size": run.world.size,
+        "rtm": distributed.unwrap(ctx.rtm).state_dict(), "ntm": distributed.unwrap(ctx.ntm).state_dict(),
+        "opt0": ctx.opt0.state_dict(), "opt1": ctx.opt1.state_dict(),
+        "scaler": ctx.scaler.state_dict() if ctx.scaler is not None else None,
+        "bank": ctx.bank.state_dict(),
+        "history": run.history,
+        "rng": rng_state(),
+    })
+
+
+def restore_run(run, state: dict) -> None:
+    """Put a verified checkpoint's state into the run; a state that does not fit is one line."""
+    path, ctx = run.dir / NAME, run.ctx
+    if state.get("fingerprint") != run.fingerprint:
+        raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
+                       f"pixels or file list differ); resume with the data the run began with")
+    distributed.check_world(run.world, state, path)
+    try:
+        distributed.unwrap(ctx.rtm).load_state_dict(state["rtm"])
+        distributed.unwrap(ctx.ntm).load_state_dict(state["ntm"])
+        ctx.opt0.load_state_dict(state["opt0"])
+        ctx.opt1.load_state_dict(state["opt1"])
+        if ctx.scaler is not None and state["scaler"] is not None:
+            ctx.scaler.load_state_dict(state["scaler"])
+        ctx.bank.load_state_dict(state["bank"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ActError(f"checkpoint {path} does not fit model.name={run.cfg.model.name} of this run ({first}); "
+                       f"was it copied from another run?") from exc
+    set_rng_state(state["rng"])
+    run.history = list(state["history"])
+    run.start_epoch = state["epoch"] + 1

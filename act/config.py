@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from act.datasets import dataset_names, openset_names, spec_of
+from act.datasets import dataset_names, spec_of
+from act.datasets.registry import openset_names
 from act.errors import ActError
-from act.methods import method_names
 
 
 @dataclass
@@ -57,7 +57,7 @@ class AblationConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "act"  # act | standard (act/methods.py)
+    name: str = "act"  # act | standard (the registry of act/methods.py)
     tau: float = 0.025
     selection: str = "cifar"  # cifar | web
     ablation: AblationConfig = field(default_factory=AblationConfig)
@@ -82,11 +82,11 @@ class OptimConfig:
 
 @dataclass
 class PipelineConfig:
-    name: str = "auto"  # auto (tensor for arrays; dali on CUDA for converted data; else reference) | tensor | dali | reference
+    name: str = "auto"  # auto (tensor for arrays; dali on CUDA for converted data; else reference) | the registry of pipelines/registry.py
     path: str | None = None  # a folder written by `act convert`; the data are read from it instead of data.root
     workers: int = -1  # loader worker processes; -1: one per CPU core, at most 8
     test_batch_size: int = 512
-    views: str = "public"  # public (every pipeline) | dali-randaugment | ffcv-resized-crop (faster, not the public views)
+    views: str = "public"  # public (every pipeline) | a pipeline's named variant, e.g. dali-randaugment (faster, not the public views)
 
 
 @dataclass
@@ -121,14 +121,12 @@ class Config:
 # that `act train` runs without --config is a YAML file shipped inside the package.
 DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 
-# The allowed values of the keys with a fixed set; data.name's and method.name's are the registered
-# data sets and methods (act/datasets/registry.py, act/methods.py), read when validating so that
-# one registered later counts.
+# The allowed values of the keys with a fixed set. The keys naming a registered thing (data.name,
+# method.name, pipeline.name, pipeline.views, model.name) take their choices from the registries
+# (`all_choices`), read when validating so that one registered later counts.
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.noise.type": ("symmetric", "asymmetric", "none"),
     "method.selection": ("cifar", "web"),
-    "pipeline.name": ("auto", "tensor", "reference", "dali", "ffcv"),
-    "pipeline.views": ("public", "dali-randaugment", "ffcv-resized-crop"),
     "run.amp": ("auto", "bf16", "fp16", "off"),
     "run.compile": ("auto", "true", "false"),
     "run.cuda_graph": ("auto", "true", "false"),
@@ -297,6 +295,9 @@ def validate(cfg: Config) -> None:
             f"({', '.join(openset_names())}); {d.name} has none: set it to 0")
     if spec.openset and n.openset_ratio <= 0:
         raise ActError(f"data.noise.openset_ratio must be in (0, 1) for {d.name} (the paper uses 0.2)")
+    if spec.label_space and int(spec.label_space * (1 - n.openset_ratio)) < 2:
+        raise ActError(f"data.noise.openset_ratio={n.openset_ratio} leaves {int(spec.label_space * (1 - n.openset_ratio))} "
+                       f"of {d.name}'s {spec.label_space} classes closed-set; at least 2 are needed")
     if n.type != "none" and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
     for key in ("data.image_size", "data.train_limit", "data.test_limit", "optim.warmup_epochs"):
@@ -340,8 +341,13 @@ def validate(cfg: Config) -> None:
 
 
 def all_choices() -> dict[str, tuple[str, ...]]:
-    """CHOICES with data.name's and method.name's: the data sets and methods registered now."""
-    return {"data.name": dataset_names(), "method.name": method_names(), **CHOICES}
+    """CHOICES with those of the registries: the data sets, methods and pipelines registered now."""
+    import pipelines  # noqa: F401  (here, not at the top: importing it registers the pipelines, and torch)
+    from act.methods import method_names
+    from pipelines.registry import pipeline_names, view_names
+
+    return {"data.name": dataset_names(), "method.name": method_names(), "pipeline.name": ("auto", *pipeline_names()),
+            "pipeline.views": view_names(), **CHOICES}
 
 
 def check_run_name(name: str) -> None:

@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +29,11 @@ from PIL import Image
 
 from act.config import Config
 from act.datasets import read_source
-from act.datasets.base import Source, Split
+from act.datasets.base import Source
+from act.datasets.converted import MANIFEST, VERSION
 from act.errors import ActError
 
 FORMATS = ("dali", "ffcv")
-MANIFEST = "manifest.json"
-VERSION = 1
 WRITTEN_BY = "act convert"  # marks a folder act convert wrote: only such a folder is ever replaced
 
 
@@ -297,62 +295,6 @@ def progress_bar(items, enabled: bool, desc: str):
     from tqdm import tqdm
 
     return tqdm(items, desc=desc, leave=False, dynamic_ncols=True)
-
-
-def read_converted(path: str | Path) -> Source:
-    """The Source of a converted folder: its re-encoded files and the labels it stored."""
-    path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise ActError(f"pipeline.path={path}: no {MANIFEST}; write one with `act convert --format dali --out {path}`")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise ActError(f"{path / MANIFEST} cannot be read as JSON ({exc}): convert again") from exc
-    if not isinstance(manifest, dict) or manifest.get("version") != VERSION:
-        version = manifest.get("version") if isinstance(manifest, dict) else None
-        raise ActError(f"{path / MANIFEST} is version {version}; this act reads version {VERSION}: convert again")
-    try:
-        with np.load(path / "labels.npz", allow_pickle=False) as npz:
-            labels = {key: npz[key] for key in npz.files}
-        lists = {name: (path / f"{name}.txt").read_text().splitlines() for name in ("train", "test")}
-        image = manifest["image"]
-        counts = {name: manifest["counts"][name] for name in ("train", "test")}
-        splits = {name: Split(labels=labels[f"{name}_labels"], files=[str(path / line.split(" ", 1)[0]) for line in lists[name]])
-                  for name in ("train", "test")}
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise ActError(f"pipeline.path={path} is an incomplete or damaged conversion ({describe(exc)}): convert again") from exc
-    for name, split in splits.items():
-        if len(split) != counts[name]:
-            raise ActError(f"{path / (name + '.txt')} lists {len(split)} images, the manifest {counts[name]}: convert again")
-    return Source(name=manifest["source"]["name"], train=splits["train"], test=splits["test"],
-                  classes=manifest["classes"], label_space=image["label_space"], augment=image["augment"],
-                  image_size=image["image_size"], resize=image["resize"], channels=image["channels"],
-                  mean=tuple(image["mean"]), std=tuple(image["std"]))
-
-
-def read_converted_for(cfg: Config) -> Source:
-    """The Source of `pipeline.path`, refused (one line) where it is not the data set the
-    config names or not at the image size it asks for: a run's data set and image size are
-    what its config says, whatever folder they are read from."""
-    source = read_converted(cfg.pipeline.path)
-    if source.name != cfg.data.name:
-        raise ActError(f"pipeline.path={cfg.pipeline.path} holds a conversion of {source.name}, but data.name="
-                       f"{cfg.data.name}; set data.name={source.name} (or point pipeline.path at a conversion of "
-                       f"{cfg.data.name})")
-    if cfg.data.image_size and cfg.data.image_size != source.image_size:
-        raise ActError(f"pipeline.path={cfg.pipeline.path} was converted at image size {source.image_size}, but "
-                       f"data.image_size={cfg.data.image_size}; convert again with data.image_size="
-                       f"{cfg.data.image_size} or set data.image_size={source.image_size} (or 0)")
-    return source
-
-
-def describe(exc: Exception) -> str:
-    """What went wrong reading a converted folder, in a few words naming the file or entry."""
-    if isinstance(exc, OSError) and exc.filename:
-        return f"{Path(exc.filename).name}: {exc.strerror or exc}"
-    if isinstance(exc, KeyError):
-        return f"no entry {exc.args[0]!r}"
-    return str(exc)
 
 
 def conversion_manifest(folder: Path) -> dict | None:

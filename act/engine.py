@@ -194,7 +194,6 @@ def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor
     return loss0 + loss1
 
 
-LOSSES: dict[str, Callable] = {"warmup": warmup_losses, "robust": robust_losses, "standard": standard_losses}
 
 
 def backward_and_step(ctx: StepContext, loss: torch.Tensor) -> None:
@@ -266,11 +265,11 @@ class PhaseStep:
 
     WARMUP_STEPS = 3  # real steps on a side stream before capture (cuDNN, autograd and compile set up)
 
-    def __init__(self, ctx: StepContext, phase: str, batch_size: int, compile: bool, mode: str = "default",
+    def __init__(self, ctx: StepContext, losses: Callable, batch_size: int, compile: bool, mode: str = "default",
                  cuda_graph: bool = False, static_inputs: bool = False):
         self.ctx, self.batch_size = ctx, batch_size
         self.cuda_graph, self.static_inputs = cuda_graph, static_inputs or cuda_graph
-        self.eager = LOSSES[phase]
+        self.eager = losses
         self.compiled = torch.compile(self.eager, mode=mode, dynamic=False) if compile else self.eager
         self.static = None  # the full-batch buffers every compiled or captured step reads
         self.graph = None
@@ -333,10 +332,12 @@ def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats):
     return graph
 
 
-def build_steps(ctx: StepContext, batch_size: int, compile: bool = False, mode: str = "default",
-                cuda_graph: bool = False, static_inputs: bool = False) -> dict[str, PhaseStep]:
-    """One step per phase; compile and capture happen lazily at each phase's first full batches."""
-    return {phase: PhaseStep(ctx, phase, batch_size, compile, mode, cuda_graph, static_inputs) for phase in LOSSES}
+def build_steps(ctx: StepContext, losses: dict[str, Callable], batch_size: int, compile: bool = False,
+                mode: str = "default", cuda_graph: bool = False, static_inputs: bool = False) -> dict[str, PhaseStep]:
+    """One step per phase of a method (`losses`: phase -> loss function, act/methods.py);
+    compile and capture happen lazily at each phase's first full batches."""
+    return {phase: PhaseStep(ctx, fn, batch_size, compile, mode, cuda_graph, static_inputs)
+            for phase, fn in losses.items()}
 
 
 @torch.no_grad()

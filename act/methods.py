@@ -1,22 +1,30 @@
 """The method registry: every fact about a method (`method.name`) beside its name.
 
-A `MethodSpec` gives the phase each epoch trains (a key of act/engine.py's `LOSSES`, the loss
-function of that phase), whether its steps read the strong view, whether it selects samples
-(the summary then prints the selection's precision and recall), and how tables name it.
-Config choices, the trainer, the console summary and `act report` read these facts here;
-adding a method variant is one `register(...)` call plus its loss functions in engine.py.
+A `MethodSpec` gives the loss function of each of its phases (act/engine.py's `*_losses`, or
+one of its own with the same signature), the phase each epoch trains, whether its steps read
+the strong view, whether it selects samples (the summary then prints the selection's
+precision and recall), and how tables name it. Config choices, the trainer (one step per
+phase), the console summary and `act report` read these facts here; adding a method variant
+is one `register(...)` call (tests/test_registry.py adds a toy one with a loss of its own).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from act import engine
+from act.errors import ActError
+
+# (ctx, batch, statistics vector) -> the step's summed loss; see engine.warmup_losses.
+Losses = Callable[[engine.StepContext, Any, Any], Any]
+
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str  # the value of method.name
     title: str  # its name in tables, e.g. "ACT", "Standard"
-    phase: Callable[[int, int], str]  # (epoch, optim.warmup_epochs) -> the phase trained
+    losses: dict[str, Losses]  # phase -> its loss function; each phase gets its own compiled/captured step
+    phase: Callable[[int, int], str]  # (epoch, optim.warmup_epochs) -> the phase trained, a key of `losses`
     strong_view: Callable[[Any], bool]  # (the method config) -> whether its steps read the strong view
     selects: bool = False  # selects samples: the summary prints the selection's precision and recall
     ablations: bool = False  # method.ablation.* apply: tables name the ones switched off
@@ -36,9 +44,18 @@ def method_names() -> tuple[str, ...]:
 
 
 def spec_of(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise ActError(f"method.name={name!r} is not a known method; choose one of {', '.join(METHODS)}")
     return METHODS[name]
 
 
-register(MethodSpec("act", "ACT", lambda epoch, warmup: "warmup" if epoch < warmup else "robust",
+def phase_losses() -> dict[str, Losses]:
+    """Every phase of the registered methods -> its loss function (benchmarks and tests)."""
+    return {phase: fn for spec in METHODS.values() for phase, fn in spec.losses.items()}
+
+
+register(MethodSpec("act", "ACT", {"warmup": engine.warmup_losses, "robust": engine.robust_losses},
+                    lambda epoch, warmup: "warmup" if epoch < warmup else "robust",
                     lambda method: method.ablation.consistency, selects=True, ablations=True))
-register(MethodSpec("standard", "Standard", lambda epoch, warmup: "standard", lambda method: False))
+register(MethodSpec("standard", "Standard", {"standard": engine.standard_losses}, lambda epoch, warmup: "standard",
+                    lambda method: False))

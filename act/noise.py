@@ -15,11 +15,8 @@ def transition_matrix(kind: str, closeset_ratio: float, openset_ratio: float, nu
     """
     if kind not in ("symmetric", "asymmetric"):
         raise ActError(f"noise type {kind!r} has no transition matrix; choose symmetric or asymmetric")
-    if not 0.0 <= openset_ratio < 1.0:
-        raise ActError(f"openset ratio {openset_ratio} is outside [0, 1)")
-    if not 0.0 <= closeset_ratio < 1.0:
-        raise ActError(f"closeset ratio {closeset_ratio} is outside [0, 1)")
     closed = int(num_classes * (1 - openset_ratio))
+    assert 0.0 <= openset_ratio < 1.0 and 0.0 <= closeset_ratio < 1.0, "validated by act/config.py"
     if closed < 2:
         raise ActError(f"{num_classes} classes with openset ratio {openset_ratio} leave {closed} closed classes; need 2")
     p = np.zeros((num_classes, num_classes))

@@ -1,4 +1,6 @@
-"""The run folder: creating it, writing into it atomically, and the lock held while a process writes it.
+"""The run folder: creating it, writing into it atomically, its inputs (config.yaml, labels.npz,
+noise.json), and the lock held while a process writes it. What a run writes about its epochs:
+act/results.py; its checkpoint: act/checkpoint.py.
 
 Principles: nothing act did not write is ever deleted or overwritten; a reader never sees half a
 file (temp file + rename); one process at a time writes a run folder (`fcntl.flock` on `.lock`,
@@ -7,6 +9,7 @@ released by the kernel when the process dies, so a killed run never blocks its o
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from act.config import Config
+from act.config import Config, dump_yaml
 from act.errors import ActError
 
 LOCK = ".lock"
@@ -119,6 +122,35 @@ def write_bytes(path: Path, data: bytes) -> None:
 def save_labels(path: Path, noisy: np.ndarray, true: np.ndarray) -> None:
     with open(path, "wb") as f:
         np.savez(f, noisy=noisy, true=true)
+
+
+def write_inputs(cfg: Config, noisy: np.ndarray, true: np.ndarray, report: dict) -> Path:
+    """A new run folder (locked) with the run's config, labels and noise report."""
+    run_dir = new_run_dir(cfg)
+    write_text(run_dir / "config.yaml", dump_yaml(cfg))
+    write_labels(run_dir, noisy, true, report)
+    return run_dir
+
+
+def write_labels(run_dir: Path, noisy: np.ndarray, true: np.ndarray, report: dict) -> None:
+    atomic_write(run_dir / "labels.npz", lambda p: save_labels(p, noisy, true))
+    write_text(run_dir / "noise.json", json.dumps(report, indent=2))
+
+
+def check_labels(run_dir: Path, noisy: np.ndarray, true: np.ndarray) -> None:
+    """The labels read now against the run's labels.npz: one line where they differ."""
+    path = run_dir / "labels.npz"
+    try:
+        with np.load(path) as saved:
+            saved_noisy, saved_true = saved["noisy"], saved["true"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ActError(f"{path} cannot be read ({type(exc).__name__}); the run's labels cannot be checked") from exc
+    if len(saved_true) != len(true):
+        raise ActError(f"the data of run {run_dir} changed: {path} holds {len(saved_true)} training labels, the data "
+                       f"read now has {len(true)}; resume with the data the run began with")
+    if not (np.array_equal(saved_true, true) and np.array_equal(saved_noisy, noisy)):
+        raise ActError(f"the data of run {run_dir} changed: its labels differ from {path}; "
+                       f"resume with the data the run began with")
 
 
 class RunLock:

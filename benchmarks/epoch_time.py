@@ -32,6 +32,7 @@ import torch
 
 from act import distributed
 from act import train as training
+from act.build import prepare
 from act.config import load_config
 from benchmarks.pipelines import device_name, random_cifar
 from benchmarks.record import command_line, commit, write_record
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.root:
         num_classes = {"cifar10n": 10}.get(cfg.data.name, 100)
         source = random_cifar(classes=num_classes, size=args.image_size)
-    run = training.prepare(cfg, source=source)
+    run = prepare(cfg, source=source)
     sampler = UtilisationSampler() if run.device.type == "cuda" else None
     if sampler:
         sampler.start()

@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 
 from act.config import load_config
-from act.train import loop, prepare
+from act.build import prepare
+from act.train import loop
 from benchmarks.epoch_time import UtilisationSampler
 from benchmarks.pipelines import device_name, measure, random_cifar
 from benchmarks.record import command_line, commit, write_record

@@ -32,7 +32,8 @@ import torch
 
 from act import engine
 from act.config import load_config
-from act.train import prepare
+from act.build import prepare
+from act.methods import phase_losses
 from benchmarks.pipelines import device_name, random_cifar
 from benchmarks.record import command_line, commit, write_record
 from benchmarks.recorder import NO_TRAFFIC, OpRecorder, Record
@@ -89,10 +90,10 @@ def step_launches(run) -> dict[str, int]:
     from torch._inductor import metrics
 
     batches = run.pipeline.train_batches(2)
-    eager = engine.PhaseStep(run.ctx, "robust", BATCH, compile=False, static_inputs=True)
+    eager = engine.PhaseStep(run.ctx, engine.robust_losses, BATCH, compile=False, static_inputs=True)
     eager(next(batches), run.stats)
     out = {"eager": dispatched_ops(eager, next(batches), run.stats)}
-    step = engine.PhaseStep(run.ctx, "robust", BATCH, compile=True, static_inputs=True)
+    step = engine.PhaseStep(run.ctx, engine.robust_losses, BATCH, compile=True, static_inputs=True)
     torch._dynamo.reset()
     metrics.reset()
     step(next(batches), run.stats)  # compiles forward and backward
@@ -103,7 +104,7 @@ def step_launches(run) -> dict[str, int]:
 def losses_graph_breaks(run) -> dict[str, int]:
     batch = next(run.pipeline.train_batches(1))
     out = {}
-    for phase, losses in engine.LOSSES.items():
+    for phase, losses in phase_losses().items():
         torch._dynamo.reset()
         out[f"losses.{phase}"] = torch._dynamo.explain(losses)(run.ctx, batch, run.stats.totals).graph_break_count
     return out

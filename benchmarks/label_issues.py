@@ -23,6 +23,7 @@ import torch
 
 from act import label_issues
 from act import train as training
+from act.build import prepare
 from act.config import load_config
 from act.datasets import read_source
 from act.datasets.base import Source, Split
@@ -54,7 +55,7 @@ def fold_probabilities(noisy: np.ndarray, folds: int, out: Path) -> np.ndarray:
                       mean=source.mean, std=source.std)
         # The labels given are already the noisy ones: no noise on top.
         cfg = load_config(None, [f"run.out_dir={out}", f"run.name=fold{k}", "data.noise.type=none", *COMMON])
-        run = training.prepare(cfg, source=fold)
+        run = prepare(cfg, source=fold)
         try:
             training.loop(run, out=open("/dev/null", "w"))
         finally:

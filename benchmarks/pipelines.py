@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from act.convert import read_converted
+from act.datasets.converted import read_converted
 from benchmarks.record import command_line, write_record
 from act.datasets import read_source
 from act.datasets.base import Source, Split

@@ -30,7 +30,7 @@ from act import engine
 from act import method as M
 from act.config import OptimConfig
 from act.models import create_model
-from act.train import build_optimisers, resolve_amp
+from act.build import build_optimisers, resolve_amp
 from benchmarks.naive_step import NaiveACT
 from benchmarks.record import command_line, write_record
 from pipelines.base import Batch
@@ -116,7 +116,7 @@ def fused_runner(setup: Setup, compile: bool = False, amp: bool = False) -> tupl
     if not compile:
         return (lambda b: engine.robust_step(ctx, b, EPOCH, stats)), layout
     ctx.set_epoch(EPOCH)
-    step = engine.build_steps(ctx, setup.batch, compile=True, mode=setup.compile_mode)["robust"]
+    step = engine.build_steps(ctx, {"robust": engine.robust_losses}, setup.batch, compile=True, mode=setup.compile_mode)["robust"]
     return (lambda b: step(b, stats)), layout
 
 

@@ -1,6 +1,11 @@
-"""Pipelines: a Source in, Batches on the training device out. The registry and `auto` rules."""
+"""Pipelines: a Source in, Batches on the training device out. The `auto` rules and the builder.
+
+The pipelines themselves are registered by their modules (pipelines/registry.py); importing
+this package registers the built-in ones.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,16 +13,12 @@ import torch
 
 from act.datasets.base import Source
 from act.errors import ActError
+from pipelines import dali, ffcv, reference, tensor  # noqa: F401  (each registers its pipeline)
 from pipelines.base import Batch, Pipeline
-from pipelines.dali import DaliPipeline
-from pipelines.ffcv import FfcvPipeline
-from pipelines.reference import ReferencePipeline
-from pipelines.tensor import TensorPipeline
+from pipelines.registry import PIPELINES, pipeline_names, register, view_names
 
-PIPELINES: dict[str, type[Pipeline]] = {"reference": ReferencePipeline, "tensor": TensorPipeline,
-                                        "dali": DaliPipeline, "ffcv": FfcvPipeline}
-
-__all__ = ["Batch", "Pipeline", "PIPELINES", "build_pipeline", "resolve_pipeline_name"]
+__all__ = ["Batch", "Pipeline", "PIPELINES", "build_pipeline", "pipeline_names", "register",
+           "resolve_pipeline_name", "resolve_workers", "view_names"]
 
 
 def resolve_pipeline_name(name: str, source: Source, device: torch.device, path: str | None) -> str:
@@ -33,6 +34,11 @@ def resolve_pipeline_name(name: str, source: Source, device: torch.device, path:
     return "reference"
 
 
+def resolve_workers(workers: int) -> int:
+    """pipeline.workers: -1 is one worker per CPU core, at most 8."""
+    return workers if workers >= 0 else min(8, os.cpu_count() or 1)
+
+
 def dali_installed() -> bool:
     try:
         import nvidia.dali  # noqa: F401
@@ -41,8 +47,9 @@ def dali_installed() -> bool:
     return True
 
 
-def build_pipeline(name: str, source: Source, noisy: np.ndarray, **kwargs) -> Pipeline:
+def build_pipeline(name: str, source: Source, noisy: np.ndarray, *, workers: int = 0, **kwargs) -> Pipeline:
+    """The pipeline `name` (or `auto`'s pick) over `source` with the training labels `noisy`."""
     name = resolve_pipeline_name(name, source, torch.device(kwargs.get("device", "cpu")), kwargs.get("path"))
     if name not in PIPELINES:
         raise ActError(f"pipeline.name={name!r} is not available; choose auto or one of {', '.join(PIPELINES)}")
-    return PIPELINES[name](source, noisy, **kwargs)
+    return PIPELINES[name](source, noisy, workers=resolve_workers(workers), **kwargs)

@@ -11,7 +11,7 @@ import torch
 from act.datasets.base import Source
 from pipelines.ops.masked import use_static
 from pipelines.shard import shard_order, shard_steps
-from pipelines.views import check_variant
+from pipelines.registry import check_views
 
 
 @dataclass
@@ -35,12 +35,13 @@ class Pipeline(ABC):
     so a resumed run sees the same batches; every index appears exactly once per epoch and
     the last partial batch is kept."""
 
-    name = "base"
+    name = "base"  # pipeline.name (pipelines/registry.py)
+    variants: dict[str, str] = {}  # pipeline.views variants offered beside the public views -> what each is
 
     def __init__(self, source: Source, noisy: np.ndarray, *, batch_size: int, device: torch.device, seed: int,
                  workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True,
                  static: bool | None = None, views: str = "public", shard: tuple[int, int] = (0, 1)):
-        check_variant(views, self.name)
+        check_views(views, self.name)
         self.views = views  # pipeline.views: `public` or a named faster variant (pipelines/views.py)
         self.source = source
         self.noisy = np.asarray(noisy, dtype=np.int64)

@@ -25,6 +25,7 @@ from act.datasets.base import Source
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline
 from pipelines.ops.policy import POLICIES
+from pipelines.registry import register
 from pipelines.views import file_view_spec
 
 INSTALL = "pip install 'act-noisy[dali]' (NVIDIA DALI for CUDA 13: nvidia-dali-cuda130)"
@@ -40,8 +41,10 @@ def import_dali():
     return dali_graph
 
 
+@register
 class DaliPipeline(Pipeline):
     name = "dali"
+    variants = {"dali-randaugment": "DALI's own auto_aug RandAugment (n=2, m=9), not the public tables"}
 
     def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
         super().__init__(source, noisy, **kwargs)

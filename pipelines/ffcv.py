@@ -24,14 +24,17 @@ from act.datasets.base import Source
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline
 from pipelines.ops.policy import POLICIES
+from pipelines.registry import register
 from pipelines.views import file_view_spec
 
 INSTALL = ("apt-get install pkg-config libopencv-dev libturbojpeg0-dev, then "
            "pip install 'act-noisy[ffcv]'")
 
 
+@register
 class FfcvPipeline(Pipeline):
     name = "ffcv"
+    variants = {"ffcv-resized-crop": "FFCV's RandomResizedCrop (scale 0.08-1); the strong view reuses it"}
 
     def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
         super().__init__(source, noisy, **kwargs)

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from act.datasets.base import Source, Split
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline, epoch_order, epoch_seed
+from pipelines.registry import register
 from pipelines.shard import shard_order
 from pipelines.views import PIL_POLICIES, view_spec
 
@@ -149,6 +150,7 @@ class EpochBatches(Sampler):
         return -(-len(shard_order(torch.arange(self.size), self.batch_size, self.rank, self.ranks)) // self.batch_size)
 
 
+@register
 class ReferencePipeline(Pipeline):
     name = "reference"
 

@@ -25,6 +25,7 @@ from pipelines.base import Batch, Pipeline
 from pipelines.ops.crop import crop_at
 from pipelines.ops.flip import flip_where
 from pipelines.ops.policy import POLICIES
+from pipelines.registry import register
 from pipelines.views import view_spec
 
 
@@ -33,6 +34,7 @@ def to_device_uint8(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).contiguous()
 
 
+@register
 class TensorPipeline(Pipeline):
     name = "tensor"
 

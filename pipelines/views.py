@@ -13,7 +13,8 @@ A `ViewSpec` says what the public ACT code's transforms do for a family; every p
 - test: `Resize(resize)` + `CenterCrop(image_size)` for file data sets, the image as is otherwise.
 
 `pipeline.views` names the views a run uses: `public` (the default, in every pipeline) or a
-faster variant that changes the experiment, offered by one pipeline only (VARIANTS).
+faster variant that changes the experiment, offered by one pipeline only (its `variants`,
+pipelines/registry.py).
 """
 from __future__ import annotations
 
@@ -47,14 +48,6 @@ FAMILIES: dict[str, ViewSpec] = {
 # The strong policies on one PIL image, `policy(img, numpy_generator)`: the reference pipeline's.
 PIL_POLICIES: dict[str, Callable] = {"autoaugment_cifar10": CIFAR10Policy(), "rand_augment": pil_ops.rand_augment}
 
-# pipeline.views -> the pipeline that offers it (None: every pipeline).
-VARIANTS: dict[str, str | None] = {
-    "public": None,
-    "dali-randaugment": "dali",  # DALI's own auto_aug RandAugment (n=2, m=9), not the public tables
-    "ffcv-resized-crop": "ffcv",  # FFCV's RandomResizedCrop (scale 0.08-1); the strong view reuses it
-}
-
-
 def view_spec(family: str, where: str) -> ViewSpec:
     """The ViewSpec of augmentation family `family`; `where` names the data set for the error."""
     if family not in FAMILIES:
@@ -69,13 +62,3 @@ def file_view_spec(source, pipeline: str) -> ViewSpec:
         raise ActError(f"pipeline.name={pipeline} builds the resize-and-crop views of image files; data set "
                        f"{source.name} has the {source.augment!r} views of arrays: use pipeline.name=tensor")
     return spec
-
-
-def check_variant(views: str, pipeline: str) -> None:
-    """Refuse a variant the pipeline does not offer: a setting is never silently ignored."""
-    if views not in VARIANTS:
-        raise ActError(f"pipeline.views={views!r} is not allowed; choose one of: {', '.join(VARIANTS)}")
-    owner = VARIANTS[views]
-    if owner is not None and owner != pipeline:
-        raise ActError(f"pipeline.views={views} is a view of the {owner} pipeline, but this run uses "
-                       f"pipeline.name={pipeline}; set pipeline.name={owner} or pipeline.views=public")

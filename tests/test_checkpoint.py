@@ -112,12 +112,12 @@ def test_a_failed_save_keeps_the_old_checkpoint_and_leaves_no_temp_file(tmp_path
 
 def test_the_fingerprint_follows_labels_pixels_and_files():
     source = array_source(n=30, n_test=10)
-    source.noisy = source.train.labels.copy()
-    base = checkpoint.fingerprint(source)
-    assert base == checkpoint.fingerprint(source)
-    source.noisy[0] = (source.noisy[0] + 1) % 10
-    assert checkpoint.fingerprint(source)["labels"] != base["labels"]
-    source.noisy = source.train.labels.copy()
+    noisy = source.train.labels.copy()
+    base = checkpoint.fingerprint(source, noisy)
+    assert base == checkpoint.fingerprint(source, noisy)
+    flipped = noisy.copy()
+    flipped[0] = (flipped[0] + 1) % 10
+    assert checkpoint.fingerprint(source, flipped)["labels"] != base["labels"]
     source.test.images[0, 0, 0, 0] ^= 1
-    assert checkpoint.fingerprint(source)["data"] != base["data"]
+    assert checkpoint.fingerprint(source, noisy)["data"] != base["data"]
     assert pickle.loads(pickle.dumps(base)) == base  # plain values: a weights-only load takes them

@@ -1,4 +1,5 @@
 """Config loading, overrides and the errors a user sees (one line, exit code 2, no traceback)."""
+import re
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,9 @@ def test_the_repository_demo_config_is_the_shipped_one():
     ("data.noise.openset_ratio=0.2", "needs a data set with classes to spare"),
     ("data.name=imagenet", "data.name='imagenet' is not allowed; choose one of"),
     ("method.selection=both", "method.selection='both' is not allowed"),
-    ("pipeline.name=fast", "pipeline.name='fast' is not allowed; choose one of: auto, tensor, reference, dali, ffcv"),
+    ("pipeline.name=fast", "pipeline.name='fast' is not allowed; choose one of: auto, dali, ffcv, reference, tensor"),
+    ("pipeline.views=fast", "pipeline.views='fast' is not allowed; choose one of: public, dali-randaugment, "
+                            "ffcv-resized-crop"),
     ("optim.batch_size=0", "optim.batch_size=0 must be >= 1"),
     ("optim.lr_decay=cosine:1", "optim.lr_decay"),
     ("model.name=vgg", "model.name='vgg' is not allowed"),
@@ -65,6 +68,15 @@ def test_bad_values_stop_with_one_clear_line(override, message):
         load_config(None, [override])
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("ratio,message", [
+    ("0", "data.noise.openset_ratio must be in (0, 1) for cifar80n"),
+    ("0.99", "data.noise.openset_ratio=0.99 leaves 1 of cifar80n's 100 classes closed-set; at least 2 are needed"),
+])
+def test_an_open_set_ratio_that_leaves_no_closed_set_is_refused_by_the_config(ratio, message):
+    with pytest.raises(ActError, match=re.escape(message)):
+        load_config(None, ["data.name=cifar80n", "data.root=/x", f"data.noise.openset_ratio={ratio}"])
 
 
 def test_a_data_set_other_than_digits_needs_a_root():
@@ -100,10 +112,11 @@ def test_train_help_lists_every_key(capsys):
 
 
 def test_the_pipeline_choices_are_the_registered_pipelines():
-    from act.config import CHOICES
+    from act.config import all_choices
     from pipelines import PIPELINES
 
-    assert set(CHOICES["pipeline.name"]) == {"auto", *PIPELINES}
+    assert set(all_choices()["pipeline.name"]) == {"auto", *PIPELINES}
+    assert set(all_choices()["pipeline.views"]) == {"public", "dali-randaugment", "ffcv-resized-crop"}
 
 
 # ---- values are read as written, for the key's declared type (issue 14, items 5, 6, 10) ----

@@ -10,7 +10,8 @@ from datafactory import write_image_folder
 
 from act.cli import main
 from act.config import load_config
-from act.convert import convert, read_converted
+from act.convert import convert
+from act.datasets.converted import read_converted
 from act.errors import ActError
 
 needs_dali = pytest.mark.skipif(importlib.util.find_spec("nvidia.dali") is None, reason="the dali extra is not installed")
@@ -290,7 +291,7 @@ def test_a_converted_folder_with_a_damaged_manifest_is_one_line_naming_it(image_
 
 
 def test_a_conversion_of_another_data_set_is_refused(image_folder, tmp_path):
-    from act.convert import read_converted_for
+    from act.datasets.converted import read_converted_for
 
     convert(folder_config(image_folder), "dali", tmp_path / "out", progress=False)
     cfg = load_config(None, ["data.name=cifar100n", f"pipeline.path={tmp_path / 'out'}"])
@@ -299,7 +300,7 @@ def test_a_conversion_of_another_data_set_is_refused(image_folder, tmp_path):
 
 
 def test_an_image_size_other_than_the_conversions_is_refused(image_folder, tmp_path):
-    from act.convert import read_converted_for
+    from act.datasets.converted import read_converted_for
 
     convert(folder_config(image_folder), "dali", tmp_path / "out", progress=False)
     cfg = load_config(None, ["data.name=folder", f"pipeline.path={tmp_path / 'out'}", "data.image_size=64"])

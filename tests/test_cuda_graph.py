@@ -14,9 +14,11 @@ import pytest
 import torch
 
 from act import engine
+from act.methods import phase_losses
 from act.config import load_config
 from act.errors import ActError
-from act.train import cuda_graph_enabled, prepare, train_epoch
+from act.build import cuda_graph_enabled, prepare
+from act.train import train_epoch
 from benchmarks.recorder import OpRecorder
 
 # 400 images in batches of 64: six full batches (the static path) and a last one of 16 (eager).
@@ -65,9 +67,9 @@ def test_the_capturable_step_equals_the_plain_step_bit_for_bit(tmp_path):
     assert torch.equal(plain.ctx.bank.ema, capturable.ctx.bank.ema)
 
 
-@pytest.mark.parametrize("phase", ["warmup", "robust", "standard"])
-def test_a_full_batch_step_has_no_host_sync(tmp_path, phase):
-    run = tiny_run(tmp_path, True)
+@pytest.mark.parametrize("method,phase", [("act", "warmup"), ("act", "robust"), ("standard", "standard")])
+def test_a_full_batch_step_has_no_host_sync(tmp_path, method, phase):
+    run = tiny_run(tmp_path, True, f"method.name={method}")
     batches = run.pipeline.train_batches(1)
     engine.set_lrs(run.ctx, 0.01, 0.08)
     step = run.steps[phase]
@@ -83,7 +85,7 @@ def test_each_phase_traces_as_one_graph(tmp_path, phase):
     run = tiny_run(tmp_path, True)
     batch = next(run.pipeline.train_batches(1))
     torch._dynamo.reset()
-    explanation = torch._dynamo.explain(engine.LOSSES[phase])(run.ctx, batch, run.stats.totals)
+    explanation = torch._dynamo.explain(phase_losses()[phase])(run.ctx, batch, run.stats.totals)
     assert explanation.graph_break_count == 0 and explanation.graph_count == 1
 
 

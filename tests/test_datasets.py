@@ -105,18 +105,6 @@ def test_cifar80n_closed_class_count_follows_the_openset_ratio(tmp_path):
     assert read_source("cifar80n", root, openset_ratio=0.4).num_classes == 60
 
 
-def test_cifar80n_without_openset_ratio_is_an_error(tmp_path):
-    root = write_cifar(str(tmp_path), "cifar100n", n_train=5, n_test=5, seed=5)
-    with pytest.raises(ActError, match="openset_ratio"):
-        read_source("cifar80n", root, openset_ratio=0.0)
-
-
-def test_openset_ratio_on_a_closed_data_set_is_an_error(tmp_path):
-    root = write_cifar(str(tmp_path), "cifar10n", n_train=5, n_test=5, seed=5)
-    with pytest.raises(ActError, match="openset_ratio"):
-        read_source("cifar10n", root, openset_ratio=0.2)
-
-
 def truncate(path):
     with open(path, "rb") as f:
         data = f.read()

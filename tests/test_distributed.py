@@ -22,6 +22,7 @@ from test_cuda_graph import tiny_data
 
 from act import distributed, models
 from act import train as training
+from act.build import cuda_graph_enabled, prepare
 from act.config import load_config
 from act.datasets import read_source
 from act.errors import ActError
@@ -68,7 +69,7 @@ def run_epochs(rank: int, size: int, port: int, root: str, model: str, out: str)
         os.environ.update(rank_env(rank, size, port))
     cfg = load_config(None, [*RUN, f"data.root={root}"])
     cfg.model.name = model  # a test-only model: the config's validation knows the shipped names only
-    run = training.prepare(cfg, run_dir=Path(out))
+    run = prepare(cfg, run_dir=Path(out))
     records = []
     for epoch in range(cfg.optim.epochs):
         records.append(training.train_epoch(run, epoch, False))
@@ -220,5 +221,5 @@ def test_a_global_batch_that_does_not_divide_among_the_processes_is_refused():
 def test_the_captured_step_is_refused_under_ddp():
     cfg = load_config(None, ["run.cuda_graph=true"])
     with pytest.raises(ActError, match="run.cuda_graph=true needs one process, not 2"):
-        training.cuda_graph_enabled(cfg, torch.device("cuda"), needs_scaler=False, ranks=2)
-    assert not training.cuda_graph_enabled(load_config(None, []), torch.device("cuda"), needs_scaler=False, ranks=2)
+        cuda_graph_enabled(cfg, torch.device("cuda"), needs_scaler=False, ranks=2)
+    assert not cuda_graph_enabled(load_config(None, []), torch.device("cuda"), needs_scaler=False, ranks=2)

@@ -17,6 +17,7 @@ from act import train as training
 from act.cli import main
 from act.config import load_config
 from act.errors import ActError
+from act.results import to_json
 
 TIMING_KEYS = {"epoch_seconds", "train_seconds", "images_per_s"}
 REQUIRED = {"epoch", "phase", "lr", "lr1", "rtm_test_acc", "ntm_test_acc", "sel_precision", "sel_recall",
@@ -96,7 +97,7 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path):
     class Kill(Exception):
         pass
 
-    original = training.save_checkpoint
+    original = checkpoint.save_run
     calls = {"n": 0}
 
     def kill_after_two_epochs(run, epoch):
@@ -105,12 +106,12 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path):
         if calls["n"] == 2:  # dies after epoch 1's checkpoint, before its metrics line is written
             raise Kill
 
-    training.save_checkpoint = kill_after_two_epochs
+    checkpoint.save_run = kill_after_two_epochs
     try:
         with pytest.raises(Kill):
             training.train(quick(tmp_path / "b", "run.name=cut"))
     finally:
-        training.save_checkpoint = original
+        checkpoint.save_run = original
     cut = tmp_path / "b" / "cut"
     assert len(read_metrics(cut)) == 1  # the crash left the metrics one epoch behind the checkpoint
     resumed = training.resume(cut)
@@ -282,7 +283,7 @@ def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 def test_metrics_are_strict_json_with_null_for_non_finite_values():
-    line = training.to_json({"rtm_test_acc": float("nan"), "loss": [float("inf"), 1.5], "phase": "robust"})
+    line = to_json({"rtm_test_acc": float("nan"), "loss": [float("inf"), 1.5], "phase": "robust"})
     assert json.loads(line) == {"rtm_test_acc": None, "loss": [None, 1.5], "phase": "robust"}
     assert "NaN" not in line and "Infinity" not in line
 

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from act.config import load_config
-from act.convert import convert, read_converted
+from act.convert import convert
+from act.datasets.converted import read_converted
 from act.errors import ActError
 from pipelines import build_pipeline
 

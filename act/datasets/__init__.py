@@ -1,22 +1,29 @@
-"""Data set readers: `read_source(name, root)` returns the Source of any registered data set.
+"""Data set readers: `read_data(cfg)` returns the Source a run trains on, `read_source(name, root)`
+that of any registered data set.
 
-Each built-in data set is registered below with its facts (act/datasets/registry.py).
+Each built-in data set is registered below with its facts (act/datasets/registry.py); a folder
+`act convert` wrote is read by act/datasets/converted.py. The settings were validated by
+act/config.py; what is checked here needs the data itself (an array set's own size, the data
+set and image size a conversion was made of).
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 from act.datasets.arrays import read_arrays
 from act.datasets.base import Source, Split
 from act.datasets.cifar import read_cifar, read_cifar80n
 from act.datasets.clothing1m import read_clothing1m
+from act.datasets.converted import read_converted_for
 from act.datasets.digits import read_digits
 from act.datasets.folder import read_image_folder
 from act.datasets.food101n import read_food101n
-from act.datasets.registry import DatasetSpec, dataset_names, openset_names, register, spec_of
+from act.datasets.registry import DatasetSpec, dataset_names, register, spec_of
 from act.errors import ActError
 
 register(DatasetSpec("cifar10n", lambda root, r: read_cifar(root, "cifar10n"), "cifar", paper_name="CIFAR10N"))
 register(DatasetSpec("cifar100n", lambda root, r: read_cifar(root, "cifar100n"), "cifar", paper_name="CIFAR100N"))
-register(DatasetSpec("cifar80n", read_cifar80n, "cifar", openset=True, paper_name="CIFAR80N"))
+register(DatasetSpec("cifar80n", read_cifar80n, "cifar", openset=True, label_space=100, paper_name="CIFAR80N"))
 for _name in ("aircraft", "bird", "car"):
     register(DatasetSpec(f"web-{_name}", lambda root, r, n=f"web-{_name}": read_image_folder(root, n, image_size=448, resize=448),
                          "web", clean_known=False, paper_name=f"Web-{_name.capitalize()}"))
@@ -27,7 +34,20 @@ register(DatasetSpec("folder", lambda root, r: read_image_folder(root, "folder",
 register(DatasetSpec("arrays", lambda root, r: read_arrays(root), "cifar"))
 register(DatasetSpec("digits", lambda root, r: read_digits(), "digits", needs_root=False))
 
-__all__ = ["DatasetSpec", "Source", "Split", "dataset_names", "read_source", "register", "spec_of"]
+__all__ = ["DatasetSpec", "Source", "Split", "dataset_names", "read_data", "read_source", "register", "spec_of"]
+
+
+def read_data(cfg) -> Source:
+    """The Source of a run's config (act/config.py's Config): the conversion at pipeline.path or
+    the data set data.name at data.root, cut to data.train_limit / data.test_limit."""
+    d = cfg.data
+    source = read_converted_for(cfg) if cfg.pipeline.path else \
+        read_source(d.name, d.root, d.image_size, d.noise.openset_ratio)
+    source = replace(source, train=source.train.head(d.train_limit), test=source.test.head(d.test_limit))
+    if len(source.train) == 0 or len(source.test) == 0:
+        raise ActError(f"data set {d.name} has {len(source.train)} training and {len(source.test)} test samples; "
+                       f"both must be > 0")
+    return source
 
 
 def read_source(name: str, root: str | None, image_size: int = 0, openset_ratio: float = 0.0) -> Source:
@@ -36,11 +56,7 @@ def read_source(name: str, root: str | None, image_size: int = 0, openset_ratio:
     For file sources the resize side scales with it (Food-101N's 256/224 stays 8/7).
     """
     spec = spec_of(name)
-    if openset_ratio and not spec.openset:
-        raise ActError(f"data.noise.openset_ratio={openset_ratio} needs a data set with classes to spare "
-                       f"({', '.join(openset_names())}); {name} has none: set it to 0")
-    if image_size < 0:
-        raise ActError(f"data.image_size={image_size} must be >= 0 (0: the data set's own size)")
+    assert image_size >= 0 and (spec.openset or not openset_ratio), "validated by act/config.py"
     source = spec.read(root, openset_ratio)
     source.augment = spec.augment
     if image_size and source.is_array and image_size != source.image_size:

@@ -7,7 +7,7 @@ encoded image paths, a "file source"). Noise is applied later, to `train.labels`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,7 +72,6 @@ class Source:
     channels: int = 3
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
-    noisy: np.ndarray | None = field(default=None, repr=False)  # set by act.noise
 
     def __post_init__(self) -> None:
         if not self.label_space:

@@ -61,12 +61,9 @@ def read_cifar80n(root: str | None, openset_ratio: float) -> Source:
     split keeps all images with their true fine labels (those >= K are open-set), the test
     split keeps only the closed-set images.
     """
-    if not 0.0 < openset_ratio < 1.0:
-        raise ActError(f"cifar80n needs data.noise.openset_ratio in (0, 1) (the paper uses 0.2), got {openset_ratio}")
     full = read_cifar(root, "cifar100n")
     closed = int(full.num_classes * (1 - openset_ratio))
-    if closed < 2:
-        raise ActError(f"data.noise.openset_ratio={openset_ratio} leaves {closed} closed-set classes; cifar80n needs at least 2")
+    assert 0.0 < openset_ratio < 1.0 and closed >= 2, "validated by act/config.py"
     keep = full.test.labels < closed
     test = Split(labels=full.test.labels[keep], images=full.test.images[keep])
     return Source(name="cifar80n", train=full.train, test=test, classes=full.classes[:closed],

@@ -25,6 +25,7 @@ class DatasetSpec:
     needs_root: bool = True  # False: the reader needs no data.root (bundled data)
     clean_known: bool = True  # False: labels noisy by nature, no true labels to score the selection
     openset: bool = False  # has classes to spare: data.noise.openset_ratio must be in (0, 1)
+    label_space: int = 0  # classes of the labels before any are held out as open-set (0: known when read)
     paper_name: str = ""  # the name in report tables ("" : data.name)
 
     @property

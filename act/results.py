@@ -1,0 +1,88 @@
+"""What a run writes about itself: one record per epoch (metrics.jsonl) and summary.json.
+
+Both are strict JSON (a NaN or infinity becomes null), written atomically into the run folder
+(act/rundir.py). `epoch_record` turns an epoch's statistics into its record, `summarise` the
+records into the summary that `act report` reads.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from act import distributed
+from act.config import Config
+from act.metrics import last_k_summary, selection_quality
+from act.rundir import write_text
+
+
+def epoch_record(run, epoch: int, phase: str, totals: dict, accs: list[float], seconds: float,
+                 train_seconds: float) -> dict:
+    """The metrics record of one epoch from its summed statistics (engine.STAT_NAMES)."""
+    quality = selection_quality(totals["selected"], totals["selected_clean"], totals["clean"]) if run.clean_known \
+        else {"precision": None, "recall": None, "f1": None}
+    samples, steps = int(totals["samples"]), totals["steps"]
+    return {
+        "epoch": epoch, "phase": phase, "lr": run.plan0[epoch], "lr1": run.plan1[epoch],
+        "rtm_test_acc": accs[0], "ntm_test_acc": accs[1],
+        "sel_precision": quality["precision"], "sel_recall": quality["recall"], "sel_f1": quality["f1"],
+        "selected_frac": totals["selected"] / samples if samples else None,
+        "mining": totals["mining_steps"] / steps if phase == "robust" and steps else None,
+        "rtm_train_acc": 100.0 * totals["correct0"] / samples if samples else None,
+        "ntm_train_acc": 100.0 * totals["correct1"] / samples if samples else None,
+        "rtm_loss": totals["loss0"] / steps if steps else None,
+        "ntm_loss": totals["loss1"] / steps if steps else None,
+        "samples_seen": samples,
+        "epoch_seconds": seconds, "train_seconds": train_seconds,
+        "images_per_s": samples / train_seconds if train_seconds > 0 else None,
+    }
+
+
+def summarise(run) -> dict:
+    h = run.history
+    last = h[-1] if h else {}
+    seconds = [r["epoch_seconds"] for r in h]
+    return {
+        "data": run.cfg.data.name, "method": run.cfg.method.name, "model": run.cfg.model.name,
+        "noise": run.noise,
+        "rtm": last_k_summary([r["rtm_test_acc"] for r in h]),
+        "ntm": last_k_summary([r["ntm_test_acc"] for r in h]),
+        "selection": {"precision": last.get("sel_precision"), "recall": last.get("sel_recall"),
+                      "f1": last.get("sel_f1")},
+        "epochs": len(h),
+        "epoch_seconds_median": float(np.median(seconds)) if seconds else None,
+        "device": str(run.device),
+        "world_size": run.world.size, "bank_consistent": distributed.bank_consistent(run.world, run.ctx.bank),
+        "pipeline": run.pipeline.name, "views": run.pipeline.views,
+    }
+
+
+def noise_settings(cfg: Config) -> dict:
+    """The noise keys of the config, kept beside the actual rate in noise.json and summary.json."""
+    n = cfg.data.noise
+    return {"type": n.type, "closeset_ratio": n.closeset_ratio, "openset_ratio": n.openset_ratio, "seed": n.seed}
+
+
+def finite(value):
+    """`value` with every NaN or infinity replaced by None (null in JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def to_json(value, **kwargs) -> str:
+    return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
+def write_metrics(run_dir: Path, history: list[dict]) -> None:
+    write_text(run_dir / "metrics.jsonl", "".join(to_json(r) + "\n" for r in history))
+
+
+def write_summary(run_dir: Path, summary: dict) -> None:
+    write_text(run_dir / "summary.json", to_json(summary, indent=2))
