@@ -57,16 +57,11 @@ OPS: dict[str, OpSpec] = {
 # The ops of CIFAR10Policy (all but cutout).
 AUTOAUGMENT_OPS = tuple(name for name in OPS if name != "cutout")
 
-# RandAugment's 15 ops in the order the PIL reference's draw (numpy's choice) indexes them.
+# RandAugment's 15 ops in the order its draw indexes them: the public code's `randaugment`
+# package's list, which the PIL reference (numpy's choice) and the batched draw (torch.randint)
+# both index.
 RAND_AUGMENT_ORDER = ("invert", "cutout", "sharpness", "autocontrast", "posterize", "shearX", "translateX",
                       "translateY", "shearY", "rotate", "equalize", "contrast", "color", "solarize", "brightness")
-# The same 15 in the order the batched draw (torch.randint) indexes them. The two draws share
-# no stream (numpy against torch) and an order only names the outcomes of a uniform draw, so
-# both give the same distribution; the orders stay as they are because every seeded strong
-# view of the tensor, DALI and FFCV pipelines follows this one (reordering changes their images).
-RAND_AUGMENT_BATCHED_ORDER = ("invert", "cutout", "sharpness", "autocontrast", "posterize", "shearX", "shearY",
-                              "translateX", "translateY", "rotate", "equalize", "contrast", "color", "solarize",
-                              "brightness")
 
 # (p1, op1, bin1, p2, op2, bin2): the AutoAugment paper's CIFAR-10 policy.
 CIFAR10_POLICY = (

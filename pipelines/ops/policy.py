@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 
 from pipelines import augment_table
-from pipelines.augment_table import BINS, CIFAR10_POLICY, RAND_AUGMENT_BATCHED_ORDER
+from pipelines.augment_table import BINS, CIFAR10_POLICY, RAND_AUGMENT_ORDER
 from pipelines.ops.slot import INDEX, NONE, OPS, Draws, apply_draws, apply_static
 
 
@@ -90,7 +90,7 @@ def autoaugment_cifar10(images: torch.Tensor, generator: torch.Generator, static
 @lru_cache(maxsize=None)
 def rand_augment_ops(device: torch.device) -> torch.Tensor:
     """15: RandAugment's op index (the batched draw's order) -> index into OPS."""
-    return torch.tensor([INDEX[name] for name in RAND_AUGMENT_BATCHED_ORDER], device=device)
+    return torch.tensor([INDEX[name] for name in RAND_AUGMENT_ORDER], device=device)
 
 
 def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generator, device: torch.device,
@@ -100,7 +100,7 @@ def draw_rand_augment(n: int, height: int, width: int, generator: torch.Generato
     to_ops = rand_augment_ops(device)
     levels, ops, values, boxes = [], [], [], []
     for _ in range(n_ops):
-        op = to_ops[torch.randint(0, len(RAND_AUGMENT_BATCHED_ORDER), (n,), device=device, generator=generator)]
+        op = to_ops[torch.randint(0, len(RAND_AUGMENT_ORDER), (n,), device=device, generator=generator)]
         fire = torch.rand(n, device=device, generator=generator) < p
         level = torch.randint(1, max_level, (n,), device=device, generator=generator)
         sign = random_sign(n, generator, device)
