@@ -170,10 +170,9 @@ class ReferencePipeline(Pipeline):
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.epoch = epoch
-        for index, weak, strong, label, true in reraise_user_errors(self.train_loader):
-            yield Batch(index=index.to(self.device), weak=self.to_device(weak),
-                        strong=self.to_device(strong) if self.strong else None,
-                        label=label.to(self.device), true_label=true.to(self.device))
+        for index, weak, strong, _, _ in reraise_user_errors(self.train_loader):
+            # The labels the workers read (the public loader's) are those the base looks up on the device.
+            yield self.labelled(index.to(self.device), self.to_device(weak), self.to_device(strong) if self.strong else None)
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in reraise_user_errors(self.test_loader):
