@@ -3,9 +3,12 @@
     python -m benchmarks.pipelines --data cifar10n --root DIR --pipelines reference,tensor \
         --device cpu|cuda --json OUT.json
     python -m benchmarks.pipelines --path CONVERTED_DIR --pipelines reference,dali --device cuda
+    python -m benchmarks.pipelines --synthetic-files 240 --pipelines reference,dali,ffcv
 
 Without --root the data are random uint8 CIFAR-shaped arrays (50,000 x 32 x 32 x 3); with
---path, the image files of a folder written by `act convert` (both pipelines read them). The
+--path, the image files of a folder written by `act convert` (both pipelines read them); with
+--synthetic-files N, N random 500x375 JPEGs of 10 classes (+ N/4 for test) written to a
+temporary image folder and converted with `act convert --format ffcv` (which DALI reads too). The
 reference pipeline runs with one worker per CPU core. Each pipeline gets a warm-up of
 `--warmup-batches` batches, then `--batches` batches are timed (the device synchronised
 before the clock is read); images/s counts samples delivered with both views.
@@ -15,16 +18,19 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from act.datasets.converted import read_converted
-from benchmarks.record import command_line, write_record
+from act.config import load_config
+from act.convert import convert
 from act.datasets import read_source
 from act.datasets.base import Source, Split
+from act.datasets.converted import read_converted
+from benchmarks.record import command_line, write_record
 from pipelines import build_pipeline
 
 
@@ -36,6 +42,22 @@ def random_cifar(n: int = 50_000, n_test: int = 10_000, classes: int = 10, seed:
                   test=Split(labels=rs.randint(0, classes, n_test),
                              images=rs.randint(0, 256, (n_test, size, size, 3), dtype=np.uint8)),
                   classes=[str(i) for i in range(classes)], image_size=size)
+
+
+def synthetic_files(n: int, folder: Path) -> Path:
+    """N random 500x375 JPEGs of 10 classes in an image folder (train/ and val/), converted into
+    `folder`/converted with `act convert --format ffcv`; returns the converted folder."""
+    from PIL import Image
+
+    rs = np.random.RandomState(0)
+    for split, count in (("train", n), ("val", max(10, n // 4))):
+        for i in range(count):
+            target = folder / "images" / split / f"c{i % 10}"
+            target.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rs.randint(0, 256, (375, 500, 3), dtype=np.uint8)).save(target / f"{i:05d}.jpg", quality=90)
+    cfg = load_config(None, ["data.name=folder", f"data.root={folder / 'images'}"])
+    convert(cfg, "ffcv", folder / "converted", progress=False)
+    return folder / "converted"
 
 
 def device_name(device: torch.device) -> str:
@@ -76,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", default="cifar10n", help="data.name of the data set read from --root")
     parser.add_argument("--root", default=None, help="data root; without it, random CIFAR-shaped data")
     parser.add_argument("--path", default=None, help="a folder written by `act convert` (image files)")
+    parser.add_argument("--synthetic-files", type=int, default=0, metavar="N",
+                        help="N random JPEGs, converted with act convert --format ffcv, instead of --path")
     parser.add_argument("--pipelines", default="reference,tensor")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -85,13 +109,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    if args.path:
-        source = read_converted(args.path)
-    else:
-        source = read_source(args.data, args.root) if args.root else random_cifar()
-    results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers, args.path)
-               for name in args.pipelines.split(",")]
-    data = f"converted: {Path(args.path).name}" if args.path else (args.data if args.root else "random-cifar")
+    with tempfile.TemporaryDirectory() as scratch:
+        path = str(synthetic_files(args.synthetic_files, Path(scratch))) if args.synthetic_files else args.path
+        if path:
+            source = read_converted(path)
+        else:
+            source = read_source(args.data, args.root) if args.root else random_cifar()
+        results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers,
+                           path) for name in args.pipelines.split(",")]
+    data = f"{args.synthetic_files} synthetic 500x375 JPEGs, converted" if args.synthetic_files else \
+        f"converted: {Path(args.path).name}" if args.path else (args.data if args.root else "random-cifar")
     report = {"device": device_name(device), "torch": torch.__version__, "data": data, "image_size": source.image_size,
               "batch_size": args.batch_size, "results": results}
     base = next((r["images_per_s"] for r in results if r["pipeline"] == "reference"), None)
