@@ -17,7 +17,7 @@ import torch
 from act import distributed, engine, methods
 from act import method as M
 from act.config import Config, OptimConfig
-from act.datasets import read_data
+from act.datasets import limit, read_data
 from act.datasets.base import Source
 from act.datasets.registry import clean_known
 from act.errors import ActError
@@ -64,7 +64,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     cuda_paths = device.type == "cuda" if cuda_paths is None else cuda_paths
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
-    source = read_data(cfg) if source is None else source
+    source = read_data(cfg) if source is None else limit(source, cfg)  # data.*_limit hold for a given Source too
     true = source.train.labels
     noisy = apply_noise(cfg, true, source.label_space)
     if noisy.max() >= source.num_classes:

@@ -34,7 +34,7 @@ register(DatasetSpec("folder", lambda root, r: read_image_folder(root, "folder",
 register(DatasetSpec("arrays", lambda root, r: read_arrays(root), "cifar"))
 register(DatasetSpec("digits", lambda root, r: read_digits(), "digits", needs_root=False))
 
-__all__ = ["DatasetSpec", "Source", "Split", "dataset_names", "read_data", "read_source", "register", "spec_of"]
+__all__ = ["DatasetSpec", "Source", "Split", "dataset_names", "limit", "read_data", "read_source", "register", "spec_of"]
 
 
 def read_data(cfg) -> Source:
@@ -43,6 +43,12 @@ def read_data(cfg) -> Source:
     d = cfg.data
     source = read_converted_for(cfg) if cfg.pipeline.path else \
         read_source(d.name, d.root, d.image_size, d.noise.openset_ratio)
+    return limit(source, cfg)
+
+
+def limit(source: Source, cfg) -> Source:
+    """A new Source of the first data.train_limit / data.test_limit samples of `source` (0: all)."""
+    d = cfg.data
     source = replace(source, train=source.train.head(d.train_limit), test=source.test.head(d.test_limit))
     if len(source.train) == 0 or len(source.test) == 0:
         raise ActError(f"data set {d.name} has {len(source.train)} training and {len(source.test)} test samples; "
