@@ -71,7 +71,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
         raise ActError(f"noisy labels reach class {noisy.max()} but the model has {source.num_classes} classes")
     report = noise_report(true, noisy)
 
-    amp_dtype, needs_scaler = resolve_amp(cfg.run.amp, device)
+    _, needs_scaler = resolve_amp(cfg.run.amp, device)  # refuses fp16 off CUDA before anything is built
     batch_size = distributed.rank_batch(cfg, world)
     method = methods.spec_of(cfg.method.name)
     pipeline = build_pipeline(cfg.pipeline.name, source, noisy, batch_size=batch_size, device=device,
@@ -92,15 +92,8 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     cuda_graph = cuda_graph_enabled(cfg, device, needs_scaler, world.size)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions once
-    opts = build_optimisers(rtm, ntm, o, device)
-    bank = M.Bank.create(torch.as_tensor(noisy, device=device), source.num_classes)
-    a = cfg.method.ablation
-    ctx = engine.StepContext(
-        rtm=rtm, ntm=ntm, opt0=opts[0], opt1=opts[1], bank=bank, tau=cfg.method.tau,
-        selection=cfg.method.selection, mine=a.mining, reweight=a.reweight, consistency=a.consistency,
-        label_smoothing=cfg.method.label_smoothing, fuse_views=cfg.method.fuse_views, amp_dtype=amp_dtype,
-        scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, autocast_cache=not cuda_paths,
-        ranks=world.size, all_sum=distributed.all_sum(world))
+    ctx = step_context(cfg, rtm, ntm, torch.as_tensor(noisy, device=device), source.num_classes, device,
+                       cuda_paths, world)
     plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
     plan1 = build_ntm_plan(o.ntm_lr_plan, o.lr, o.lr1, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
 
@@ -112,6 +105,22 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,
                plan1=plan1, history=[], clean_known=clean_known(cfg.data.name), noise=report,
                stats=engine.EpochStats(device), world=world)
+
+
+def step_context(cfg: Config, rtm: torch.nn.Module, ntm: torch.nn.Module, noisy: torch.Tensor, num_classes: int,
+                 device: torch.device, cuda_paths: bool = False,
+                 world: distributed.World = distributed.World()) -> engine.StepContext:
+    """What a step needs besides the batch, from the config: both nets, their optimisers, a new
+    memory bank over the noisy labels, the method's settings, autocast and scaler (run.amp)."""
+    amp_dtype, needs_scaler = resolve_amp(cfg.run.amp, device)
+    opt0, opt1 = build_optimisers(rtm, ntm, cfg.optim, device)
+    m, a = cfg.method, cfg.method.ablation
+    return engine.StepContext(
+        rtm=rtm, ntm=ntm, opt0=opt0, opt1=opt1, bank=M.Bank.create(noisy, num_classes), tau=m.tau,
+        selection=m.selection, mine=a.mining, reweight=a.reweight, consistency=a.consistency,
+        label_smoothing=m.label_smoothing, fuse_views=m.fuse_views, amp_dtype=amp_dtype,
+        scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, autocast_cache=not cuda_paths,
+        ranks=world.size, all_sum=distributed.all_sum(world))
 
 
 def resolve_device(name: str) -> torch.device:

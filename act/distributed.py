@@ -3,7 +3,7 @@
 `torchrun --nproc_per_node N -m act train ...` starts N processes with WORLD_SIZE, RANK and
 LOCAL_RANK set; `join` makes them one process group (NCCL on CUDA, gloo on the CPU). Without
 them, or with WORLD_SIZE=1, nothing here runs a collective and a run is a single process.
-What the processes share, and how (each piece is a helper the run in act/train.py calls):
+What the processes share, and how (each piece is a helper that act/build.py and act/train.py call):
 
 - data: `optim.batch_size` is the global batch; each rank trains its slice of every global
   batch (pipelines/shard.py), every index once per epoch, and every rank runs the same steps

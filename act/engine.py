@@ -16,7 +16,7 @@ optimiser updates. The maths lives in `method.py`; this module arranges it for s
   eagerly, which is how the CPU tests prove it equals the plain step. The last, smaller
   batch of an epoch takes the eager path (no padding: a padded batch would change the
   batch-norm statistics).
-- SGD is `fused` (it reads the tensor learning rate on the device; act/train.py builds it).
+- SGD is `fused` (it reads the tensor learning rate on the device; act/build.py builds it).
 - Under DDP (act/distributed.py) the nets are DDP modules, which average gradients over the
   ranks, and `StepContext.all_sum` adds tensors over the ranks: each step sums the batch
   size, both correct counts and the selected counts once, so the memorisation check, the
@@ -192,8 +192,6 @@ def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor
     add_stats(totals, sel=sel, y=y, true=batch.true_label, mining=mining & ctx.mine, loss0=loss0, loss1=loss1,
               pred0=pred0, pred1=pred1)
     return loss0 + loss1
-
-
 
 
 def backward_and_step(ctx: StepContext, loss: torch.Tensor) -> None:

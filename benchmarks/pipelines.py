@@ -27,7 +27,7 @@ import torch
 
 from act.config import load_config
 from act.convert import convert
-from act.datasets import read_source
+from act.datasets import read_data
 from act.datasets.base import Source, Split
 from act.datasets.converted import read_converted
 from benchmarks.record import command_line, write_record
@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         if path:
             source = read_converted(path)
         else:
-            source = read_source(args.data, args.root) if args.root else random_cifar()
+            # a data set from disk through the trainer's reader, its settings validated by the config
+            source = read_data(load_config(None, [f"data.name={args.data}", f"data.root={args.root}"])) \
+                if args.root else random_cifar()
         results = [measure(name, source, device, args.batch_size, args.batches, args.warmup_batches, args.workers,
                            path) for name in args.pipelines.split(",")]
     data = f"{args.synthetic_files} synthetic 500x375 JPEGs, converted" if args.synthetic_files else \

@@ -27,10 +27,9 @@ import torch
 import torch.nn as nn
 
 from act import engine
-from act import method as M
-from act.config import OptimConfig
+from act.build import step_context
+from act.config import Config
 from act.models import create_model
-from act.build import build_optimisers, resolve_amp
 from benchmarks.naive_step import NaiveACT
 from benchmarks.record import command_line, write_record
 from pipelines.base import Batch
@@ -90,17 +89,16 @@ def channels_last(batch: Batch) -> Batch:
 
 def fused_context(rtm: nn.Module, ntm: nn.Module, noisy: torch.Tensor, num_classes: int, *, tau: float = 0.025,
                   mine: bool = True, amp: bool = False) -> engine.StepContext:
-    """A StepContext built as act/train.py builds it: channels_last nets on CUDA, the trainer's
-    optimisers (`build_optimisers`, the paper's CIFAR settings), the bank on the device, autocast
-    and scaler as `run.amp=auto` picks."""
+    """The trainer's StepContext (act/build.py `step_context`) for the paper's CIFAR settings
+    (the defaults of act/config.py) with these learning rates, tau and mining: channels_last nets
+    on CUDA, the trainer's optimisers, the bank on the device, autocast as `run.amp=auto` picks."""
     device = noisy.device
     if device.type == "cuda":
         rtm, ntm = (net.to(memory_format=torch.channels_last) for net in (rtm, ntm))
-    opt0, opt1 = build_optimisers(rtm, ntm, OptimConfig(lr=LR, lr1=LR1), device)
-    amp_dtype, needs_scaler = resolve_amp("auto" if amp else "off", device)
-    return engine.StepContext(rtm=rtm, ntm=ntm, opt0=opt0, opt1=opt1, bank=M.Bank.create(noisy, num_classes),
-                              tau=tau, mine=mine, amp_dtype=amp_dtype,
-                              scaler=torch.amp.GradScaler("cuda") if needs_scaler else None)
+    cfg = Config()
+    cfg.optim.lr, cfg.optim.lr1, cfg.method.tau, cfg.method.ablation.mining = LR, LR1, tau, mine
+    cfg.run.amp = "auto" if amp else "off"
+    return step_context(cfg, rtm, ntm, noisy, num_classes, device)
 
 
 def naive_runner(setup: Setup) -> tuple[Callable[[Batch], object], Callable[[Batch], Batch]]:

@@ -13,7 +13,7 @@ import torch
 
 from act.datasets.base import Source
 from act.errors import ActError
-from pipelines import dali, ffcv, reference, tensor  # noqa: F401  (each registers its pipeline)
+from pipelines import tensor, reference, dali, ffcv  # noqa: F401, I001  (each registers its pipeline, in the order of pipeline.name's choices)
 from pipelines.base import Batch, Pipeline
 from pipelines.registry import PIPELINES, pipeline_names, register, view_names
 

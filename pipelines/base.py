@@ -41,7 +41,7 @@ class Pipeline(ABC):
     def __init__(self, source: Source, noisy: np.ndarray, *, batch_size: int, device: torch.device, seed: int,
                  workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True,
                  static: bool | None = None, views: str = "public", shard: tuple[int, int] = (0, 1)):
-        check_views(views, self.name)
+        check_views(views, type(self))
         self.views = views  # pipeline.views: `public` or a named faster variant (pipelines/views.py)
         self.source = source
         self.noisy = np.asarray(noisy, dtype=np.int64)

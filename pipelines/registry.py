@@ -30,12 +30,12 @@ def view_names() -> tuple[str, ...]:
     return (PUBLIC, *(v for cls in PIPELINES.values() for v in cls.variants))
 
 
-def check_views(views: str, pipeline: str) -> None:
-    """Refuse a variant the pipeline does not offer: a setting is never silently ignored."""
-    if views == PUBLIC or views in PIPELINES[pipeline].variants:
+def check_views(views: str, pipeline: type) -> None:
+    """Refuse a variant the Pipeline class `pipeline` does not offer: a setting is never silently ignored."""
+    if views == PUBLIC or views in pipeline.variants:
         return
     owners = [name for name, cls in PIPELINES.items() if views in cls.variants]
     if not owners:
         raise ActError(f"pipeline.views={views!r} is not allowed; choose one of: {', '.join(view_names())}")
     raise ActError(f"pipeline.views={views} is a view of the {owners[0]} pipeline, but this run uses "
-                   f"pipeline.name={pipeline}; set pipeline.name={owners[0]} or pipeline.views={PUBLIC}")
+                   f"pipeline.name={pipeline.name}; set pipeline.name={owners[0]} or pipeline.views={PUBLIC}")

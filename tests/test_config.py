@@ -54,7 +54,7 @@ def test_the_repository_demo_config_is_the_shipped_one():
     ("data.noise.openset_ratio=0.2", "needs a data set with classes to spare"),
     ("data.name=imagenet", "data.name='imagenet' is not allowed; choose one of"),
     ("method.selection=both", "method.selection='both' is not allowed"),
-    ("pipeline.name=fast", "pipeline.name='fast' is not allowed; choose one of: auto, dali, ffcv, reference, tensor"),
+    ("pipeline.name=fast", "pipeline.name='fast' is not allowed; choose one of: auto, tensor, reference, dali, ffcv"),
     ("pipeline.views=fast", "pipeline.views='fast' is not allowed; choose one of: public, dali-randaugment, "
                             "ffcv-resized-crop"),
     ("optim.batch_size=0", "optim.batch_size=0 must be >= 1"),
