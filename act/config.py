@@ -295,9 +295,10 @@ def validate(cfg: Config) -> None:
             f"({', '.join(openset_names())}); {d.name} has none: set it to 0")
     if spec.openset and n.openset_ratio <= 0:
         raise ActError(f"data.noise.openset_ratio must be in (0, 1) for {d.name} (the paper uses 0.2)")
-    if spec.label_space and int(spec.label_space * (1 - n.openset_ratio)) < 2:
-        raise ActError(f"data.noise.openset_ratio={n.openset_ratio} leaves {int(spec.label_space * (1 - n.openset_ratio))} "
-                       f"of {d.name}'s {spec.label_space} classes closed-set; at least 2 are needed")
+    closed = int(spec.label_space * (1 - n.openset_ratio))  # as act/noise.py counts the closed-set classes
+    if spec.label_space and closed < 2:
+        raise ActError(f"data.noise.openset_ratio={n.openset_ratio} leaves {closed} of {d.name}'s {spec.label_space} "
+                       f"classes closed-set; at least 2 are needed")
     if n.type != "none" and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
     for key in ("data.image_size", "data.train_limit", "data.test_limit", "optim.warmup_epochs"):

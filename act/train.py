@@ -100,12 +100,18 @@ def saved_text(run: Run, saved: int | None) -> str:
     return f"epoch {saved} is checkpointed in {run.dir / checkpoint.NAME}: continue with `act train --resume {run.dir}`"
 
 
+def admit(run: Run) -> None:
+    """Before a new or resumed run trains: its data's fingerprint (kept in each checkpoint and
+    compared on resume) and the refusal of a run that could not train a single batch."""
+    run.fingerprint = checkpoint.fingerprint(run.pipeline.source, run.pipeline.noisy)
+    check_trainable(run)
+
+
 def train(cfg: Config, out=sys.stdout) -> dict:
     """A new run from `cfg`; its folder is locked (rundir.new_run_dir) until the run ends."""
     run = prepare(cfg)
     try:
-        run.fingerprint = checkpoint.fingerprint(run.pipeline.source, run.pipeline.noisy)
-        check_trainable(run)
+        admit(run)
         summary = loop(run, out)
     finally:
         release(run.dir)
@@ -150,8 +156,7 @@ def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
         check_labels(run_dir, noisy, source.train.labels)
     elif run.world.main:  # a start killed before writing its labels gets them now
         write_labels(run_dir, noisy, source.train.labels, run.noise)
-    run.fingerprint = checkpoint.fingerprint(run.pipeline.source, run.pipeline.noisy)
-    check_trainable(run)
+    admit(run)
     if state is not None:
         checkpoint.restore_run(run, state)
     if overrides and run.world.main:
