@@ -7,6 +7,7 @@
 set -euo pipefail
 R=benchmarks/results
 python -m benchmarks.demo --repeat 3 --json $R/demo_cpu.json
+python -m benchmarks.demo --repeat 1 --json $R/demo_reference_cpu.json pipeline.name=reference
 python -m benchmarks.step --model sevencnn --classes 100 --batch 128 --device cpu --steps 30 --json $R/step_cpu.json
 python -m benchmarks.pipelines --pipelines reference,tensor --device cpu --batches 160 --json $R/pipelines_cpu.json
 python -m benchmarks.pipelines --synthetic-files 240 --pipelines reference,dali,ffcv --device cpu --batch-size 16 \
