@@ -19,10 +19,10 @@ from act import method as M
 from act.config import Config, OptimConfig
 from act.datasets import limit, read_data
 from act.datasets.base import Source
-from act.datasets.registry import clean_known
+from act.datasets.registry import clean_known, spec_of
 from act.errors import ActError
 from act.lr import build_lr_plan, build_ntm_plan
-from act.models import create_model
+from act.models import NO_WEIGHTS, create_model
 from act.noise import corrupt, noise_report, transition_matrix
 from act.results import noise_settings
 from act.rundir import write_inputs
@@ -69,6 +69,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     noisy = apply_noise(cfg, true, source.label_space)
     if noisy.max() >= source.num_classes:
         raise ActError(f"noisy labels reach class {noisy.max()} but the model has {source.num_classes} classes")
+    outputs = head_outputs(cfg, source)
     report = noise_report(true, noisy)
 
     _, needs_scaler = resolve_amp(cfg.run.amp, device)  # refuses fp16 off CUDA before anything is built
@@ -81,7 +82,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
 
     torch.manual_seed(cfg.run.seed)
     random.seed(cfg.run.seed)
-    nets = [create_model(cfg.model.name, source.num_classes, source.channels, source.image_size, cfg.model.pretrained)
+    nets = [create_model(cfg.model.name, outputs, source.channels, source.image_size, cfg.model.pretrained)
             for _ in range(2)]
     rtm, ntm = (net.to(device) for net in nets)
     if device.type == "cuda":
@@ -92,7 +93,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     cuda_graph = cuda_graph_enabled(cfg, device, needs_scaler, world.size)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions once
-    ctx = step_context(cfg, rtm, ntm, torch.as_tensor(noisy, device=device), source.num_classes, device,
+    ctx = step_context(cfg, rtm, ntm, torch.as_tensor(noisy, device=device), outputs, device,
                        cuda_paths, world)
     plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
     plan1 = build_ntm_plan(o.ntm_lr_plan, o.lr, o.lr1, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
@@ -100,8 +101,9 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     report.update(noise_settings(cfg))
     if run_dir is None:
         run_dir = distributed.on_main(world, lambda: write_inputs(cfg, noisy, true, report))
-    steps = engine.build_steps(ctx, method.losses, batch_size, compile_enabled(cfg.run.compile, device),
-                               cfg.run.compile_mode, cuda_graph, static_inputs=cuda_paths)
+    steps = engine.build_steps(ctx, method.losses, batch_size, compile_enabled(cfg.run.compile, device, world.size),
+                               cfg.run.compile_mode, cuda_graph, static_inputs=cuda_paths,
+                               strict=cfg.run.cuda_graph == "true")
     return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,
                plan1=plan1, history=[], clean_known=clean_known(cfg.data.name), noise=report,
                stats=engine.EpochStats(device), world=world)
@@ -121,6 +123,28 @@ def step_context(cfg: Config, rtm: torch.nn.Module, ntm: torch.nn.Module, noisy:
         label_smoothing=m.label_smoothing, fuse_views=m.fuse_views, amp_dtype=amp_dtype,
         scaler=torch.amp.GradScaler("cuda") if needs_scaler else None, autocast_cache=not cuda_paths,
         ranks=world.size, all_sum=distributed.all_sum(world))
+
+
+def head_outputs(cfg: Config, source: Source) -> int:
+    """The outputs of both nets' heads, and the width of the bank's EMA: model.num_outputs, or
+    the data set's classes. Outputs beyond the classes are never a label, so a prediction there
+    is wrong for accuracy and selection, and label smoothing spreads mass over them too, as
+    the public Food-101N script's 200 outputs for 101 classes do."""
+    outputs = cfg.model.num_outputs or source.num_classes
+    if outputs < source.num_classes:
+        raise ActError(f"model.num_outputs={outputs} is below the {source.num_classes} classes of {cfg.data.name}; "
+                       f"give at least {source.num_classes} (or leave it unset)")
+    return outputs
+
+
+def check_weights(cfg: Config) -> None:
+    """Refuse a new run of a data set the paper trains from pretrained weights when model.pretrained
+    is unset: it would train from scratch, look normal and reach far less."""
+    weights = spec_of(cfg.data.name).weights
+    if weights and cfg.model.pretrained is None:
+        raise ActError(f"model.pretrained is unset, but the paper's {cfg.data.name} runs start from {weights}: "
+                       f"give model.pretrained=<that local file>, or model.pretrained={NO_WEIGHTS} to train from "
+                       f"scratch on purpose")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -168,8 +192,18 @@ def build_optimisers(rtm: torch.nn.Module, ntm: torch.nn.Module, o: OptimConfig,
     return opt0, opt1
 
 
-def compile_enabled(setting: str, device: torch.device) -> bool:
-    return setting == "true" or (setting == "auto" and device.type == "cuda")
+def compile_enabled(setting: str, device: torch.device, ranks: int = 1) -> bool:
+    """run.compile: auto is on for CUDA in one process. Under DDP it stays off until a measurement
+    says compiling the DDP-wrapped step pays (it has never run); true compiles there too."""
+    return setting == "true" or (setting == "auto" and device.type == "cuda" and ranks == 1)
+
+
+def makes_own_cuda_graphs(compile_mode: str) -> bool:
+    """Whether torch.compile's mode captures CUDA graphs of its own, asked of inductor (reduce-overhead
+    and max-autotune do; a list of names would miss a mode that turns them on)."""
+    from torch._inductor import list_mode_options
+
+    return bool(list_mode_options(compile_mode).get("triton.cudagraphs", False))
 
 
 def cuda_graph_enabled(cfg: Config, device: torch.device, needs_scaler: bool, ranks: int = 1) -> bool:
@@ -181,8 +215,9 @@ def cuda_graph_enabled(cfg: Config, device: torch.device, needs_scaler: bool, ra
         obstacles.append(f"a CUDA device (run.device={cfg.run.device} gives {device})")
     if needs_scaler:
         obstacles.append("no fp16 loss scaling (it reads the scale on the host each step; use run.amp=bf16 or off)")
-    if cfg.run.compile_mode == "reduce-overhead" and compile_enabled(cfg.run.compile, device):
-        obstacles.append("no run.compile_mode=reduce-overhead (it makes CUDA graphs of its own)")
+    if compile_enabled(cfg.run.compile, device, ranks) and makes_own_cuda_graphs(cfg.run.compile_mode):
+        obstacles.append(f"no run.compile_mode={cfg.run.compile_mode} (it makes CUDA graphs of its own; "
+                         f"max-autotune-no-cudagraphs or default leave them to run.cuda_graph)")
     if ranks > 1:
         obstacles.append(f"one process, not {ranks} (DDP's gradient reducer runs host-side bookkeeping in each "
                          f"backward, which a replayed graph would skip)")

@@ -10,10 +10,12 @@ optimiser updates. The maths lives in `method.py`; this module arranges it for s
 - the epoch enters as a 0-d tensor and learning rates are 0-d device tensors held by the
   optimisers (filled per epoch), so a new epoch never recompiles nor re-captures.
 - `PhaseStep` copies each full batch into static buffers and runs the whole step (losses,
-  backward, both updates) from them; with `cuda_graph=True` it runs a few real steps on a
-  side stream (warm-up: lazy initialisation, compilation), then captures the step as one
-  CUDA graph and replays it for every later full batch. Without capture the same code runs
-  eagerly, which is how the CPU tests prove it equals the plain step. The last, smaller
+  backward, both updates) from them; with `cuda_graph=True` it runs a few real steps on its
+  own capture stream (warm-up: lazy initialisation, compilation), then captures the step as
+  one CUDA graph on that stream (act/graphs.py) and replays it for every later full batch; a
+  failed capture falls back to the eager step and says so. Without capture the same code runs
+  eagerly, which is how the CPU tests prove it equals the plain step (and `EagerGraph` walks
+  the capture and replay path on the CPU). The last, smaller
   batch of an epoch takes the eager path (no padding: a padded batch would change the
   batch-norm statistics).
 - SGD is `fused` (it reads the tensor learning rate on the device; act/build.py builds it).
@@ -35,6 +37,8 @@ import torch
 import torch.nn as nn
 
 from act import method as M
+from act.errors import ActError
+from act.graphs import CaptureStream, Graph, GraphType, failure_text, graph_type
 
 # The epoch statistics, in the order of EpochStats.totals.
 STAT_NAMES = ("samples", "selected", "selected_clean", "clean", "mining_steps", "steps",
@@ -257,22 +261,42 @@ class PhaseStep:
     """The step of one phase: compiled losses (when asked), backward and both updates.
 
     With `cuda_graph`, full batches are copied into static buffers and the step is replayed
-    as one CUDA graph from them; `static_inputs` alone runs the same capturable step eagerly
-    from those buffers (what the CPU tests check). Any other batch size (the epoch's last
-    batch) runs eagerly from the batch itself."""
+    as one CUDA graph from them (act/graphs.py: warm-up steps and capture on the step's own
+    stream, thread-local capture errors); `static_inputs` alone runs the same capturable step
+    eagerly from those buffers (what the CPU tests check). Any other batch size (the epoch's
+    last batch) runs eagerly from the batch itself.
 
-    WARMUP_STEPS = 3  # real steps on a side stream before capture (cuDNN, autograd and compile set up)
+    A capture that raises (torch.compile refusing to compile under capture included) leaves
+    the phase on the eager static-buffer step for the rest of the run and `fallback` says why;
+    with `strict` (run.cuda_graph=true) it stops the run with one line instead. `mode` is what
+    the summary records: "graph", "eager" or "fell back: <reason>"."""
+
+    WARMUP_STEPS = 3  # real steps on the capture stream before capture (cuDNN, autograd and compile set up)
 
     def __init__(self, ctx: StepContext, losses: Callable, batch_size: int, compile: bool, mode: str = "default",
-                 cuda_graph: bool = False, static_inputs: bool = False):
-        self.ctx, self.batch_size = ctx, batch_size
+                 cuda_graph: bool = False, static_inputs: bool = False, strict: bool = False,
+                 graphs: GraphType | None = None, phase: str = "step"):
+        self.ctx, self.batch_size, self.phase, self.strict = ctx, batch_size, phase, strict
         self.cuda_graph, self.static_inputs = cuda_graph, static_inputs or cuda_graph
         self.eager = losses
         self.compiled = torch.compile(self.eager, mode=mode, dynamic=False) if compile else self.eager
+        device = ctx.bank.count.device
+        self.graph_type = graphs or graph_type(device)
+        self.stream = CaptureStream(device) if cuda_graph else None
         self.static = None  # the full-batch buffers every compiled or captured step reads
         self.graph = None
         self.graph_totals: torch.Tensor | None = None
         self.warmups_left = self.WARMUP_STEPS
+        self.fallback: str | None = None  # why capture failed, under run.cuda_graph=auto
+        self.captured = False  # a graph of this phase has replayed at least once
+
+    @property
+    def mode(self) -> str:
+        if self.fallback is not None:
+            return f"fell back: {self.fallback}"
+        if self.captured:
+            return "graph"
+        return "eager (not captured: too few full batches)" if self.cuda_graph else "eager"
 
     def __call__(self, batch, stats: EpochStats) -> None:
         # A Python branch on a shape, not on a tensor value: no host sync.
@@ -293,48 +317,48 @@ class PhaseStep:
             self.graph.replay()
         elif self.warmups_left:
             self.warmups_left -= 1
-            on_side_stream(lambda: run_step(self.ctx, self.compiled, self.static, stats))
+            self.stream.run(lambda: run_step(self.ctx, self.compiled, self.static, stats))
         else:
-            self.graph, self.graph_totals = capture_step(self.ctx, self.compiled, self.static, stats), stats.totals
-            self.graph.replay()  # capture records the step without running it
+            self.capture(stats)
+
+    def capture(self, stats: EpochStats) -> None:
+        """Capture the step and replay it for the current batch; on failure fall back (or stop)."""
+        try:
+            self.graph = capture_step(self.ctx, self.compiled, self.static, stats, self.stream, self.graph_type)
+        except Exception as exc:  # noqa: BLE001 - any capture failure has the same remedy
+            reason = failure_text(exc)
+            if self.strict:
+                raise ActError(f"run.cuda_graph=true: capturing the {self.phase} step failed ({reason}); "
+                               f"run.cuda_graph=auto falls back to the eager step, false does not capture") from exc
+            self.fallback, self.cuda_graph, self.compiled = reason, False, self.eager
+            run_step(self.ctx, self.eager, self.static, stats)  # capture ran nothing: this batch still trains
+            return
+        self.graph_totals, self.captured = stats.totals, True
+        self.graph.replay()  # capture records the step without running it
 
     def release(self) -> None:
         """Free the captured graph's memory pool (the phase is over); a later call captures anew."""
         self.graph, self.graph_totals, self.warmups_left = None, None, self.WARMUP_STEPS
 
 
-def on_side_stream(step: Callable[[], None]) -> None:
-    """Run warm-up steps on a side stream, as CUDA-graph capture requires of lazy initialisation."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        step()
-    torch.cuda.current_stream().wait_stream(side)
+def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats, stream: CaptureStream,
+                 graphs: GraphType = Graph):
+    """Capture losses, backward and both updates from `static` as one graph (act/graphs.py).
 
-
-def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats):
-    """Capture losses, backward and both updates from `static` as one CUDA graph.
-
-    Gradients are set to None first, so the captured backward writes (not accumulates) them
-    into the graph's pool; every replay then recomputes them from the static inputs."""
+    Gradients are set to None inside the captured function, so the captured backward writes (not
+    accumulates) them into the graph's pool; every replay then recomputes them from the static
+    inputs (and `EagerGraph`, which reruns the function, does the same)."""
     if ctx.scaler is not None:
         raise ValueError("fp16 loss scaling reads the scale on the host each step and cannot be captured")
-    ctx.opt0.zero_grad(set_to_none=True)
-    ctx.opt1.zero_grad(set_to_none=True)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        loss = losses(ctx, static, stats.totals)
-        loss.backward()
-        ctx.opt0.step()
-        ctx.opt1.step()
-    return graph
+    return graphs(lambda: run_step(ctx, losses, static, stats), stream)
 
 
 def build_steps(ctx: StepContext, losses: dict[str, Callable], batch_size: int, compile: bool = False,
-                mode: str = "default", cuda_graph: bool = False, static_inputs: bool = False) -> dict[str, PhaseStep]:
+                mode: str = "default", cuda_graph: bool = False, static_inputs: bool = False, strict: bool = False,
+                graphs: GraphType | None = None) -> dict[str, PhaseStep]:
     """One step per phase of a method (`losses`: phase -> loss function, act/methods.py);
     compile and capture happen lazily at each phase's first full batches."""
-    return {phase: PhaseStep(ctx, fn, batch_size, compile, mode, cuda_graph, static_inputs)
+    return {phase: PhaseStep(ctx, fn, batch_size, compile, mode, cuda_graph, static_inputs, strict, graphs, phase)
             for phase, fn in losses.items()}
 
 

@@ -56,6 +56,9 @@ def summarise(run) -> dict:
         "device": str(run.device),
         "world_size": run.world.size, "bank_consistent": distributed.bank_consistent(run.world, run.ctx.bank),
         "pipeline": run.pipeline.name, "views": run.pipeline.views,
+        # Web-*/Food-101N files trained on as far as PIL recovers them (act/datasets/images.py).
+        "truncated_images": {"count": len(run.pipeline.recovered), "files": sorted(run.pipeline.recovered)},
+        "cuda_graph": {phase: step.mode for phase, step in run.steps.items()},
     }
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from act import checkpoint, distributed, engine, methods
-from act.build import Run, check_trainable, has_batch_norm, prepare
+from act.build import Run, check_trainable, check_weights, has_batch_norm, prepare
 from act.config import Config, dump_yaml, load_config
 from act.console import format_header, format_row, print_summary, use_progress
 from act.errors import ActError
@@ -109,6 +109,7 @@ def admit(run: Run) -> None:
 
 def train(cfg: Config, out=sys.stdout) -> dict:
     """A new run from `cfg`; its folder is locked (rundir.new_run_dir) until the run ends."""
+    check_weights(cfg)
     run = prepare(cfg)
     try:
         admit(run)
@@ -165,6 +166,14 @@ def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
     return loop(run, out)
 
 
+def tell_fallbacks(run: Run, told: set[str], out) -> None:
+    """One line for each phase whose CUDA-graph capture failed (run.cuda_graph=auto), once."""
+    for phase, step in run.steps.items():
+        if step.fallback is not None and phase not in told:
+            told.add(phase)
+            print(f"the {phase} step runs eagerly: its CUDA-graph capture failed ({step.fallback})", file=out)
+
+
 def loop(run: Run, out=sys.stdout) -> dict:
     cfg, main = run.cfg, run.world.main  # under torchrun rank 0 alone prints and writes
     out = distributed.console(run.world, out)
@@ -176,6 +185,7 @@ def loop(run: Run, out=sys.stdout) -> dict:
         print(format_row(record), file=out)
     saved = run.start_epoch - 1 if run.start_epoch else None
     outputs = Outputs(run.dir, cfg)
+    told: set[str] = set()
     try:
         for epoch in range(run.start_epoch, cfg.optim.epochs):
             record = train_epoch(run, epoch, progress)
@@ -186,6 +196,7 @@ def loop(run: Run, out=sys.stdout) -> dict:
                 write_metrics(run.dir, run.history)
             saved = epoch
             outputs.epoch(record)
+            tell_fallbacks(run, told, out)
             print(format_row(record), file=out, flush=True)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(saved_text(run, saved)) from None
@@ -196,6 +207,6 @@ def loop(run: Run, out=sys.stdout) -> dict:
     summary = summarise(run)
     if main:
         write_summary(run.dir, summary)
-    outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files)
+    outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files, run.pipeline.source.num_classes)
     print_summary(run, summary, out)
     return summary

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from act import engine
-from act.methods import phase_losses
+from act import engine, graphs
+from act.methods import phase_losses, spec_of
 from act.config import load_config
 from act.errors import ActError
 from act.build import cuda_graph_enabled, prepare
-from act.train import train_epoch
+from act.train import loop, train_epoch
 from benchmarks.recorder import OpRecorder
 
 # 400 images in batches of 64: six full batches (the static path) and a last one of 16 (eager).
@@ -120,6 +120,8 @@ def test_cuda_graph_auto_is_on_for_cuda_only():
     ((), "cpu", False, "needs a CUDA device"),
     (("run.amp=fp16",), "cuda", True, "fp16 loss scaling"),
     (("run.compile=true", "run.compile_mode=reduce-overhead"), "cuda", False, "reduce-overhead"),
+    (("run.compile=true", "run.compile_mode=max-autotune"), "cuda", False, "max-autotune"),
+    (("run.compile_mode=max-autotune",), "cuda", False, "max-autotune"),  # compile=auto is on for CUDA
 ])
 def test_cuda_graph_true_is_refused_where_it_cannot_be_honoured(overrides, device, scaler, message):
     cfg = cfg_with("run.cuda_graph=true", *overrides)
@@ -127,6 +129,137 @@ def test_cuda_graph_true_is_refused_where_it_cannot_be_honoured(overrides, devic
         cuda_graph_enabled(cfg, torch.device(device), needs_scaler=scaler)
     cfg.run.cuda_graph = "auto"  # auto steps aside instead
     assert not cuda_graph_enabled(cfg, torch.device(device), needs_scaler=scaler)
+
+
+def test_a_compile_mode_without_cuda_graphs_of_its_own_leaves_capture_on():
+    for mode in ("default", "max-autotune-no-cudagraphs"):
+        assert cuda_graph_enabled(cfg_with("run.compile=true", f"run.compile_mode={mode}"), torch.device("cuda"),
+                                  needs_scaler=False)
+
+
+def test_compile_auto_stays_off_under_ddp_and_true_still_compiles():
+    from act.build import compile_enabled
+
+    assert compile_enabled("auto", torch.device("cuda"), ranks=1)
+    assert not compile_enabled("auto", torch.device("cuda"), ranks=2)
+    assert compile_enabled("true", torch.device("cuda"), ranks=2)
+
+
+class FakeCudaGraphApi:
+    """torch.cuda's graph and stream calls, recorded: which stream each warm-up ran on, and the
+    arguments of each capture."""
+
+    def __init__(self, monkeypatch):
+        self.entered, self.captures = [], []
+        api = self
+
+        class Stream:
+            def __init__(self, device=None):
+                self.device = device
+
+            def wait_stream(self, other):
+                pass
+
+        class StreamContext:
+            def __init__(self, stream):
+                self.stream = stream
+
+            def __enter__(self):
+                api.entered.append(self.stream)
+
+            def __exit__(self, *exc):
+                return False
+
+        class GraphContext:
+            def __init__(self, graph, **kwargs):
+                api.captures.append(kwargs)
+
+            def __enter__(self):
+                pass
+
+            def __exit__(self, *exc):
+                return False
+
+        monkeypatch.setattr(torch.cuda, "Stream", Stream)
+        monkeypatch.setattr(torch.cuda, "stream", StreamContext)
+        monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+        monkeypatch.setattr(torch.cuda, "graph", GraphContext)
+        monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+
+
+def test_capture_is_thread_local_on_the_stream_its_warm_ups_ran_on(monkeypatch):
+    api = FakeCudaGraphApi(monkeypatch)
+    stream = graphs.CaptureStream(torch.device("cuda"))
+    stream.run(lambda: None)  # a warm-up
+    graph = graphs.Graph(lambda: "outputs", stream)
+    assert api.entered == [stream.stream]
+    assert api.captures == [{"stream": stream.stream, "capture_error_mode": "thread_local"}]
+    assert graph.outputs == "outputs"
+
+
+def test_a_step_warms_up_and_captures_on_one_stream_of_its_own(tmp_path):
+    run = tiny_run(tmp_path, True)
+    seen = []
+
+    class Recorded(graphs.EagerGraph):
+        def __init__(self, fn, stream):
+            seen.append(stream)
+            super().__init__(fn, stream)
+
+    steps = engine.build_steps(run.ctx, spec_of("act").losses, 64, cuda_graph=True, graphs=Recorded)
+    run.steps = steps
+    train_epoch(run, 0, False)
+    warm = steps["warmup"]
+    assert seen == [warm.stream] and steps["robust"].stream is not warm.stream
+    assert warm.mode == "graph" and steps["robust"].mode.startswith("eager (not captured")
+
+
+class FailingCapture(graphs.EagerGraph):
+    def __init__(self, fn, stream):
+        raise RuntimeError("operation not permitted when stream is capturing\nsecond line")
+
+
+def graphed(tmp_path, graph_type, strict=False):
+    run = tiny_run(tmp_path, True, "run.progress=false")
+    run.steps = engine.build_steps(run.ctx, spec_of("act").losses, 64, cuda_graph=True, static_inputs=True,
+                                   strict=strict, graphs=graph_type)
+    return run
+
+
+def test_graph_replay_walked_on_the_cpu_equals_the_plain_step(tmp_path):
+    plain, replayed = tiny_run(tmp_path, False), graphed(tmp_path, graphs.EagerGraph)
+    for epoch in range(3):
+        assert without_timing(train_epoch(plain, epoch, False)) == without_timing(train_epoch(replayed, epoch, False))
+    assert {phase: step.mode for phase, step in replayed.steps.items()} == {"warmup": "graph", "robust": "graph"}
+    assert all(torch.equal(plain.ctx.rtm.state_dict()[k], v) for k, v in replayed.ctx.rtm.state_dict().items())
+
+
+def test_a_failed_capture_falls_back_to_the_eager_step_and_says_so_once(tmp_path):
+    plain, failed = tiny_run(tmp_path, False), graphed(tmp_path, FailingCapture)
+    (tmp_path / "plain").mkdir()
+    plain.dir = tmp_path / "plain"
+    console = io.StringIO()
+    summary = loop(failed, console)
+    loop(plain, io.StringIO())
+    lines = [line for line in console.getvalue().splitlines() if "capture failed" in line]
+    assert lines == [
+        "the warmup step runs eagerly: its CUDA-graph capture failed (RuntimeError: operation not permitted when "
+        "stream is capturing)",
+        "the robust step runs eagerly: its CUDA-graph capture failed (RuntimeError: operation not permitted when "
+        "stream is capturing)"]
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["cuda_graph"]["robust"] == summary["cuda_graph"]["robust"] == \
+        "fell back: RuntimeError: operation not permitted when stream is capturing"
+    # capture runs nothing, so the batch it was given still trains: the run equals the plain one
+    assert [without_timing(r) for r in failed.history] == [without_timing(r) for r in plain.history]
+
+
+def test_a_failed_capture_under_cuda_graph_true_stops_with_one_line(tmp_path):
+    run = graphed(tmp_path, FailingCapture, strict=True)
+    with pytest.raises(ActError) as caught:
+        train_epoch(run, 0, False)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("run.cuda_graph=true: capturing the warmup step failed")
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

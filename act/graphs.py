@@ -1,0 +1,86 @@
+"""CUDA graphs, captured the one way every part of act captures them (the step, the views).
+
+Rules of capture (torch/cuda/graphs.py and the CUDA graphs notes of PyTorch):
+- `capture_error_mode="thread_local"`: the loaders' own threads (the reference pipeline's
+  pin-memory thread, DALI's executor, FFCV's loader thread) keep making CUDA calls while the
+  training thread captures. Under the default "global" mode any such call (the pin thread's
+  next pinned allocation, once capture has emptied the pinned host cache) fails the capture.
+- One dedicated stream per captured function (`CaptureStream`), for its warm-up runs and its
+  capture alike: lazy initialisation (cuBLAS handles, cuDNN plans, autograd's streams) happens
+  on the stream the graph is captured on.
+- A function captured here reads and writes only tensors that outlive it (static buffers);
+  what it returns lives in the graph's memory pool and is rewritten by every replay.
+
+`Graph` is the CUDA graph; `EagerGraph` has the same interface and replays by running the
+function again, which is how the CPU tests walk the graphed code paths (static buffers,
+capture, replay, fallback) without a GPU.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch.utils._pytree import tree_flatten
+
+
+class CaptureStream:
+    """The dedicated stream of one captured function (None off CUDA: the code runs in place)."""
+
+    def __init__(self, device: torch.device):
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """`fn()` on this stream, ordered after and before the current stream's work."""
+        if self.stream is None:
+            return fn()
+        current = torch.cuda.current_stream(self.stream.device)
+        self.stream.wait_stream(current)
+        with torch.cuda.stream(self.stream):
+            out = fn()
+        current.wait_stream(self.stream)
+        return out
+
+
+class Graph:
+    """`fn` captured as one CUDA graph on `stream`; `replay()` runs it on the current stream,
+    after which `outputs` (what `fn` returned, in the graph's pool) hold the new values.
+    Capture records without running: call `replay()` for the first real run."""
+
+    def __init__(self, fn: Callable[[], Any], stream: CaptureStream):
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, stream=stream.stream, capture_error_mode="thread_local"):
+            self.outputs = fn()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+class EagerGraph:
+    """The interface of `Graph` without CUDA: `replay()` runs `fn` and copies its results into
+    the tensors of the first run, so a caller reading `outputs` sees static tensors as with a
+    real graph. Capture runs nothing, as a real capture executes nothing."""
+
+    def __init__(self, fn: Callable[[], Any], stream: CaptureStream):
+        self.fn, self.outputs = fn, None
+
+    def replay(self) -> None:
+        out = self.fn()
+        if self.outputs is None:
+            self.outputs = out
+            return
+        for static, new in zip(tree_flatten(self.outputs)[0], tree_flatten(out)[0]):
+            static.copy_(new)
+
+
+GraphType = Callable[[Callable[[], Any], CaptureStream], "Graph | EagerGraph"]
+
+
+def graph_type(device: torch.device) -> GraphType:
+    """`Graph` on CUDA, `EagerGraph` elsewhere (CPU tests of the graphed paths)."""
+    return Graph if device.type == "cuda" else EagerGraph
+
+
+def failure_text(exc: BaseException) -> str:
+    """One line saying why a capture failed (the first line of the error, its type when empty)."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
