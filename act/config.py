@@ -155,14 +155,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
+def read_run_config(path: str | Path) -> Config:
+    """A run folder's config.yaml, read as strictly and typed as `load_config` reads a config,
+    over the defaults of keys added since it was written; not validated against the registries
+    (a run of a data set registered elsewhere is still a run to report)."""
+    cfg = Config()
+    apply_dict(cfg, flatten(read_yaml(path)))
+    return cfg
+
+
 def read_yaml(path: str | Path) -> dict:
     """The YAML file as nested dicts whose leaves are the scalars' text, exactly as written.
 
     Text, not YAML 1.1's guesses: `1e-3` is not left a string, `0755` not made 493, `off`
     not made false; each leaf is then read for its key's declared type (`coerce`)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ActError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ActError(f"config file {path} is not a regular file (a folder or a device?); name a YAML file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -170,7 +181,9 @@ def read_yaml(path: str | Path) -> dict:
     except OSError as exc:
         raise ActError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
     try:
-        data = yaml.load(text, Loader=yaml.BaseLoader)
+        data = yaml.load(text, Loader=StrictLoader)
+    except AmbiguousYaml as exc:
+        raise ActError(f"config file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ActError(f"config file {path} is not valid YAML: {one_line(str(exc))}") from exc
     if data is None or data == "":
@@ -178,6 +191,32 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ActError(f"config file {path} must hold a mapping of sections (data:, model:, ...)")
     return data
+
+
+class AmbiguousYaml(yaml.YAMLError):
+    """YAML that does not mean one thing: a key given twice, or an alias."""
+
+
+class StrictLoader(yaml.BaseLoader):
+    """BaseLoader (every scalar as its text) that refuses a key given twice in one mapping
+    (YAML keeps the last silently) and aliases (`*name`: nested ones grow without bound)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise AmbiguousYaml(f"line {mark.line + 1} uses an alias (*{self.peek_event().anchor}); "
+                                f"write the value out instead")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise AmbiguousYaml(f"line {key_node.start_mark.line + 1} gives {key_node.value!r} a second "
+                                        f"time at the same level; keep one")
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
 
 def one_line(text: str) -> str:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from act.config import Config, read_run_config
 from act.datasets.registry import clean_known
 from act.errors import ActError
 from act.rundir import atomic_write
@@ -107,7 +107,7 @@ class Issues:
 def find_issues(run_dir: str | Path) -> Issues:
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
-    if cfg.get("method", {}).get("name") != "act":
+    if cfg.method.name != "act":
         raise ActError(f"{run_dir / 'config.yaml'}: method.name is not act; only ACT keeps the selection "
                        f"counts `act issues` ranks by")
     noisy, true = read_labels(run_dir / "labels.npz")
@@ -116,26 +116,23 @@ def find_issues(run_dir: str | Path) -> Issues:
         raise ActError(f"{run_dir}: the bank holds {len(bank.selected)} samples but labels.npz {len(noisy)}")
     if bank.robust_epochs == 0:
         raise ActError(f"{run_dir}: no robust epoch was trained yet (optim.warmup_epochs="
-                       f"{cfg['optim']['warmup_epochs']}), so no sample was selected or rejected")
+                       f"{cfg.optim.warmup_epochs}), so no sample was selected or rejected")
     scores = score(bank, noisy)
     listed = np.flatnonzero(scores > THRESHOLD)
     order = listed[np.lexsort((listed, -scores[listed]))]  # ties: by index, so the order is stable
     return Issues(order=order, score=scores, given=noisy, suggested=bank.ema.argmax(axis=1), bank=bank,
                   flipped=(noisy != true) if truth_known(cfg) else None,
-                  ema_updated=cfg["method"]["ablation"]["consistency"])
+                  ema_updated=cfg.method.ablation.consistency)
 
 
-def read_config(run_dir: Path) -> dict:
+def read_config(run_dir: Path) -> Config:
     path = run_dir / "config.yaml"
-    if not path.is_file():
+    if not path.exists():
         raise ActError(f"{run_dir} is not a run folder (no config.yaml)")
     try:
-        cfg = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ActError(f"{path} cannot be read ({' '.join(str(exc).split())})") from exc
-    if not isinstance(cfg, dict):
-        raise ActError(f"{path} does not hold a mapping of config sections")
-    return cfg
+        return read_run_config(path)
+    except ActError as exc:
+        raise ActError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from exc
 
 
 def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -146,8 +143,8 @@ def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ActError(f"{path} cannot be read ({type(exc).__name__}); the run's labels are needed") from exc
 
 
-def truth_known(cfg: dict) -> bool:
-    return clean_known(cfg["data"]["name"])
+def truth_known(cfg: Config) -> bool:
+    return clean_known(cfg.data.name)
 
 
 def quality(issues: Issues, top: int) -> dict[str, float | int | None]:

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from act.config import Config, flatten, to_dict
+from act.config import flatten, read_run_config, to_dict
 from act.datasets.registry import title as data_title
 from act.errors import ActError
 from act.methods import METHODS
@@ -118,15 +117,13 @@ class BrokenRun(Exception):
 
 def read_config(path: Path) -> dict:
     """The run's config, flat, with the defaults of keys added since it was written."""
+    if not path.exists():
+        raise BrokenRun("config.yaml is missing")
     try:
-        cfg = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise BrokenRun("config.yaml is missing") from exc
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise BrokenRun(f"config.yaml cannot be read ({' '.join(str(exc).split())})") from exc
-    if not isinstance(cfg, dict):
-        raise BrokenRun("config.yaml does not hold a mapping")
-    return {**flatten(to_dict(Config())), **flatten(cfg)}
+        return flatten(to_dict(read_run_config(path)))
+    except ActError as exc:
+        text = str(exc).replace(f"config file {path}", "config.yaml")
+        raise BrokenRun(text if text.startswith("config.yaml") else f"config.yaml: {text}") from exc
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -227,3 +227,33 @@ def test_an_unknown_option_after_overrides_is_still_refused(capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "optim.epochs=1", "--fast"])
     assert info.value.code == 2 and "unrecognized arguments: --fast" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,line", [
+    ("optim:\n  lr: 0.02\ndata:\n  name: digits\noptim:\n  epochs: 3\n", "line 5 gives 'optim' a second time"),
+    ("optim:\n  lr: 0.02\n  lr: 0.03\n", "line 3 gives 'lr' a second time"),
+], ids=["section", "key"])
+def test_a_section_or_key_given_twice_is_refused_naming_its_line(tmp_path, capsys, text, line):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"config file {path}: {line}" in err
+
+
+def test_a_yaml_alias_is_refused_before_it_grows(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path.write_text("\n".join(levels) + "\n")
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 2 uses an alias (*a0)" in err
+
+
+@pytest.mark.parametrize("name", ["folder", "/dev/zero", "/dev/null"])
+def test_a_config_path_that_is_not_a_regular_file_is_named_so(tmp_path, capsys, name):
+    path = tmp_path if name == "folder" else Path(name)
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"act: error: config file {path} is not a regular file (a folder or a device?); name a YAML file\n"

@@ -103,3 +103,12 @@ def test_a_standard_run_is_refused_in_one_line(tmp_path, capsys):
     assert main(["issues", str(tmp_path / "std")]) == 2
     assert capsys.readouterr().err.strip() == (f"act: error: {tmp_path / 'std' / 'config.yaml'}: method.name is not "
                                                f"act; only ACT keeps the selection counts `act issues` ranks by")
+
+
+def test_a_run_config_with_a_key_given_twice_is_refused_in_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(dump_yaml(load_config()) + "method:\n  name: act\n")
+    assert main(["issues", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gives 'method' a second time" in err and str(run / "config.yaml") in err

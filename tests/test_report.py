@@ -210,3 +210,36 @@ def test_a_metrics_line_that_is_not_a_record_or_a_summary_figure_that_is_text_is
     text = report([str(tmp_path)])
     assert cells(text, str(tmp_path / "a"))[-1] == "broken: metrics.jsonl line 1 is not an epoch's record"
     assert cells(text, str(tmp_path / "b"))[-1] == "broken: summary.json holds a figure that is not a number"
+
+
+# ---- a run's config.yaml is read as strictly as a config (issue 19, items 2 and 3) ----
+
+@pytest.mark.parametrize("edit,why", [
+    (lambda t: t + "optim:\n  lr: 0.5\n", "broken: config.yaml: line"),
+    (lambda t: "x: &x [a, b]\ny: *x\n" + t, "broken: config.yaml: line 2 uses an alias (*x)"),
+], ids=["duplicate section", "alias"])
+def test_a_run_config_that_does_not_mean_one_thing_is_broken(tmp_path, edit, why):
+    run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
+    (run / "config.yaml").write_text(edit((run / "config.yaml").read_text()))
+    assert cells(report([str(run)]), str(run))[-1].startswith(why)
+
+
+@pytest.mark.parametrize("old,new,why", [
+    ("name: cifar100n", "name: [a, b]", "broken: config.yaml: data.name must be a str, got a list"),
+    ("seed: 0\n  device", "seed: zero\n  device", "broken: config.yaml: run.seed must be an integer"),
+], ids=["list as name", "text as seed"])
+def test_a_run_config_of_wrong_types_is_broken_and_the_others_reported(tmp_path, old, new, why):
+    fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
+    run = fake_run(tmp_path / "b", "cifar100n/sym20.yaml", 64.0)
+    text = (run / "config.yaml").read_text()
+    assert old in text
+    (run / "config.yaml").write_text(text.replace(old, new, 1))
+    report_text = report([str(tmp_path)])
+    assert cells(report_text, "CIFAR100N Sym-20")[1] == "64.00 (n=1)"
+    assert cells(report_text, str(run))[-1].startswith(why)
+
+
+def test_a_date_as_data_root_is_read_as_its_text(tmp_path):
+    run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("root: /x", "root: 2024-01-01"))
+    assert cells(report([str(run)]), str(run))[-1] == "finished"
