@@ -22,6 +22,7 @@ import yaml
 from act.datasets import dataset_names, spec_of
 from act.datasets.registry import openset_names
 from act.errors import ActError
+from act.lr import MAX_EPOCHS
 
 
 @dataclass
@@ -138,6 +139,24 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 
 MAX_SEED = 2**32 - 1
+INT_MAX = 2**31 - 1  # the C int that torch, DataLoader and the collectives take counts and sizes as
+# The range of every integer key, with why its top fits the machine: no value may take
+# gigabytes (a learning-rate plan holds one rate per epoch; images are decoded at
+# data.image_size) or overflow a C int before it is refused. Keys not listed: a C int.
+INT_BOUNDS: dict[str, tuple[int, int, str]] = {
+    "data.image_size": (0, 2048, "a batch of larger images takes gigabytes"),
+    "data.noise.seed": (0, MAX_SEED, "numpy's seeds are 32-bit unsigned"),
+    "optim.warmup_epochs": (0, MAX_EPOCHS, "the learning-rate plans hold one rate per epoch"),
+    "optim.epochs": (1, MAX_EPOCHS, "the learning-rate plans hold one rate per epoch"),
+    "optim.batch_size": (1, INT_MAX, "a C int"),
+    "data.train_limit": (0, INT_MAX, "a C int"),
+    "data.test_limit": (0, INT_MAX, "a C int"),
+    "pipeline.test_batch_size": (1, INT_MAX, "a C int"),
+    "pipeline.workers": (-1, 256, "each worker is a process"),
+    "run.seed": (0, MAX_SEED, "numpy's seeds are 32-bit unsigned"),
+    "run.threads": (0, 1024, "torch's thread pool"),
+    "run.dist_timeout": (1, 7 * 24 * 3600, "seconds, a week; a C int of milliseconds overflows past 24 days"),
+}
 MAX_NAME_BYTES = 255  # the folder-name limit of common file systems (ext4, XFS, APFS, NTFS)
 
 
@@ -340,12 +359,7 @@ def validate(cfg: Config) -> None:
                        f"classes closed-set; at least 2 are needed")
     if n.type != "none" and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
-    for key in ("data.image_size", "data.train_limit", "data.test_limit", "optim.warmup_epochs"):
-        if get_key(cfg, key) < 0:
-            raise ActError(f"{key}={get_key(cfg, key)} must be >= 0")
-    for key in ("optim.batch_size", "optim.epochs", "pipeline.test_batch_size"):
-        if get_key(cfg, key) < 1:
-            raise ActError(f"{key}={get_key(cfg, key)} must be >= 1")
+    check_int_bounds(cfg)
     for key in ("optim.lr", "optim.lr1", "optim.warmup_lr", "optim.weight_decay", "optim.momentum", "method.tau"):
         if get_key(cfg, key) < 0:
             raise ActError(f"{key}={get_key(cfg, key)} must be >= 0")
@@ -353,17 +367,8 @@ def validate(cfg: Config) -> None:
         raise ActError(f"method.label_smoothing={cfg.method.label_smoothing} is outside [0, 1)")
     if o.nesterov and o.momentum <= 0:
         raise ActError("optim.nesterov=true needs optim.momentum > 0")
-    if cfg.pipeline.workers < -1:
-        raise ActError(f"pipeline.workers={cfg.pipeline.workers} must be -1 (one per core) or >= 0")
     if r.device not in ("auto", "cpu", "cuda") and not r.device.startswith("cuda:"):
         raise ActError(f"run.device={r.device!r} is not allowed; choose auto, cpu, cuda or cuda:N")
-    if r.threads < 0:
-        raise ActError(f"run.threads={r.threads} must be >= 0")
-    if r.dist_timeout < 1:
-        raise ActError(f"run.dist_timeout={r.dist_timeout} must be >= 1 (seconds)")
-    for key in ("run.seed", "data.noise.seed"):
-        if not 0 <= get_key(cfg, key) <= MAX_SEED:
-            raise ActError(f"{key}={get_key(cfg, key)} is outside 0..{MAX_SEED} (numpy's seeds are 32-bit unsigned)")
     if r.name is not None:
         check_run_name(r.name)
     from act.lr import (  # validate optim.lr_decay and optim.ntm_lr_plan with the plans' own parsers
@@ -378,6 +383,19 @@ def validate(cfg: Config) -> None:
     if not (cfg.model.name.startswith("timm:") or cfg.model.name in MODELS):
         raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose {', '.join(model_names()[:-1])} or "
                        f"timm:<name>")
+
+
+def check_int_bounds(cfg: Config) -> None:
+    """Every integer key within INT_BOUNDS (a C int where it names none); one line naming the bound."""
+    for key in all_keys(cfg):
+        value = get_key(cfg, key)
+        if type(value) is not int:
+            continue
+        low, high, why = INT_BOUNDS.get(key, (-INT_MAX - 1, INT_MAX, "a C int"))
+        if value < low:
+            raise ActError(f"{key}={value} must be >= {low}")
+        if value > high:
+            raise ActError(f"{key}={value} must be <= {high} ({why})")
 
 
 def all_choices() -> dict[str, tuple[str, ...]]:

@@ -5,6 +5,8 @@ import math
 
 from act.errors import ActError
 
+MAX_EPOCHS = 100_000  # a plan holds one rate per epoch: every epoch a plan names stays below this
+
 
 def parse_decay(decay: str) -> tuple[str, int, float, int]:
     """'cosine:S,END,E' -> ('cosine', S, END, E); 'constant' -> ('constant', 0, 0.0, 0)."""
@@ -20,6 +22,8 @@ def parse_decay(decay: str) -> tuple[str, int, float, int]:
         raise ActError(f"optim.lr_decay={decay!r}: S and E must be integers and END a number") from exc
     if stop <= start or start < 0 or not 0 <= end < math.inf:  # also refuses nan
         raise ActError(f"optim.lr_decay={decay!r} needs 0 <= S < E and a finite END >= 0")
+    if stop > MAX_EPOCHS:
+        raise ActError(f"optim.lr_decay={decay!r}: E must be <= {MAX_EPOCHS} (the plan holds one rate per epoch)")
     return ("cosine", start, end, stop)
 
 
@@ -52,7 +56,7 @@ def parse_ntm_plan(plan: str) -> tuple[str, int, float]:
         epoch, factor = int(parts[0]), float(parts[1])
     except (ValueError, IndexError):
         epoch, factor = -1, math.nan
-    if kind != "step" or len(parts) != 2 or epoch < 0 or not 0 <= factor < math.inf:
+    if kind != "step" or len(parts) != 2 or not 0 <= epoch <= MAX_EPOCHS or not 0 <= factor < math.inf:
         raise ActError(f"optim.ntm_lr_plan={plan!r} must be own, shared, constant or 'step:E,F' "
                        f"(e.g. step:60,0.1: lr1, times F from epoch E on)")
     return ("step", epoch, factor)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from act.cli import main
-from act.config import Config, all_keys, load_config
+from act.config import Config, all_keys, get_key, load_config
 from act.errors import ActError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -176,9 +176,9 @@ def test_the_resolved_config_reads_back_to_the_same_values(tmp_path):
 
 
 @pytest.mark.parametrize("override,message", [
-    ("run.seed=-1", "run.seed=-1 is outside 0..4294967295"),
-    ("run.seed=4294967296", "run.seed=4294967296 is outside 0..4294967295"),
-    ("data.noise.seed=-3", "data.noise.seed=-3 is outside 0..4294967295"),
+    ("run.seed=-1", "run.seed=-1 must be >= 0"),
+    ("run.seed=4294967296", "run.seed=4294967296 must be <= 4294967295 (numpy's seeds are 32-bit unsigned)"),
+    ("data.noise.seed=-3", "data.noise.seed=-3 must be >= 0"),
     ("run.name=" + "x" * 300, "run.name is 300 bytes long; a folder name may hold at most 255"),
     ("run.name=a/b", "run.name='a/b' must be one folder name"),
     ("run.name=..", "must be one folder name"),
@@ -257,3 +257,25 @@ def test_a_config_path_that_is_not_a_regular_file_is_named_so(tmp_path, capsys, 
     assert main(["train", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"act: error: config file {path} is not a regular file (a folder or a device?); name a YAML file\n"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("optim.warmup_epochs=400000000", "optim.warmup_epochs=400000000 must be <= 100000 (the learning-rate plans"),
+    ("optim.epochs=400000000", "optim.epochs=400000000 must be <= 100000"),
+    ("data.image_size=30000", "data.image_size=30000 must be <= 2048 (a batch of larger images takes gigabytes)"),
+    ("run.threads=1000000000", "run.threads=1000000000 must be <= 1024 (torch's thread pool)"),
+    ("run.dist_timeout=2147483648", "run.dist_timeout=2147483648 must be <= 604800"),
+    ("pipeline.workers=100000", "pipeline.workers=100000 must be <= 256"),
+    ("optim.lr_decay=cosine:0,0,400000000", "E must be <= 100000 (the plan holds one rate per epoch)"),
+    ("optim.ntm_lr_plan=step:400000000,0.1", "optim.ntm_lr_plan='step:400000000,0.1' must be own, shared"),
+])
+def test_a_number_beyond_what_the_machine_holds_is_refused_naming_the_bound(override, message):
+    with pytest.raises(ActError) as info:
+        load_config(None, [override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", [k for k in all_keys() if type(get_key(Config(), k)) is int])
+def test_every_integer_key_refuses_a_value_past_a_c_int(key):
+    with pytest.raises(ActError, match=re.escape(f"{key}={2**63} must be <= ")):
+        load_config(None, [f"{key}={2**63}"])
