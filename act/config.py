@@ -46,7 +46,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "sevencnn"  # sevencnn | resnet32 | tinycnn | timm:<name> (the registry of act/models)
-    pretrained: str | None = None  # a local weights file; nothing is downloaded
+    pretrained: str | None = None  # a local weights file (nothing is downloaded) | none: no weights, on purpose
+    num_outputs: int | None = None  # outputs of the head; unset: the data set's classes (Food-101N's public script: 200)
 
 
 @dataclass
@@ -297,6 +298,9 @@ def unknown_key_message(key: str) -> str:
 
 
 NULL_TEXT = ("", "~", "null", "none")
+# Keys to which `none` is a value, not "unset": model.pretrained=none trains from scratch on
+# purpose where leaving it unset is refused (the Web/Food data sets, act/build.py check_weights).
+NONE_IS_A_VALUE = ("model.pretrained",)
 INT_TEXT = re.compile(r"[+-]?[0-9]+")
 FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
@@ -306,14 +310,15 @@ def coerce(key: str, value: Any, hint: Any) -> Any:
 
     A str key keeps the exact text; a bool key takes true or false; an int key an integer;
     a float key any decimal number (`0.01`, `1e-3`, `.5`, `2`); a key that may be None
-    takes null, none, ~ or nothing. Anything else is an ActError naming the key."""
+    takes null, none, ~ or nothing (`none` stays a value for NONE_IS_A_VALUE's keys). Anything
+    else is an ActError naming the key."""
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if not isinstance(value, str):
         shown = "a list" if isinstance(value, list) else repr(value)
         raise ActError(f"{key} must be a {type_name(allowed)}, got {shown}")
     text = value.strip()
     if type(None) in allowed and text.lower() in NULL_TEXT:
-        return None
+        return "none" if key in NONE_IS_A_VALUE and text.lower() == "none" else None
     kind = next(t for t in allowed if t is not type(None))
     if kind is str:
         return value
@@ -360,6 +365,8 @@ def validate(cfg: Config) -> None:
     if n.type != "none" and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
     check_int_bounds(cfg)
+    if cfg.model.num_outputs is not None and cfg.model.num_outputs < 2:
+        raise ActError(f"model.num_outputs={cfg.model.num_outputs} must be at least 2 (or unset: the data set's classes)")
     for key in ("optim.lr", "optim.lr1", "optim.warmup_lr", "optim.weight_decay", "optim.momentum", "method.tau"):
         if get_key(cfg, key) < 0:
             raise ActError(f"{key}={get_key(cfg, key)} must be >= 0")

@@ -50,6 +50,10 @@ def print_summary(run, summary: dict, out=sys.stdout) -> None:
         # Recall is undefined (None) when no training label is clean.
         print(f"  sample selection, last epoch: precision {percent(sel['precision'])} (the training labels are "
               f"{clean:.1f} % clean), recall {percent(sel['recall'])}", file=out)
+    truncated = summary["truncated_images"]["count"]
+    if truncated:
+        print(f"  {truncated} truncated image file(s) trained on as far as PIL recovers them, as the public "
+              f"scripts do (listed in summary.json)", file=out)
     if summary["epoch_seconds_median"] is not None:
         print(f"  median epoch time: {summary['epoch_seconds_median']:.2f} s on {summary['device']}", file=out)
 

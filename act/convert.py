@@ -1,7 +1,9 @@
 """`act convert`: write an image-file data set once in a format a fast pipeline reads.
 
 Format `dali` (a folder):
-  manifest.json     source, classes, counts, image settings, bad files, sha256 of every list
+  manifest.json     source, classes, counts, image settings, bad files, truncated files stored
+                    as far as PIL recovers them (Web-*, Food-101N: act/datasets/images.py),
+                    sha256 of every list
   labels.npz        true labels of each split and each sample's index in the original Source
   train.txt, test.txt   DALI `readers.file` file lists: "<image path> <sample index>"
   images/{train,test}/NNNNNNNN.jpg   every image decoded once, shrunk so its longer side is at
@@ -31,6 +33,7 @@ from act.config import Config
 from act.datasets import read_source
 from act.datasets.base import Source
 from act.datasets.converted import MANIFEST, VERSION
+from act.datasets.images import read_rgb
 from act.errors import ActError
 
 FORMATS = ("dali", "ffcv")
@@ -193,6 +196,7 @@ def replace_dir(new: Path, out: Path) -> None:
 
 def write_files(source: Source, out: Path, *, skip_bad: bool, max_side: int, quality: int, progress: bool) -> dict:
     bad: list[dict] = []
+    recovered: list[dict] = []
     counts, labels, checksums = {}, {}, {}
     for split_name, split in (("train", source.train), ("test", source.test)):
         folder = out / "images" / split_name
@@ -201,10 +205,12 @@ def write_files(source: Source, out: Path, *, skip_bad: bool, max_side: int, qua
         for i in progress_bar(range(len(split)), progress, f"convert {split_name}"):
             path = split.files[i]
             try:
-                image = load_rgb(path, max_side)
+                image, truncated = load_rgb(path, max_side, source.recover_truncated)
             except ActError as exc:
                 bad.append({"split": split_name, "file": str(path), "error": str(exc)})
                 continue
+            if truncated:
+                recovered.append({"split": split_name, "file": str(path)})
             name = f"images/{split_name}/{len(kept):08d}.jpg"
             image.save(out / name, "JPEG", quality=quality)
             lines.append(f"{name} {len(kept)}\n")
@@ -228,6 +234,7 @@ def write_files(source: Source, out: Path, *, skip_bad: bool, max_side: int, qua
         image_digest.update(path.read_bytes())
     checksums["images"] = image_digest.hexdigest()
     return {"version": VERSION, "classes": source.classes, "counts": counts, "bad_files": bad,
+            "truncated_images": {"count": len(recovered), "files": recovered},
             "sha256": checksums, "image": asdict_source(source)}
 
 
@@ -273,16 +280,13 @@ def asdict_source(source: Source) -> dict:
             "label_space": source.label_space}
 
 
-def load_rgb(path: str, max_side: int) -> Image.Image:
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-    except Exception as exc:
-        raise ActError(f"image {path} cannot be read: {exc}") from exc
+def load_rgb(path: str, max_side: int, recover_truncated: bool) -> tuple[Image.Image, bool]:
+    """(the image decoded as the reference pipeline decodes it, shrunk to `max_side`; whether it was truncated)."""
+    img, truncated = read_rgb(path, recover_truncated)
     if max(img.size) > max_side:
         scale = max_side / max(img.size)
         img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BICUBIC)
-    return img
+    return img, truncated
 
 
 def sha256(path: Path) -> str:

@@ -2,8 +2,9 @@
 
 A run leaves its memory bank in `bank.npz` at its end (`save_bank`): `count`, `ema`, the
 robust-phase selections `selected = count - warm-up epochs` (warm-up adds one to every
-sample each epoch), the epochs of each phase, and the training files where the data set has
-them. A run without it (stopped early, or older) is read from its checkpoint instead.
+sample each epoch), the epochs of each phase, the data set's number of classes, and the
+training files where the data set has them. A run without it (stopped early, or older) is
+read from its checkpoint instead.
 
 The score of training sample i with given (noisy) label y_i:
 
@@ -14,7 +15,9 @@ and ema_i the bank's EMA of the robust net's softmax for the sample. It is 0 for
 selected in every robust epoch whose EMA puts all its mass on the given label, and 1 for one
 never selected whose EMA puts none there. A sample is listed as a label issue when its
 score is above 1/2: on average over the two views, the run rejected the label more often
-than it accepted it. The suggested label is the EMA's argmax.
+than it accepted it. The suggested label is the EMA's argmax over the data set's classes: a
+head with more outputs than classes (`model.num_outputs`, Food-101N's 200) has EMA columns no
+label names, and a prediction there is a wrong one, never a suggestion.
 """
 from __future__ import annotations
 
@@ -33,8 +36,9 @@ BANK = "bank.npz"
 THRESHOLD = 0.5
 
 
-def save_bank(path: Path, bank, history: list[dict], files: list[str] | None) -> None:
-    """The bank (a method.Bank on any device) and the selections of the run's robust phase."""
+def save_bank(path: Path, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
+    """The bank (a method.Bank on any device), the selections of the run's robust phase and the
+    data set's number of classes (the EMA's first columns)."""
     warmup = sum(r["phase"] == "warmup" for r in history)
     robust = sum(r["phase"] == "robust" for r in history)
     count = bank.count.cpu().numpy()
@@ -45,7 +49,7 @@ def save_bank(path: Path, bank, history: list[dict], files: list[str] | None) ->
     def write(p: Path) -> None:
         with open(p, "wb") as f:
             np.savez_compressed(f, count=count, ema=bank.ema.float().cpu().numpy(), selected=selected,
-                                warmup_epochs=warmup, robust_epochs=robust, **extra)
+                                warmup_epochs=warmup, robust_epochs=robust, classes=classes, **extra)
 
     atomic_write(path, write)
 
@@ -54,10 +58,11 @@ def save_bank(path: Path, bank, history: list[dict], files: list[str] | None) ->
 class Bank:
     """What `act issues` reads of a run."""
 
-    ema: np.ndarray  # (N, C) float
+    ema: np.ndarray  # (N, outputs) float
     selected: np.ndarray  # (N,) robust-phase selections
     robust_epochs: int
     files: list[str] | None
+    classes: int | None  # the data set's classes, the EMA's first columns (None: not recorded, a checkpoint)
 
 
 def read_bank(run_dir: Path) -> Bank:
@@ -66,7 +71,10 @@ def read_bank(run_dir: Path) -> Bank:
         try:
             with np.load(path) as z:
                 files = [str(f) for f in z["files"]] if "files" in z.files else None
-                return Bank(ema=z["ema"], selected=z["selected"], robust_epochs=int(z["robust_epochs"]), files=files)
+                # A bank.npz without `classes` predates model.num_outputs: one EMA column per class.
+                classes = int(z["classes"]) if "classes" in z.files else z["ema"].shape[1]
+                return Bank(ema=z["ema"], selected=z["selected"], robust_epochs=int(z["robust_epochs"]), files=files,
+                            classes=classes)
         except (OSError, ValueError, KeyError) as exc:
             raise ActError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from exc
     if (run_dir / "checkpoint.pt").is_file():
@@ -83,7 +91,7 @@ def bank_from_checkpoint(path: Path) -> Bank:
     warmup = sum(r["phase"] == "warmup" for r in history)
     count = state["bank"]["count"].numpy()
     return Bank(ema=state["bank"]["ema"].float().numpy(), selected=np.clip(count - warmup, 0, None),
-                robust_epochs=sum(r["phase"] == "robust" for r in history), files=None)
+                robust_epochs=sum(r["phase"] == "robust" for r in history), files=None, classes=None)
 
 
 def score(bank: Bank, given: np.ndarray) -> np.ndarray:
@@ -120,9 +128,18 @@ def find_issues(run_dir: str | Path) -> Issues:
     scores = score(bank, noisy)
     listed = np.flatnonzero(scores > THRESHOLD)
     order = listed[np.lexsort((listed, -scores[listed]))]  # ties: by index, so the order is stable
-    return Issues(order=order, score=scores, given=noisy, suggested=bank.ema.argmax(axis=1), bank=bank,
+    classes = bank.classes or class_count(cfg, bank, noisy, true)
+    return Issues(order=order, score=scores, given=noisy, suggested=bank.ema[:, :classes].argmax(axis=1), bank=bank,
                   flipped=(noisy != true) if truth_known(cfg) else None,
                   ema_updated=cfg.method.ablation.consistency)
+
+
+def class_count(cfg: Config, bank: Bank, noisy: np.ndarray, true: np.ndarray) -> int:
+    """The classes of a run whose bank did not record them (read from a checkpoint): one per EMA
+    column, or with model.num_outputs set, as many as its labels reach."""
+    if cfg.model.num_outputs is None:
+        return bank.ema.shape[1]
+    return int(max(noisy.max(), true.max())) + 1
 
 
 def read_config(run_dir: Path) -> Config:

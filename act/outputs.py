@@ -46,10 +46,10 @@ class Outputs:
                 self.writer.add_scalar(key, value, record["epoch"])
         self.writer.flush()
 
-    def finish(self, bank, history: list[dict], files: list[str] | None) -> None:
+    def finish(self, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
         if not self.main:
             return
-        label_issues.save_bank(self.dir / label_issues.BANK, bank, history, files)
+        label_issues.save_bank(self.dir / label_issues.BANK, bank, history, files, classes)
         if self.plots:
             plots.save_curves([history], self.title, self.dir / CURVES)
         if self.writer is not None:

@@ -60,6 +60,9 @@ class Pipeline(ABC):
         self.labels = torch.as_tensor(self.noisy, device=self.device)
         self.true = torch.as_tensor(source.train.labels, device=self.device)
         self.test_labels = torch.as_tensor(source.test.labels, device=self.device)
+        # Truncated files trained on as far as PIL recovers them: those a conversion listed, and
+        # those a pipeline decoding the originals finds (reference); the run's summary lists them.
+        self.recovered: set[str] = set(source.recovered)
         # Normalisation constants on the device once (a list copied to a GPU per batch would block).
         self.scale = [255.0 * m for m in source.mean], [255.0 * s for s in source.std]
         self.mean, self.std = (torch.tensor(v, device=self.device).view(1, -1, 1, 1) for v in self.scale)

@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from act.datasets.base import Source, Split
+from act.datasets.images import read_rgb
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline, epoch_order, epoch_seed
 from pipelines.registry import register
@@ -21,16 +22,12 @@ from pipelines.shard import shard_order
 from pipelines.views import PIL_POLICIES, view_spec
 
 
-def open_image(split: Split, i: int) -> Image.Image:
+def open_image(split: Split, i: int, recover_truncated: bool = False) -> tuple[Image.Image, bool]:
+    """(sample i as a PIL image, whether its file was truncated and recovered: act/datasets/images.py)."""
     if split.images is not None:
         pixels = split.images[i]
-        return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    path = split.files[i]
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except Exception as exc:
-        raise ActError(f"image {path} cannot be read: {exc}") from exc
+        return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels), False
+    return read_rgb(split.files[i], recover_truncated)
 
 
 def crop_flip(img: Image.Image, size: int, padding: int, x: int, y: int, flip: bool) -> Image.Image:
@@ -103,6 +100,7 @@ class TrainSet(Dataset):
 
     def __init__(self, source: Source, noisy: np.ndarray, seed: int, strong: bool):
         self.split, self.noisy, self.seed, self.want_strong = source.train, noisy, seed, strong
+        self.recover = source.recover_truncated
         self.views = Views(source)
 
     def __len__(self) -> int:
@@ -111,22 +109,24 @@ class TrainSet(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         i, epoch = key
         rng = np.random.default_rng(epoch_seed(self.seed, epoch, i))
-        img = open_image(self.split, i)
+        img, recovered = open_image(self.split, i, self.recover)
         weak = self.views.to_tensor(self.views.weak(img, rng))
         strong = self.views.to_tensor(self.views.strong(img, rng)) if self.want_strong else torch.empty(0)
-        return i, weak, strong, int(self.noisy[i]), int(self.split.labels[i])
+        return i, weak, strong, int(self.noisy[i]), int(self.split.labels[i]), recovered
 
 
 class TestSet(Dataset):
     def __init__(self, source: Source):
         self.split = source.test
+        self.recover = source.recover_truncated
         self.views = Views(source)
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int):
-        return self.views.to_tensor(self.views.test(open_image(self.split, i))), int(self.split.labels[i])
+        img, recovered = open_image(self.split, i, self.recover)
+        return self.views.to_tensor(self.views.test(img)), int(self.split.labels[i]), i, recovered
 
 
 class EpochBatches(Sampler):
@@ -170,13 +170,21 @@ class ReferencePipeline(Pipeline):
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.epoch = epoch
-        for index, weak, strong, _, _ in reraise_user_errors(self.train_loader):
+        for index, weak, strong, _, _, recovered in reraise_user_errors(self.train_loader):
+            self.note_recovered(self.source.train, index, recovered)
             # The labels the workers read (the public loader's) are those the base looks up on the device.
             yield self.labelled(index.to(self.device), self.to_device(weak), self.to_device(strong) if self.strong else None)
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for images, labels in reraise_user_errors(self.test_loader):
+        for images, labels, index, recovered in reraise_user_errors(self.test_loader):
+            self.note_recovered(self.source.test, index, recovered)
             yield self.to_device(images), labels.to(self.device)
+
+    def note_recovered(self, split: Split, index: torch.Tensor, recovered: torch.Tensor) -> None:
+        """Keep the files of a batch that were truncated and recovered (the workers decode them;
+        CPU tensors, no device sync): every file is read in an epoch, so after one the list is whole."""
+        if recovered.any():
+            self.recovered.update(split.files[i] for i in index[recovered].tolist())
 
 
 def reraise_user_errors(loader: DataLoader) -> Iterator:

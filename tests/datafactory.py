@@ -1,7 +1,8 @@
 """Writers of tiny data sets in the real on-disk formats, for tests that read them back.
 
 `write_cifar` writes the CIFAR python pickle format, `write_image_folder` an ImageFolder tree
-of real PNG files; both return the root to pass as data.root.
+of real PNG files, `write_food101n` a Food-101N tree with its Food-101 test split; each returns
+the root to pass as data.root.
 """
 from __future__ import annotations
 
@@ -76,6 +77,26 @@ def write_image_folder(root: str, classes: list[str], per_class: int, size: int,
             for i in range(per_class):
                 write_image(os.path.join(root, split, name, f"{i:03d}.png"), size, seed=(s * 1000 + c) * 1000 + i)
     return root
+
+
+def write_food101n(root, food101_at, classes=("apple_pie", "baklava"),
+                   entries=("baklava/b1.jpg", "apple_pie/a1.jpg", "apple_pie/a2.jpg"),
+                   test=("apple_pie/1011328", "baklava/200"), size: int = 8) -> str:
+    """A Food-101N tree (meta/classes.txt, meta/imagelist.tsv, images/) at root and a Food-101
+    test split (meta/test.txt, images/<entry>.jpg) at food101_at; returns root."""
+    os.makedirs(os.path.join(root, "meta"))
+    with open(os.path.join(root, "meta", "classes.txt"), "w") as f:
+        f.write("class_name\n" + "\n".join(classes) + "\n")
+    with open(os.path.join(root, "meta", "imagelist.tsv"), "w") as f:
+        f.write("class_name/key\n" + "\n".join(entries) + "\n")
+    for i, entry in enumerate(entries):
+        write_image(os.path.join(root, "images", entry), size, seed=i)
+    os.makedirs(os.path.join(food101_at, "meta"))
+    with open(os.path.join(food101_at, "meta", "test.txt"), "w") as f:
+        f.write("\n".join(test) + "\n")
+    for i, entry in enumerate(test):
+        write_image(os.path.join(food101_at, "images", f"{entry}.jpg"), size, seed=10 + i)
+    return str(root)
 
 
 def array_source(n=50, size=32, channels=3, augment="cifar", seed=0, n_test=20):

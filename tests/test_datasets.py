@@ -10,6 +10,7 @@ import pytest
 from datafactory import (
     archive_cifar,
     write_cifar,
+    write_food101n,
     write_image,
     write_image_folder,
     write_pickle,
@@ -208,25 +209,10 @@ def test_missing_val_folder_is_an_error(tmp_path):
 
 # ---- Food-101N ------------------------------------------------------------------------
 
-def write_food(root, food101_at):
-    """A Food-101N tree (2 classes) and a Food-101 test split at food101_at."""
-    os.makedirs(os.path.join(root, "meta"))
-    (root / "meta" / "classes.txt").write_text("class_name\napple_pie\nbaklava\n")
-    entries = ["baklava/b1.jpg", "apple_pie/a1.jpg", "apple_pie/a2.jpg"]
-    (root / "meta" / "imagelist.tsv").write_text("class_name/key\n" + "\n".join(entries) + "\n")
-    for i, entry in enumerate(entries):
-        write_image(str(root / "images" / entry), 8, seed=i)
-    os.makedirs(os.path.join(food101_at, "meta"))
-    (food101_at / "meta" / "test.txt").write_text("apple_pie/1011328\nbaklava/200\n")
-    for i, entry in enumerate(["apple_pie/1011328", "baklava/200"]):
-        write_image(str(food101_at / "images" / f"{entry}.jpg"), 8, seed=10 + i)
-    return str(root)
-
-
 @pytest.mark.parametrize("beside", [True, False])
 def test_food101n_trains_on_imagelist_and_tests_on_food101(tmp_path, beside):
     food101 = tmp_path / "food-101" if beside else tmp_path / "Food-101N" / "food-101"
-    root = write_food(tmp_path / "Food-101N", food101)
+    root = write_food101n(tmp_path / "Food-101N", food101)
     source = read_source("food101n", root)
     assert source.classes == ["apple_pie", "baklava"]
     assert source.train.labels.tolist() == [1, 0, 0]
@@ -238,7 +224,7 @@ def test_food101n_trains_on_imagelist_and_tests_on_food101(tmp_path, beside):
 
 
 def test_food101n_missing_listed_image_is_an_error_naming_it_and_the_count(tmp_path):
-    root = write_food(tmp_path / "Food-101N", tmp_path / "food-101")
+    root = write_food101n(tmp_path / "Food-101N", tmp_path / "food-101")
     os.remove(os.path.join(root, "images", "apple_pie", "a1.jpg"))
     os.remove(os.path.join(root, "images", "apple_pie", "a2.jpg"))
     with pytest.raises(ActError, match=r"imagelist.tsv: 2 of 3 listed images are missing.*a1.jpg"):
@@ -246,13 +232,13 @@ def test_food101n_missing_listed_image_is_an_error_naming_it_and_the_count(tmp_p
 
 
 def test_food101n_without_food101_is_an_error(tmp_path):
-    root = write_food(tmp_path / "Food-101N", tmp_path / "elsewhere")
+    root = write_food101n(tmp_path / "Food-101N", tmp_path / "elsewhere")
     with pytest.raises(ActError, match="food-101/meta/test.txt"):
         read_source("food101n", root)
 
 
 def test_food101n_unknown_class_is_an_error_naming_the_list(tmp_path):
-    root = write_food(tmp_path / "Food-101N", tmp_path / "food-101")
+    root = write_food101n(tmp_path / "Food-101N", tmp_path / "food-101")
     (tmp_path / "food-101" / "meta" / "test.txt").write_text("churros/1\n")
     with pytest.raises(ActError, match="test.txt.*churros"):
         read_source("food101n", root)
@@ -369,7 +355,7 @@ def test_digits_is_a_fixed_stratified_split_of_the_bundled_digits():
 # ---- image size -----------------------------------------------------------------------
 
 def test_image_size_override_scales_the_resize_of_file_sources(tmp_path):
-    root = write_food(tmp_path / "Food-101N", tmp_path / "food-101")
+    root = write_food101n(tmp_path / "Food-101N", tmp_path / "food-101")
     source = read_source("food101n", root, image_size=112)
     assert (source.image_size, source.resize) == (112, 128)
 

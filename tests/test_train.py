@@ -256,7 +256,7 @@ def test_the_summary_prints_when_no_training_label_is_clean(tmp_path):
     run = SimpleNamespace(cfg=cfg, dir=tmp_path, history=[{"phase": "robust"}])
     summary = {"noise": {"actual_noise_rate": 1.0}, "epochs": 1, "epoch_seconds_median": 0.1, "device": "cpu",
                "rtm": {"last10_mean": 5.0, "last10_std": 0.0, "best": 5.0}, "ntm": {"last10_mean": 5.0, "last10_std": 0.0},
-               "selection": {"precision": 0.0, "recall": None, "f1": None}}
+               "selection": {"precision": 0.0, "recall": None, "f1": None}, "truncated_images": {"count": 0, "files": []}}
     out = io.StringIO()
     console.print_summary(run, summary, out)
     assert "precision 0.0 % (the training labels are 0.0 % clean), recall -" in out.getvalue()

@@ -24,10 +24,15 @@ from act.errors import ActError
 register(DatasetSpec("cifar10n", lambda root, r: read_cifar(root, "cifar10n"), "cifar", paper_name="CIFAR10N"))
 register(DatasetSpec("cifar100n", lambda root, r: read_cifar(root, "cifar100n"), "cifar", paper_name="CIFAR100N"))
 register(DatasetSpec("cifar80n", read_cifar80n, "cifar", openset=True, label_space=100, paper_name="CIFAR80N"))
+# The public main_web.py and main_food101n.py load truncated files and start from ImageNet weights.
+IMAGENET_RESNET50 = ("torchvision's ImageNet ResNet-50, resnet50-0676ba61.pth (IMAGENET1K_V1, with "
+                     "model.name=timm:resnet50)")
 for _name in ("aircraft", "bird", "car"):
     register(DatasetSpec(f"web-{_name}", lambda root, r, n=f"web-{_name}": read_image_folder(root, n, image_size=448, resize=448),
-                         "web", clean_known=False, paper_name=f"Web-{_name.capitalize()}"))
-register(DatasetSpec("food101n", lambda root, r: read_food101n(root), "web", clean_known=False, paper_name="Food-101N"))
+                         "web", clean_known=False, paper_name=f"Web-{_name.capitalize()}", recovers_truncated=True,
+                         weights=IMAGENET_RESNET50))
+register(DatasetSpec("food101n", lambda root, r: read_food101n(root), "web", clean_known=False, paper_name="Food-101N",
+                     recovers_truncated=True, weights=IMAGENET_RESNET50))
 register(DatasetSpec("clothing1m", lambda root, r: read_clothing1m(root), "web", clean_known=False,
                      paper_name="Clothing1M"))
 register(DatasetSpec("folder", lambda root, r: read_image_folder(root, "folder", image_size=224, resize=256), "web"))
@@ -65,6 +70,7 @@ def read_source(name: str, root: str | None, image_size: int = 0, openset_ratio:
     assert image_size >= 0 and (spec.openset or not openset_ratio), "validated by act/config.py"
     source = spec.read(root, openset_ratio)
     source.augment = spec.augment
+    source.recover_truncated = spec.recovers_truncated
     if image_size and source.is_array and image_size != source.image_size:
         raise ActError(f"data.image_size={image_size}: {name} holds {source.image_size}x{source.image_size} arrays, "
                        f"which are used at their own size; set data.image_size=0 (or {source.image_size})")

@@ -72,6 +72,8 @@ class Source:
     channels: int = 3
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    recover_truncated: bool = False  # file sources: a truncated file trains on what PIL recovers (images.py)
+    recovered: tuple[str, ...] = ()  # truncated files already recovered, as a conversion lists them
 
     def __post_init__(self) -> None:
         if not self.label_space:

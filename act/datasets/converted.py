@@ -37,6 +37,7 @@ def read_converted(path: str | Path) -> Source:
         lists = {name: (path / f"{name}.txt").read_text().splitlines() for name in ("train", "test")}
         image = manifest["image"]
         counts = {name: manifest["counts"][name] for name in ("train", "test")}
+        recovered = recovered_files(manifest)
         splits = {name: Split(labels=labels[f"{name}_labels"], files=[str(path / line.split(" ", 1)[0]) for line in lists[name]])
                   for name in ("train", "test")}
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
@@ -47,7 +48,13 @@ def read_converted(path: str | Path) -> Source:
     return Source(name=manifest["source"]["name"], train=splits["train"], test=splits["test"],
                   classes=manifest["classes"], label_space=image["label_space"], augment=image["augment"],
                   image_size=image["image_size"], resize=image["resize"], channels=image["channels"],
-                  mean=tuple(image["mean"]), std=tuple(image["std"]))
+                  mean=tuple(image["mean"]), std=tuple(image["std"]), recovered=recovered)
+
+
+def recovered_files(manifest: dict) -> tuple[str, ...]:
+    """The truncated originals a conversion stored as far as PIL recovered them (none in a
+    conversion written before it listed them)."""
+    return tuple(entry["file"] for entry in manifest.get("truncated_images", {}).get("files", []))
 
 
 def read_converted_for(cfg) -> Source:

@@ -3,7 +3,9 @@
 A `DatasetSpec` says how to read the data set and what the rest of act needs to know of it:
 whether `data.root` must be given, whether its true labels are known (synthetic noise) or
 not (labels noisy by nature: no selection precision), whether it has classes to spare for
-open-set noise, its augmentation family (pipelines/views.py) and the name tables use.
+open-set noise, its augmentation family (pipelines/views.py), the name tables use, whether a
+truncated image file trains on what PIL recovers of it (act/datasets/images.py) and the
+weights file the paper's runs of it start from.
 Config choices and messages, run summaries, `act issues` and `act report` read these facts
 here; adding a data set is one `register(...)` call (act/datasets/__init__.py registers the
 built-in ones).
@@ -27,6 +29,8 @@ class DatasetSpec:
     openset: bool = False  # has classes to spare: data.noise.openset_ratio must be in (0, 1)
     label_space: int = 0  # classes of the labels before any are held out as open-set (0: known when read)
     paper_name: str = ""  # the name in report tables ("" : data.name)
+    recovers_truncated: bool = False  # train on what PIL recovers of a truncated file, as the public Web/Food scripts
+    weights: str = ""  # the weights file the paper's runs start from: a run without model.pretrained is refused
 
     @property
     def title(self) -> str:

@@ -16,6 +16,8 @@ from act.errors import ActError
 
 Builder = Callable[..., nn.Module]
 
+NO_WEIGHTS = "none"  # model.pretrained=none: no weights file, on purpose (act/build.py check_weights)
+
 # name -> builder(num_classes, in_channels, image_size); filled by @register as the modules import.
 MODELS: dict[str, Builder] = {}
 
@@ -34,7 +36,9 @@ def model_names() -> list[str]:
 
 def create_model(name: str, num_classes: int, in_channels: int = 3, image_size: int = 32,
                  pretrained: str | None = None) -> nn.Module:
-    """Build model `name`; `pretrained` is a local weights file (nothing is downloaded)."""
+    """Build model `name`; `pretrained` is a local weights file (nothing is downloaded), or
+    None or NO_WEIGHTS for none."""
+    pretrained = None if pretrained == NO_WEIGHTS else pretrained
     if name.startswith("timm:"):
         from act.models.timm_backbone import create_timm
 
