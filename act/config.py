@@ -157,6 +157,7 @@ INT_BOUNDS: dict[str, tuple[int, int, str]] = {
     "run.seed": (0, MAX_SEED, "numpy's seeds are 32-bit unsigned"),
     "run.threads": (0, 1024, "torch's thread pool"),
     "run.dist_timeout": (1, 7 * 24 * 3600, "seconds, a week; a C int of milliseconds overflows past 24 days"),
+    "model.num_outputs": (2, 65536, "the head and the bank hold a column per output"),
 }
 MAX_NAME_BYTES = 255  # the folder-name limit of common file systems (ext4, XFS, APFS, NTFS)
 
@@ -365,8 +366,6 @@ def validate(cfg: Config) -> None:
     if n.type != "none" and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
     check_int_bounds(cfg)
-    if cfg.model.num_outputs is not None and cfg.model.num_outputs < 2:
-        raise ActError(f"model.num_outputs={cfg.model.num_outputs} must be at least 2 (or unset: the data set's classes)")
     for key in ("optim.lr", "optim.lr1", "optim.warmup_lr", "optim.weight_decay", "optim.momentum", "method.tau"):
         if get_key(cfg, key) < 0:
             raise ActError(f"{key}={get_key(cfg, key)} must be >= 0")

@@ -77,6 +77,12 @@ def test_fewer_outputs_than_classes_are_refused(tmp_path):
         prepare(cfg)
 
 
+@pytest.mark.parametrize("value, bound", [(1, ">= 2"), (65537, "<= 65536")])
+def test_a_head_of_one_output_or_past_65536_is_refused_by_the_config(value, bound):
+    with pytest.raises(ActError, match=f"model.num_outputs={value} must be {bound}"):
+        load_config(None, [f"model.num_outputs={value}"])
+
+
 def test_the_food101n_config_builds_the_public_200_output_head(tmp_path):
     root = write_food101n(tmp_path / "Food-101N", tmp_path / "food-101")
     cfg = load_config("configs/food101n.yaml", [f"data.root={root}", "model.name=tinycnn", "model.pretrained=none",
