@@ -24,10 +24,18 @@ from act import distributed
 from act.datasets.base import Source
 from act.errors import ActError
 from act.rundir import describe, write_bytes
+from act.schema import NONE, mismatch
 
 NAME = "checkpoint.pt"  # in the run folder: the last completed epoch
 MAGIC = b"ACT-CHECKPOINT 1\n"
 DIGEST_LINE = 64 + 1  # sha256 hex + newline
+# What `save_run` writes and `restore_run` and `act issues` read (act/schema.py).
+STATE = {
+    "epoch": int, "fingerprint": dict, "world_size": int, "rtm": dict, "ntm": dict, "opt0": dict, "opt1": dict,
+    "scaler": (dict, NONE), "bank": {"count": torch.Tensor, "ema": torch.Tensor}, "history": [{"epoch": int}],
+    "rng": {"torch": torch.Tensor, "python": list, "cuda": (list, NONE),
+            "numpy": {"name": str, "keys": torch.Tensor, "pos": int, "has_gauss": int, "cached_gaussian": float}},
+}
 
 
 def save(path: Path, state: dict) -> None:
@@ -63,6 +71,12 @@ def load(path: Path) -> dict:
                        f"the run cannot be resumed from it") from exc
     if not isinstance(state, dict) or "epoch" not in state:
         raise ActError(f"checkpoint {path} does not hold an act run's state")
+    wrong = mismatch(state, STATE)
+    if wrong is None and len(state["history"]) != state["epoch"] + 1:
+        wrong = f"'history' holds {len(state['history'])} epochs, 'epoch' says {state['epoch'] + 1}"
+    if wrong:
+        raise ActError(f"checkpoint {path} does not hold the state this act writes ({wrong}); "
+                       f"the run cannot be resumed from it")
     return state
 
 
@@ -142,6 +156,10 @@ def restore_run(run, state: dict) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ActError(f"checkpoint {path} does not fit model.name={run.cfg.model.name} of this run ({first}); "
                        f"was it copied from another run?") from exc
-    set_rng_state(state["rng"])
+    try:
+        set_rng_state(state["rng"])
+    except (TypeError, ValueError, RuntimeError, IndexError) as exc:
+        raise ActError(f"checkpoint {path} holds random-number states that cannot be restored "
+                       f"({type(exc).__name__}); the run cannot be resumed from it") from exc
     run.history = list(state["history"])
     run.start_epoch = state["epoch"] + 1

@@ -31,9 +31,14 @@ from act.config import Config, read_run_config
 from act.datasets.registry import clean_known
 from act.errors import ActError
 from act.rundir import atomic_write
+from act.schema import array_mismatch
 
 BANK = "bank.npz"
 THRESHOLD = 0.5
+# The arrays of bank.npz and labels.npz (act/schema.py): name -> (dimensions, numpy kinds).
+BANK_ARRAYS = {"ema": (2, "f"), "selected": (1, "iu"), "robust_epochs": (0, "iu"), "files": (1, "U"),
+               "classes": (0, "iu")}
+LABEL_ARRAYS = {"noisy": (1, "iu"), "true": (1, "iu")}
 
 
 def save_bank(path: Path, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
@@ -70,6 +75,7 @@ def read_bank(run_dir: Path) -> Bank:
     if path.is_file():
         try:
             with np.load(path) as z:
+                check_arrays(path, z, BANK_ARRAYS, optional=("files", "classes"))
                 files = [str(f) for f in z["files"]] if "files" in z.files else None
                 # A bank.npz without `classes` predates model.num_outputs: one EMA column per class.
                 classes = int(z["classes"]) if "classes" in z.files else z["ema"].shape[1]
@@ -88,10 +94,10 @@ def bank_from_checkpoint(path: Path) -> Bank:
 
     state = checkpoint.load(path)
     history = state["history"]
-    warmup = sum(r["phase"] == "warmup" for r in history)
+    warmup = sum(r.get("phase") == "warmup" for r in history)
     count = state["bank"]["count"].numpy()
     return Bank(ema=state["bank"]["ema"].float().numpy(), selected=np.clip(count - warmup, 0, None),
-                robust_epochs=sum(r["phase"] == "robust" for r in history), files=None, classes=None)
+                robust_epochs=sum(r.get("phase") == "robust" for r in history), files=None, classes=None)
 
 
 def score(bank: Bank, given: np.ndarray) -> np.ndarray:
@@ -120,8 +126,7 @@ def find_issues(run_dir: str | Path) -> Issues:
                        f"counts `act issues` ranks by")
     noisy, true = read_labels(run_dir / "labels.npz")
     bank = read_bank(run_dir)
-    if len(bank.selected) != len(noisy):
-        raise ActError(f"{run_dir}: the bank holds {len(bank.selected)} samples but labels.npz {len(noisy)}")
+    check_fit(run_dir, bank, noisy, true)
     if bank.robust_epochs == 0:
         raise ActError(f"{run_dir}: no robust epoch was trained yet (optim.warmup_epochs="
                        f"{cfg.optim.warmup_epochs}), so no sample was selected or rejected")
@@ -155,9 +160,34 @@ def read_config(run_dir: Path) -> Config:
 def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path) as z:
+            check_arrays(path, z, LABEL_ARRAYS)
             return z["noisy"], z["true"]
     except (OSError, ValueError, KeyError) as exc:
         raise ActError(f"{path} cannot be read ({type(exc).__name__}); the run's labels are needed") from exc
+
+
+def check_arrays(path: Path, arrays, schema: dict, optional: tuple[str, ...] = ()) -> None:
+    wrong = array_mismatch(arrays, schema, optional)
+    if wrong:
+        raise ActError(f"{path} does not hold what a run writes ({wrong})")
+
+
+def check_fit(run_dir: Path, bank: Bank, noisy: np.ndarray, true: np.ndarray) -> None:
+    """The bank, the labels and the files describe the same samples, and every label has an EMA column."""
+    if bank.ema.ndim != 2 or bank.selected.ndim != 1:
+        raise ActError(f"{run_dir}: the bank's EMA and selections are not one row per sample; the files are not "
+                       f"of one run")
+    n = len(noisy)
+    sizes = {"labels.npz true": len(true), "the bank's selections": len(bank.selected), "the bank's EMA": len(bank.ema)}
+    if bank.files is not None:
+        sizes["the bank's files"] = len(bank.files)
+    other = next((f"{name} {size}" for name, size in sizes.items() if size != n), None)
+    if other:
+        raise ActError(f"{run_dir}: labels.npz holds {n} noisy labels but {other}; the files are not of one run")
+    labels = np.concatenate([noisy, true])
+    if n and not 0 <= labels.min() <= labels.max() < bank.ema.shape[1]:
+        raise ActError(f"{run_dir}: labels.npz holds labels outside the bank's {bank.ema.shape[1]} classes; "
+                       f"the files are not of one run")
 
 
 def truth_known(cfg: Config) -> bool:

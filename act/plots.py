@@ -66,7 +66,7 @@ def draw_curves(histories: list[list[dict]], title: str):
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     seeds = f"{len(histories)} seeds: thin lines, mean bold" if len(histories) > 1 else "1 run"
-    fig.suptitle(f"{title}  ({seeds})", fontsize=11)
+    fig.suptitle(f"{title}  ({seeds})", fontsize=11, parse_math=False)  # names from configs: text, never TeX
     return fig
 
 

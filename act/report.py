@@ -155,10 +155,14 @@ def read_summary(path: Path) -> dict:
     for part, key in (("rtm", "last10_mean"), ("ntm", "last10_mean"), ("selection", "precision")):
         if not isinstance(summary.get(part), dict) or key not in summary[part]:
             raise BrokenRun(f"summary.json lacks '{part}.{key}'")
-    numbers = [summary["rtm"]["last10_mean"], summary.get("epoch_seconds_median"),
-               *(summary["selection"].get(k) for k in ("precision", "recall", "f1"))]
-    if not all(v is None or isinstance(v, (int, float)) for v in numbers):
+    figures = {"rtm.last10_mean": summary["rtm"]["last10_mean"], "epoch_seconds_median": summary.get("epoch_seconds_median"),
+               **{f"selection.{k}": summary["selection"].get(k) for k in ("precision", "recall", "f1")}}
+    if not all(v is None or isinstance(v, (int, float)) for v in figures.values()):
         raise BrokenRun("summary.json holds a figure that is not a number")
+    # A non-finite accuracy is a diverged run (`divergence`); any other is not what a run writes.
+    bad = [k for k, v in figures.items() if k != "rtm.last10_mean" and v is not None and not math.isfinite(v)]
+    if bad:
+        raise BrokenRun(f"summary.json holds a figure that is not finite ({bad[0]})")
     return summary
 
 

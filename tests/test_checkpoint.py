@@ -15,8 +15,11 @@ from datafactory import array_source
 
 
 def a_state():
-    return {"epoch": 3, "rtm": {"w": torch.arange(6.0).reshape(2, 3)}, "history": [{"epoch": 0, "lr": 0.02}],
-            "fingerprint": {"train_size": 5, "labels": "ab"}, "rng": checkpoint.rng_state()}
+    """A run's state after its first epoch, every entry save_run writes."""
+    return {"epoch": 0, "rtm": {"w": torch.arange(6.0).reshape(2, 3)}, "ntm": {}, "opt0": {}, "opt1": {},
+            "scaler": None, "bank": {"count": torch.zeros(4), "ema": torch.zeros(4, 2)}, "world_size": 1,
+            "history": [{"epoch": 0, "lr": 0.02}], "fingerprint": {"train_size": 5, "labels": "ab"},
+            "rng": checkpoint.rng_state()}
 
 
 def flip_byte(path, offset):
@@ -30,7 +33,7 @@ def test_a_checkpoint_round_trips_through_a_weights_only_load(tmp_path):
     state = a_state()
     checkpoint.save(path, state)
     loaded = checkpoint.load(path)
-    assert loaded["epoch"] == 3 and loaded["history"] == state["history"]
+    assert loaded["epoch"] == 0 and loaded["history"] == state["history"]
     assert torch.equal(loaded["rtm"]["w"], state["rtm"]["w"])
     assert loaded["fingerprint"] == state["fingerprint"]
 
@@ -121,3 +124,24 @@ def test_the_fingerprint_follows_labels_pixels_and_files():
     source.test.images[0, 0, 0, 0] ^= 1
     assert checkpoint.fingerprint(source, noisy)["data"] != base["data"]
     assert pickle.loads(pickle.dumps(base)) == base  # plain values: a weights-only load takes them
+
+
+@pytest.mark.parametrize("change,why", [
+    (lambda s: s.pop("rng"), "'rng' is missing"),
+    (lambda s: s.update(history={"epoch": 0}), "'history' is a mapping, not a list"),
+    (lambda s: s.update(epoch="3"), "'epoch' is a string, not an integer"),
+    (lambda s: s.update(epoch=True), "'epoch' is true or false, not an integer"),
+    (lambda s: s["rng"]["numpy"].update(pos="x"), "'rng.numpy.pos' is a string, not an integer"),
+    (lambda s: s["history"].append(7), "'history[1]' is an integer, not a mapping"),
+    (lambda s: s.update(epoch=5), "'history' holds 1 epochs, 'epoch' says 6"),
+], ids=["no rng", "history a dict", "epoch text", "epoch bool", "rng entry", "history item", "history short"])
+def test_a_checkpoint_with_a_valid_checksum_but_entries_missing_or_of_another_type_is_one_line(tmp_path, change, why):
+    path = tmp_path / "checkpoint.pt"
+    state = a_state()
+    change(state)
+    checkpoint.save(path, state)
+    with pytest.raises(ActError) as info:
+        checkpoint.load(path)
+    assert str(info.value) == (f"checkpoint {path} does not hold the state this act writes ({why}); "
+                               f"the run cannot be resumed from it")
+

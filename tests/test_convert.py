@@ -308,3 +308,33 @@ def test_an_image_size_other_than_the_conversions_is_refused(image_folder, tmp_p
         read_converted_for(cfg)
     cfg.data.image_size = 0  # the conversion's own size
     assert read_converted_for(cfg).image_size == 32
+
+
+@pytest.mark.parametrize("edit,why", [
+    (lambda m: m["counts"].update(train="18"), "'counts.train' is a string, not an integer"),
+    (lambda m: m["image"].update(image_size=[32]), "'image.image_size' is a list, not an integer"),
+    (lambda m: m.update(classes="cat"), "'classes' is a string, not a list"),
+    (lambda m: m["image"].update(mean=None), "'image.mean' is null, not a list"),
+    (lambda m: m["source"].pop("name"), "'source.name' is missing"),
+    (lambda m: m["truncated_images"].update(files=[3]), "'truncated_images.files[0]' is an integer, not a mapping"),
+], ids=["count text", "size list", "classes text", "mean null", "no name", "truncated entry"])
+def test_a_manifest_with_fields_of_another_type_is_one_line_naming_the_field(image_folder, tmp_path, edit, why):
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "dali", out, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    edit(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ActError) as info:
+        read_converted(out)
+    assert str(info.value) == f"{out / 'manifest.json'} does not hold what act convert writes ({why}): convert again"
+
+
+def test_converted_labels_of_another_dtype_are_one_line_naming_the_array(image_folder, tmp_path):
+    out = tmp_path / "out"
+    convert(folder_config(image_folder), "dali", out, progress=False)
+    with np.load(out / "labels.npz") as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    np.savez(out / "labels.npz", **{**arrays, "test_labels": arrays["test_labels"].astype(np.float32)})
+    with pytest.raises(ActError, match=r"labels.npz does not hold what act convert writes \('test_labels' is a "
+                                       r"1-d array of float32, not a 1-d array of integers\)"):
+        read_converted(out)

@@ -180,6 +180,16 @@ def test_a_damaged_checkpoint_is_refused_in_one_line_and_nothing_is_touched(refe
     assert files_of(run) == before
 
 
+def test_random_number_states_that_do_not_fit_are_one_line_on_resume(reference, tmp_path, capsys):
+    run = copy_run(reference, tmp_path)
+    state = checkpoint.load(run / "checkpoint.pt")
+    state["rng"]["torch"] = torch.zeros(3, dtype=torch.uint8)  # a valid checksum over a state of another size
+    checkpoint.save(run / "checkpoint.pt", state)
+    assert main(["train", "--resume", str(run), "optim.epochs=7"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds random-number states that cannot be restored (RuntimeError)" in err
+
+
 def test_a_corrupt_metrics_file_is_rebuilt_from_the_checkpoint_on_resume(reference, tmp_path, monkeypatch):
     original = training.train_epoch
 

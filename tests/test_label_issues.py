@@ -112,3 +112,36 @@ def test_a_run_config_with_a_key_given_twice_is_refused_in_one_line(tmp_path, ca
     assert main(["issues", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "gives 'method' a second time" in err and str(run / "config.yaml") in err
+
+
+def a_files_run(run, labels=None, **bank) -> None:
+    """A web-bird run folder of three samples, as test_data_with_files... writes it, with `bank` entries replaced."""
+    run.mkdir()
+    cfg = load_config(None, ["data.name=web-bird", "data.root=/x", "data.noise.type=none"])
+    (run / "config.yaml").write_text(dump_yaml(cfg))
+    labels = np.array([0, 1, 1]) if labels is None else labels
+    np.savez(run / "labels.npz", noisy=labels, true=np.array([0, 1, 1]))
+    arrays = {"count": np.array([5, 0, 3]), "ema": np.array([[0.9, 0.1], [0.8, 0.2], [0.5, 0.5]]),
+              "selected": np.array([4, 0, 2]), "warmup_epochs": 1, "robust_epochs": 4,
+              "files": np.array(["a.jpg", "b.jpg", "c.jpg"]), **bank}
+    np.savez(run / "bank.npz", **{k: v for k, v in arrays.items() if v is not None})
+
+
+@pytest.mark.parametrize("labels,bank,why", [
+    (np.array([[0, 1, 1]]), {}, "labels.npz does not hold what a run writes ('noisy' is a 2-d array of int64, not "
+                                "a 1-d array of integers)"),
+    (np.array(["0", "1", "1"]), {}, "'noisy' is a 1-d array of <U1, not a 1-d array of integers"),
+    (None, {"ema": np.array([0.9, 0.8, 0.5])}, "bank.npz does not hold what a run writes ('ema' is a 1-d array"),
+    (None, {"selected": None}, "bank.npz does not hold what a run writes ('selected' is missing)"),
+    (None, {"robust_epochs": np.array([4, 4])}, "'robust_epochs' is a 1-d array of int64, not a 0-d array"),
+    (None, {"selected": np.array([4, 0])}, "labels.npz holds 3 noisy labels but the bank's selections 2"),
+    (None, {"files": np.array(["a.jpg"])}, "labels.npz holds 3 noisy labels but the bank's files 1"),
+    (np.array([0, 1, 7]), {}, "labels.npz holds labels outside the bank's 2 classes"),
+], ids=["2-d labels", "text labels", "1-d ema", "no selections", "epochs an array", "short selections",
+        "short files", "label past the classes"])
+def test_a_bank_or_labels_file_of_other_shapes_or_types_is_one_line(tmp_path, capsys, labels, bank, why):
+    run = tmp_path / "web"
+    a_files_run(run, labels, **bank)
+    assert main(["issues", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and why in err

@@ -82,3 +82,11 @@ def test_plots_auto_without_matplotlib_trains_without_curves(tmp_path, monkeypat
     monkeypatch.setattr(plots, "available", lambda: False)
     training.train(load_config(None, [f"run.out_dir={tmp_path}", "run.name=r", "run.plots=auto", *TINY]))
     assert (tmp_path / "r" / "summary.json").exists() and not (tmp_path / "r" / "curves.png").exists()
+
+
+def test_a_title_that_looks_like_tex_is_drawn_as_its_text(tmp_path):
+    pytest.importorskip("matplotlib")
+    title = r"$\frac{a$ Sym-20, ACT"
+    plots.save_curves([history([10.0, 20.0, 30.0])], title, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert plots.draw_curves([history([10.0, 20.0, 30.0])], title).get_suptitle().startswith(title)

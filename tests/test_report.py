@@ -243,3 +243,32 @@ def test_a_date_as_data_root_is_read_as_its_text(tmp_path):
     run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("root: /x", "root: 2024-01-01"))
     assert cells(report([str(run)]), str(run))[-1] == "finished"
+
+
+def test_a_report_with_a_tex_like_data_set_name_draws_its_curves(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("name: cifar100n", r"name: $\frac{a$"))
+    (run / "metrics.jsonl").write_text('{"epoch": 0, "phase": "warmup", "rtm_test_acc": 50.0}\n')
+    text = report([str(run)], out=tmp_path / "out")
+    assert cells(text, str(run))[-1] == "finished" and len(list((tmp_path / "out").glob("curves-*.png"))) == 1
+
+
+def nan_epoch_time(folder: Path) -> Path:
+    run = fake_run(folder, "cifar100n/sym20.yaml", 64.0)
+    run.joinpath("summary.json").write_text(run.joinpath("summary.json").read_text().replace("1.5", "NaN"))
+    return run
+
+
+def test_a_summary_with_a_nan_epoch_time_is_broken(tmp_path):
+    run = nan_epoch_time(tmp_path / "a")
+    assert cells(report([str(run)]), str(run))[-1] == "broken: summary.json holds a figure that is not finite " \
+                                                      "(epoch_seconds_median)"
+
+
+@pytest.mark.parametrize("fmt", ["json", "md", "csv"])
+def test_a_summary_with_a_nan_epoch_time_leaves_every_format_written_without_nan(tmp_path, capsys, fmt):
+    fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
+    nan_epoch_time(tmp_path / "b")
+    assert main(["report", str(tmp_path), "--format", fmt]) == 0
+    assert "NaN" not in capsys.readouterr().out

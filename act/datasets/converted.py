@@ -14,9 +14,16 @@ import numpy as np
 
 from act.datasets.base import Source, Split
 from act.errors import ActError
+from act.schema import array_mismatch, mismatch
 
 MANIFEST = "manifest.json"
 VERSION = 1
+# What this reader takes from a manifest and its labels.npz (act/schema.py).
+MANIFEST_SCHEMA = {"source": {"name": str}, "classes": [str], "counts": {"train": int, "test": int},
+                   "truncated_images": {"files": [{"file": str}]},
+                   "image": {"label_space": int, "augment": str, "image_size": int, "resize": int, "channels": int,
+                             "mean": [float], "std": [float]}}
+LABEL_ARRAYS = {"train_labels": (1, "iu"), "test_labels": (1, "iu")}
 
 
 def read_converted(path: str | Path) -> Source:
@@ -31,9 +38,15 @@ def read_converted(path: str | Path) -> Source:
     if not isinstance(manifest, dict) or manifest.get("version") != VERSION:
         version = manifest.get("version") if isinstance(manifest, dict) else None
         raise ActError(f"{path / MANIFEST} is version {version}; this act reads version {VERSION}: convert again")
+    wrong = mismatch({"truncated_images": {"files": []}, **manifest}, MANIFEST_SCHEMA)
+    if wrong:
+        raise ActError(f"{path / MANIFEST} does not hold what act convert writes ({wrong}): convert again")
     try:
         with np.load(path / "labels.npz", allow_pickle=False) as npz:
+            wrong = array_mismatch(npz, LABEL_ARRAYS)
             labels = {key: npz[key] for key in npz.files}
+        if wrong:
+            raise ActError(f"{path / 'labels.npz'} does not hold what act convert writes ({wrong}): convert again")
         lists = {name: (path / f"{name}.txt").read_text().splitlines() for name in ("train", "test")}
         image = manifest["image"]
         counts = {name: manifest["counts"][name] for name in ("train", "test")}
