@@ -78,7 +78,8 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     pipeline = build_pipeline(cfg.pipeline.name, source, noisy, batch_size=batch_size, device=device,
                               seed=cfg.run.seed, workers=cfg.pipeline.workers, path=cfg.pipeline.path,
                               test_batch_size=cfg.pipeline.test_batch_size, strong=method.strong_view(cfg.method),
-                              static=cuda_paths, views=cfg.pipeline.views, shard=(world.rank, world.size))
+                              static=cuda_paths, views=cfg.pipeline.views, shard=(world.rank, world.size),
+                              cuda_graph=cfg.run.cuda_graph)
 
     torch.manual_seed(cfg.run.seed)
     random.seed(cfg.run.seed)

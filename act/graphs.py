@@ -20,7 +20,9 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from torch.utils._pytree import tree_flatten
+from torch.utils._pytree import tree_flatten, tree_map
+
+from act.errors import ActError
 
 
 class CaptureStream:
@@ -78,6 +80,54 @@ GraphType = Callable[[Callable[[], Any], CaptureStream], "Graph | EagerGraph"]
 def graph_type(device: torch.device) -> GraphType:
     """`Graph` on CUDA, `EagerGraph` elsewhere (CPU tests of the graphed paths)."""
     return Graph if device.type == "cuda" else EagerGraph
+
+
+def shapes(tree) -> list:
+    """The shape and dtype of every tensor leaf (None where a leaf is None): what a graph fixes."""
+    return [None if t is None else (t.shape, t.dtype) for t in tree_flatten(tree)[0]]
+
+
+class Replayed:
+    """`fn(*inputs)`, a static-shape function of tensors with no side effects (a view's apply
+    pass), captured as one graph at its first call and replayed for every later call whose
+    inputs have the same shapes: a call copies its inputs into the graph's static buffers,
+    replays, and returns copies of the outputs (the caller may keep them while the next call
+    replays). Other shapes (an epoch's last, smaller chunk) run `fn` eagerly. The first call
+    runs `fn` on the capture stream (lazy initialisation happens there) and returns that result.
+    A capture that raises leaves `fn` eager for good; `fallback` says why."""
+
+    def __init__(self, fn: Callable[..., Any], device: torch.device, graphs: GraphType | None = None,
+                 strict: bool = False):
+        self.fn, self.graph_type, self.strict = fn, graphs or graph_type(device), strict
+        self.stream = CaptureStream(device)
+        self.graph, self.inputs, self.fallback = None, None, None
+
+    @property
+    def mode(self) -> str:
+        if self.fallback is not None:
+            return f"fell back: {self.fallback}"
+        return "graph" if self.graph is not None else "eager (not captured: no full chunk yet)"
+
+    def __call__(self, *inputs) -> Any:
+        if self.fallback is not None or (self.graph is not None and shapes(inputs) != shapes(self.inputs)):
+            return self.fn(*inputs)
+        if self.graph is None:
+            out = self.stream.run(lambda: self.fn(*inputs))
+            self.inputs = tree_map(lambda t: None if t is None else t.clone(), inputs)
+            try:
+                self.graph = self.graph_type(lambda: self.fn(*self.inputs), self.stream)
+            except Exception as exc:  # noqa: BLE001 - any capture failure has the same remedy
+                if self.strict:
+                    raise ActError(f"run.cuda_graph=true: capturing the view pass {getattr(self.fn, '__name__', '')} "
+                                   f"failed ({failure_text(exc)}); run.cuda_graph=auto falls back to running it "
+                                   f"eagerly, false does not capture") from exc
+                self.fallback, self.inputs = failure_text(exc), None
+            return out
+        for static, new in zip(tree_flatten(self.inputs)[0], tree_flatten(inputs)[0]):
+            if static is not None:
+                static.copy_(new, non_blocking=True)
+        self.graph.replay()
+        return tree_map(lambda t: None if t is None else t.clone(), self.graph.outputs)
 
 
 def failure_text(exc: BaseException) -> str:

@@ -28,6 +28,13 @@ class MethodSpec:
     strong_view: Callable[[Any], bool]  # (the method config) -> whether its steps read the strong view
     selects: bool = False  # selects samples: the summary prints the selection's precision and recall
     ablations: bool = False  # method.ablation.* apply: tables name the ones switched off
+    # The phases whose loss reads the strong view (None: every phase); the pipeline builds it
+    # in their epochs only. ACT's warm-up reads the weak view alone.
+    strong_phases: tuple[str, ...] | None = None
+
+    def reads_strong(self, method: Any, phase: str) -> bool:
+        """Whether epochs of `phase` need the strong view under the method config `method`."""
+        return self.strong_view(method) and (self.strong_phases is None or phase in self.strong_phases)
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -56,6 +63,7 @@ def phase_losses() -> dict[str, Losses]:
 
 register(MethodSpec("act", "ACT", {"warmup": engine.warmup_losses, "robust": engine.robust_losses},
                     lambda epoch, warmup: "warmup" if epoch < warmup else "robust",
-                    lambda method: method.ablation.consistency, selects=True, ablations=True))
+                    lambda method: method.ablation.consistency, selects=True, ablations=True,
+                    strong_phases=("robust",)))
 register(MethodSpec("standard", "Standard", {"standard": engine.standard_losses}, lambda epoch, warmup: "standard",
                     lambda method: False))

@@ -58,8 +58,14 @@ def summarise(run) -> dict:
         "pipeline": run.pipeline.name, "views": run.pipeline.views,
         # Web-*/Food-101N files trained on as far as PIL recovers them (act/datasets/images.py).
         "truncated_images": {"count": len(run.pipeline.recovered), "files": sorted(run.pipeline.recovered)},
-        "cuda_graph": {phase: step.mode for phase, step in run.steps.items()},
+        "cuda_graph": graph_modes(run),
     }
+
+
+def graph_modes(run) -> dict[str, str]:
+    """How each phase's step ran ("graph", "eager", "fell back: <reason>"), and each view pass
+    the pipeline captures (`views.*`)."""
+    return {**{phase: step.mode for phase, step in run.steps.items()}, **run.pipeline.view_graphs()}
 
 
 def noise_settings(cfg: Config) -> dict:

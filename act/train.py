@@ -26,7 +26,7 @@ from act.config import Config, dump_yaml, load_config
 from act.console import format_header, format_row, print_summary, use_progress
 from act.errors import ActError
 from act.outputs import Outputs
-from act.results import epoch_record, summarise, write_metrics, write_summary
+from act.results import epoch_record, graph_modes, summarise, write_metrics, write_summary
 from act.rundir import acquire, check_labels, release, write_labels, write_text
 
 # Keys that may change when a run is resumed; anything else would change the experiment.
@@ -74,7 +74,8 @@ def train_batches(run: Run, epoch: int):
     keeps the last partial batch too, and would fail there; runs without such a batch are
     unchanged, and a resumed run skips the same sample (the order is a function of the seed
     and the epoch)."""
-    batches = run.pipeline.train_batches(epoch)
+    method = methods.spec_of(run.cfg.method.name)
+    batches = run.pipeline.train_batches(epoch, strong=method.reads_strong(run.cfg.method, phase_of(run.cfg, epoch)))
     if run.world.size > 1:
         return distributed.padded(batches, run.pipeline)  # pipelines/shard.py already keeps batches of one out
     if not has_batch_norm(run.ctx.rtm):
@@ -167,11 +168,13 @@ def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
 
 
 def tell_fallbacks(run: Run, told: set[str], out) -> None:
-    """One line for each phase whose CUDA-graph capture failed (run.cuda_graph=auto), once."""
-    for phase, step in run.steps.items():
-        if step.fallback is not None and phase not in told:
-            told.add(phase)
-            print(f"the {phase} step runs eagerly: its CUDA-graph capture failed ({step.fallback})", file=out)
+    """One line for each step or view pass whose CUDA-graph capture failed (run.cuda_graph=auto), once."""
+    for name, mode in graph_modes(run).items():
+        if mode.startswith("fell back: ") and name not in told:
+            told.add(name)
+            what = f"the {name} step" if name in run.steps else f"the {name} pass"
+            print(f"{what} runs eagerly: its CUDA-graph capture failed ({mode.removeprefix('fell back: ')})",
+                  file=out)
 
 
 def loop(run: Run, out=sys.stdout) -> dict:

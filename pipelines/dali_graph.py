@@ -14,33 +14,39 @@ from nvidia.dali.backend import TensorGPU
 from nvidia.dali.plugin.pytorch import feed_ndarray
 
 
-def random_crop_flip(images, size: int, flip: bool, dtype, mean, std, layout: str = "CHW"):
-    """RandomCrop(size) at a uniform position, a flip with p = 0.5 when `flip`, as `layout` `dtype`."""
-    return fn.crop_mirror_normalize(
-        images, crop=(size, size), crop_pos_x=fn.random.uniform(range=(0.0, 1.0)),
-        crop_pos_y=fn.random.uniform(range=(0.0, 1.0)), mirror=fn.random.coin_flip() if flip else 0,
-        mean=mean, std=std, dtype=dtype, output_layout=layout)
+def crop_flip(images, size: int, x, y, mirror, dtype, mean, std, layout: str = "CHW"):
+    """The `size` square at relative position (x, y) (0..1 of the room left), mirrored where
+    `mirror`, as `layout` `dtype`: RandomCrop(size) and the flip at positions drawn outside."""
+    return fn.crop_mirror_normalize(images, crop=(size, size), crop_pos_x=x, crop_pos_y=y, mirror=mirror,
+                                    mean=mean, std=std, dtype=dtype, output_layout=layout)
 
 
 @pipeline_def(enable_conditionals=True)
-def image_views(source, train: bool, strong: str, size: int, resize: int, flip: bool, mean, std, decoder: str):
+def image_views(source, train: bool, strong: str, size: int, resize: int, mean, std, decoder: str):
     """Outputs (weak, strong) for training, (test,) otherwise; weak and test float32 CHW, normalised.
-    `strong`: "" (none: the weak view again), "uint8" (its own crop and flip, uint8 CHW, for the
-    public policy on the device) or "dali-randaugment" (that crop through DALI's RandAugment,
-    normalised). `source(batch_info)` returns a batch's encoded images, StopIteration at the end."""
-    jpegs = fn.external_source(source=source, batch=True, batch_info=True, dtype=types.UINT8, ndim=1)
-    images = fn.decoders.image(jpegs, device=decoder, output_type=types.RGB)
-    images = fn.resize(images, resize_shorter=resize)
+
+    `source(batch_info)` returns a batch's encoded images and, for training, each sample's crop
+    positions and flips (weak x, y, mirror, strong x, y, mirror), drawn and seeded by the caller;
+    StopIteration at the end of a pass. The graph draws nothing itself, so it is built once and
+    every epoch's views are a function of (seed, epoch). `strong`: "" (none: the weak view again),
+    "uint8" (its own crop and flip, uint8 CHW, for the public policy on the device) or
+    "dali-randaugment" (that crop through DALI's RandAugment, normalised; DALI draws its ops)."""
     if not train:
+        jpegs = fn.external_source(source=source, batch=True, batch_info=True, dtype=types.UINT8, ndim=1)
+        images = fn.resize(fn.decoders.image(jpegs, device=decoder, output_type=types.RGB), resize_shorter=resize)
         return (fn.crop_mirror_normalize(images, crop=(size, size), crop_pos_x=0.5, crop_pos_y=0.5, mean=mean,
                                          std=std, dtype=types.FLOAT, output_layout="CHW"),)
-    weak = random_crop_flip(images, size, flip, types.FLOAT, mean, std)
+    jpegs, wx, wy, wflip, sx, sy, sflip = fn.external_source(
+        source=source, num_outputs=7, batch=True, batch_info=True,
+        dtype=[types.UINT8, types.FLOAT, types.FLOAT, types.INT32, types.FLOAT, types.FLOAT, types.INT32])
+    images = fn.resize(fn.decoders.image(jpegs, device=decoder, output_type=types.RGB), resize_shorter=resize)
+    weak = crop_flip(images, size, wx, wy, wflip, types.FLOAT, mean, std)
     if not strong:
         return weak, weak
     unit = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     if strong == "uint8":
-        return weak, random_crop_flip(images, size, flip, types.UINT8, *unit)
-    augmented = rand_augment.rand_augment(random_crop_flip(images, size, flip, types.UINT8, *unit, "HWC"), n=2, m=9)
+        return weak, crop_flip(images, size, sx, sy, sflip, types.UINT8, *unit)
+    augmented = rand_augment.rand_augment(crop_flip(images, size, sx, sy, sflip, types.UINT8, *unit, "HWC"), n=2, m=9)
     return weak, fn.crop_mirror_normalize(augmented, mean=mean, std=std, dtype=types.FLOAT, output_layout="CHW")
 
 

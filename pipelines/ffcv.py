@@ -79,7 +79,8 @@ class FfcvPipeline(Pipeline):
                       num_workers=max(1, self.workers), order=OrderOption.SEQUENTIAL, drop_last=False,
                       seed=self.seed, pipelines=pipelines)
 
-    def train_batches(self, epoch: int) -> Iterator[Batch]:
+    def train_batches(self, epoch: int, strong: bool | None = None) -> Iterator[Batch]:
+        strong = self.wants_strong(strong)
         # FFCV's sequential order walks the loader's index array as given: give it this epoch's.
         self.train_loader.traversal_order.indices = self.rank_order(epoch).numpy().astype(np.uint64)
         generator = torch.Generator(device=self.device).manual_seed(self.view_seed(epoch))
@@ -87,9 +88,9 @@ class FfcvPipeline(Pipeline):
             # FFCV reuses its output buffers for later batches: copy out of them (on the device
             # when FFCV put them there, so the copy does not block).
             index = index.view(-1).to(self.device, dtype=torch.long, copy=True)
-            weak, strong = self.views_of(images.to(self.device, copy=True))
-            strong = self.normalise(self.policy(strong, generator, self.static)) if self.strong else None
-            yield self.labelled(index, self.normalise(weak), strong)
+            weak, crops = self.views_of(images.to(self.device, copy=True))
+            # An epoch without the strong view (warm-up) leaves the decoder's second crop unused.
+            yield self.labelled(index, self.normalise(weak), self.public_strong_view(crops, generator) if strong else None)
 
     def views_of(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(weak, the strong view's input) as uint8 N x C x H x W: the public decoder's two crops

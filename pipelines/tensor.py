@@ -20,11 +20,13 @@ import numpy as np
 import torch
 
 from act.datasets.base import Source
+from act.graphs import Replayed
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline
 from pipelines.ops.crop import crop_at
 from pipelines.ops.flip import flip_where
-from pipelines.ops.policy import POLICIES
+from pipelines.ops.policy import DRAWS, POLICIES
+from pipelines.ops.slot import apply_draws
 from pipelines.registry import register
 from pipelines.views import view_spec
 
@@ -51,6 +53,9 @@ class TensorPipeline(Pipeline):
         self.policy = POLICIES[self.spec.strong]
         self.train_images = to_device_uint8(source.train.images, self.device)
         self.test_images = to_device_uint8(source.test.images, self.device)
+        # The apply pass of a full chunk, with and without the strong view, each one CUDA graph
+        # replayed per chunk on CUDA (act/graphs.py); the draws stay eager and seeded.
+        self.chunk_views = {want: self.replayed(self.apply_views) for want in (False, True)}
 
     def draw_weak(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor | None, ...]:
         """Each sample's crop offsets (dy, dx into the padded image) and flip; None where the spec has none."""
@@ -70,8 +75,20 @@ class TensorPipeline(Pipeline):
             images = flip_where(images, flip, static=self.static)
         return images
 
-    def weak_view(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.apply_weak(images, *self.draw_weak(len(images), generator))
+    def draw_strong(self, n: int, generator: torch.Generator) -> tuple:
+        """The strong view's own crop and flip, then its policy's draws (pipelines/ops/policy.py)."""
+        like = self.train_images[:n]  # the policy draws read only the batch's shape and device
+        return *self.draw_weak(n, generator), DRAWS[self.policy](like, generator)
+
+    def apply_views(self, index: torch.Tensor, weak: tuple, strong: tuple | None) -> tuple:
+        """The normalised views of samples `index` at drawn parameters: one static-shape function
+        of tensors on the static path (captured per full chunk, `chunk_views`)."""
+        images = self.train_images[index]
+        weak_view = self.normalise(self.apply_weak(images, *weak))
+        if strong is None:
+            return weak_view, None
+        *crop, draws = strong
+        return weak_view, self.normalise(apply_draws(self.apply_weak(images, *crop), draws, self.static))
 
     def chunk_batches(self) -> int:
         """Batches augmented together: a few for small images, so the per-op overhead of the
@@ -79,19 +96,27 @@ class TensorPipeline(Pipeline):
         values = self.batch_size * int(np.prod(self.train_images.shape[1:]))
         return max(1, min(8, 4_000_000 // values))
 
-    def train_batches(self, epoch: int) -> Iterator[Batch]:
+    def train_batches(self, epoch: int, strong: bool | None = None) -> Iterator[Batch]:
+        """`strong=False` (an epoch whose loss reads no strong view) builds none; its random draws
+        are still made, so the weak views and every later epoch are those of any other run."""
+        strong = self.wants_strong(strong)
         order = self.device_order(self.rank_order(epoch))
         generator = torch.Generator(device=self.device).manual_seed(self.view_seed(epoch))
         chunk = self.batch_size * self.chunk_batches()
         for chunk_start in range(0, len(order), chunk):
             index = order[chunk_start:chunk_start + chunk]
-            images = self.train_images[index]
-            weak = self.normalise(self.weak_view(images, generator))
-            strong = (self.normalise(self.policy(self.weak_view(images, generator), generator, self.static))
-                      if self.strong else None)
+            weak_draws = self.draw_weak(len(index), generator)
+            strong_draws = self.draw_strong(len(index), generator) if self.strong else None
+            apply = self.chunk_views[strong] if len(index) == chunk else self.apply_views
+            weak, strong_view = apply(index, weak_draws, strong_draws if strong else None)
             for start in range(0, len(index), self.batch_size):
                 part = slice(start, start + self.batch_size)
-                yield self.labelled(index[part], weak[part], None if strong is None else strong[part])
+                yield self.labelled(index[part], weak[part], None if strong_view is None else strong_view[part])
+
+    def view_graphs(self) -> dict[str, str]:
+        """The captured apply passes that ran: `views.weak` (epochs without the strong view), `views.both`."""
+        return {f"views.{'both' if want else 'weak'}": r.mode for want, r in self.chunk_views.items()
+                if isinstance(r, Replayed) and (r.graph is not None or r.fallback is not None)}
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.test_images), self.test_batch_size):

@@ -262,12 +262,8 @@ def test_a_failed_capture_under_cuda_graph_true_stops_with_one_line(tmp_path):
     assert "\n" not in message and message.startswith("run.cuda_graph=true: capturing the warmup step failed")
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
 @pytest.mark.cuda
-@cuda
-def test_graph_replay_equals_the_eager_step_on_cuda(tmp_path):
+def test_graph_replay_equals_the_eager_step_on_cuda(tmp_path, deterministic_cudnn):
     settings = ("run.device=cuda", "run.amp=off", "run.compile=false")
     eager = tiny_run(tmp_path, True, *settings, "run.cuda_graph=false")
     graphed = tiny_run(tmp_path, True, *settings, "run.cuda_graph=true")
@@ -284,7 +280,6 @@ def test_graph_replay_equals_the_eager_step_on_cuda(tmp_path):
 
 
 @pytest.mark.cuda
-@cuda
 def test_a_graphed_epoch_never_waits_on_the_host(tmp_path):
     run = tiny_run(tmp_path, True, "run.device=cuda", "run.cuda_graph=true")
     engine.set_lrs(run.ctx, 0.01, 0.08)
@@ -303,8 +298,7 @@ def test_a_graphed_epoch_never_waits_on_the_host(tmp_path):
 
 
 @pytest.mark.cuda
-@cuda
-def test_a_resumed_graphed_run_captures_anew_and_gives_the_same_metrics(tmp_path):
+def test_a_resumed_graphed_run_captures_anew_and_gives_the_same_metrics(tmp_path, deterministic_cudnn):
     from act.train import resume, train
 
     def settings(name):

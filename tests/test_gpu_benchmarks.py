@@ -26,7 +26,6 @@ def test_the_gpu_command_runs_on_the_cpu_in_smoke_mode(tmp_path):
     assert result["pipelines"][0]["images_per_s"] > 0 and not result["cuda"]
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_the_gpu_command_refuses_to_measure_without_a_gpu(capsys):
     with pytest.raises(SystemExit) as exit_info:
         gpu.main(["--skip-tests"])

@@ -329,8 +329,8 @@ def test_cifar10_policy_on_pil_images_keeps_size_and_mode():
             assert out.size == (32, 32) and out.mode == mode
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_ops_and_policies_on_cuda_match_the_cpu():
+@pytest.mark.cuda
+def test_ops_and_policies_on_cuda_match_the_cpu(deterministic_cudnn):
     x = to_batch(np.concatenate([IMAGES] * 4))
     for name, op in OPS.items():
         if name != "cutout":

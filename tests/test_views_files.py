@@ -71,8 +71,8 @@ def pipeline(name: str, data, views: str = "public", identity_policy: bool = Fal
     if identity_policy:  # the strong view's crop and flip alone
         if name == "reference":
             p.train_loader.dataset.views.policy = lambda img, rng: img
-        else:
-            p.policy = lambda images, generator, static=None: images
+        else:  # the policy's draws are still made, and not applied
+            p.strong_pass = lambda crops, draws: p.normalise(crops)
     return p
 
 
