@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
 from act.datasets.base import Source
+from act.graphs import Replayed
 from pipelines.ops.masked import use_static
+from pipelines.ops.policy import DRAWS
+from pipelines.ops.slot import Draws, apply_draws
 from pipelines.shard import shard_order, shard_steps
 from pipelines.registry import check_views
 
@@ -40,8 +43,12 @@ class Pipeline(ABC):
 
     def __init__(self, source: Source, noisy: np.ndarray, *, batch_size: int, device: torch.device, seed: int,
                  workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True,
-                 static: bool | None = None, views: str = "public", shard: tuple[int, int] = (0, 1)):
+                 static: bool | None = None, views: str = "public", shard: tuple[int, int] = (0, 1),
+                 cuda_graph: str = "auto"):
         check_views(views, type(self))
+        # run.cuda_graph for the view passes built on the device (`replayed`): false runs them eagerly.
+        self.cuda_graph = cuda_graph
+        self.strong_graph: Replayed | Callable | None = None  # `public_strong_view`'s pass, made at first use
         self.views = views  # pipeline.views: `public` or a named faster variant (pipelines/views.py)
         self.source = source
         self.noisy = np.asarray(noisy, dtype=np.int64)
@@ -68,8 +75,42 @@ class Pipeline(ABC):
         self.mean, self.std = (torch.tensor(v, device=self.device).view(1, -1, 1, 1) for v in self.scale)
 
     @abstractmethod
-    def train_batches(self, epoch: int) -> Iterator[Batch]:
-        """The batches of training epoch `epoch`."""
+    def train_batches(self, epoch: int, strong: bool | None = None) -> Iterator[Batch]:
+        """The batches of training epoch `epoch`; `strong=False` leaves the strong view out of an
+        epoch whose loss does not read it (`wants_strong`)."""
+
+    def wants_strong(self, strong: bool | None) -> bool:
+        """Whether this epoch builds the strong view: never when the run has none (`self.strong`),
+        else as the epoch asks (None: yes)."""
+        return self.strong and (strong is None or strong)
+
+    def public_strong_view(self, crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The public policy (`self.policy`, pipelines/ops/policy.py) on a batch of uint8 strong crops
+        made by a decoder (DALI, FFCV), normalised: the draws eager and seeded by `generator`, the
+        apply pass replayed as one CUDA graph per full batch (`replayed`)."""
+        draws = DRAWS[self.policy](crops, generator)
+        if len(crops) != self.batch_size:
+            return self.strong_pass(crops, draws)
+        if self.strong_graph is None:
+            self.strong_graph = self.replayed(self.strong_pass)
+        return self.strong_graph(crops, draws)
+
+    def strong_pass(self, crops: torch.Tensor, draws: Draws) -> torch.Tensor:
+        return self.normalise(apply_draws(crops, draws, self.static))
+
+    def replayed(self, apply: Callable) -> Replayed | Callable:
+        """`apply` (a static-shape view pass) captured as a CUDA graph per full batch or chunk
+        (act/graphs.Replayed: an eager twin off CUDA, so the CPU tests walk the same path), or
+        `apply` itself on the picked-samples path and under run.cuda_graph=false."""
+        if not self.static or self.cuda_graph == "false":
+            return apply
+        return Replayed(apply, self.device, strict=self.cuda_graph == "true")
+
+    def view_graphs(self) -> dict[str, str]:
+        """How each view pass captured as a CUDA graph ran (act/graphs.Replayed.mode), by name."""
+        graph = self.strong_graph
+        ran = isinstance(graph, Replayed) and (graph.graph is not None or graph.fallback is not None)
+        return {"views.strong": graph.mode} if ran else {}
 
     @abstractmethod
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -99,8 +140,7 @@ class Pipeline(ABC):
 
     def labelled(self, index: torch.Tensor, weak: torch.Tensor, strong: torch.Tensor | None) -> Batch:
         """The Batch of samples `index` (on the device): labels looked up there, no host copy."""
-        return Batch(index=index, weak=weak, strong=strong if self.strong else None, label=self.labels[index],
-                     true_label=self.true[index])
+        return Batch(index=index, weak=weak, strong=strong, label=self.labels[index], true_label=self.true[index])
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 N x C x H x W (any device) -> float32 (x - 255 mean) / (255 std) on the device, a new
@@ -108,11 +148,14 @@ class Pipeline(ABC):
         out = images.to(self.device, non_blocking=True).float().sub_(self.mean).div_(self.std)
         return out.contiguous(memory_format=torch.channels_last if self.device.type == "cuda" else torch.contiguous_format)
 
-    def to_device(self, images: torch.Tensor) -> torch.Tensor:
-        images = images.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A loader's tensor on the device without blocking the host: on CUDA the loaders hand over
+        pinned memory (DataLoader pin_memory, FFCV's ToDevice), which a non-blocking copy needs;
+        images (4-d) channels_last there."""
+        tensor = tensor.to(self.device, non_blocking=True)
+        if self.device.type == "cuda" and tensor.dim() == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
 
 
 def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:

@@ -96,22 +96,25 @@ class Views:
 
 
 class TrainSet(Dataset):
-    """Items are (index, epoch) pairs, so persistent workers need no epoch bookkeeping."""
+    """Items are (index, epoch, strong) keys, so persistent workers need no epoch bookkeeping;
+    `strong` False leaves the strong view out (an epoch whose loss does not read it). Each view
+    draws from the sample's own (seed, epoch, index) stream, the weak one first, so leaving the
+    strong view out changes nothing else."""
 
-    def __init__(self, source: Source, noisy: np.ndarray, seed: int, strong: bool):
-        self.split, self.noisy, self.seed, self.want_strong = source.train, noisy, seed, strong
+    def __init__(self, source: Source, noisy: np.ndarray, seed: int):
+        self.split, self.noisy, self.seed = source.train, noisy, seed
         self.recover = source.recover_truncated
         self.views = Views(source)
 
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, key: tuple[int, int]):
-        i, epoch = key
+    def __getitem__(self, key: tuple[int, int, bool]):
+        i, epoch, want_strong = key
         rng = np.random.default_rng(epoch_seed(self.seed, epoch, i))
         img, recovered = open_image(self.split, i, self.recover)
         weak = self.views.to_tensor(self.views.weak(img, rng))
-        strong = self.views.to_tensor(self.views.strong(img, rng)) if self.want_strong else torch.empty(0)
+        strong = self.views.to_tensor(self.views.strong(img, rng)) if want_strong else torch.empty(0)
         return i, weak, strong, int(self.noisy[i]), int(self.split.labels[i]), recovered
 
 
@@ -130,7 +133,7 @@ class TestSet(Dataset):
 
 
 class EpochBatches(Sampler):
-    """Batches of (index, epoch) in the order of `pipelines.base.epoch_order`; the last one may be short.
+    """Batches of (index, epoch, strong) in the order of `pipelines.base.epoch_order`; the last one may be short.
 
     It holds no reference to the pipeline: a pipeline -> loader -> sampler -> pipeline cycle
     would leave a dropped pipeline to the cyclic garbage collector, whose teardown order
@@ -138,13 +141,13 @@ class EpochBatches(Sampler):
 
     def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, ranks: int = 1):
         self.size, self.batch_size, self.seed, self.rank, self.ranks = size, batch_size, seed, rank, ranks
-        self.epoch = 0
+        self.epoch, self.strong = 0, True
 
     def __iter__(self):
-        epoch = self.epoch  # read once: the loader draws batches ahead, maybe after the next epoch was set
+        epoch, strong = self.epoch, self.strong  # read once: the loader draws batches ahead, maybe after the next epoch was set
         order = shard_order(epoch_order(self.size, self.seed, epoch), self.batch_size, self.rank, self.ranks).tolist()
         for start in range(0, len(order), self.batch_size):
-            yield [(i, epoch) for i in order[start:start + self.batch_size]]
+            yield [(i, epoch, strong) for i in order[start:start + self.batch_size]]
 
     def __len__(self) -> int:
         return -(-len(shard_order(torch.arange(self.size), self.batch_size, self.rank, self.ranks)) // self.batch_size)
@@ -157,8 +160,7 @@ class ReferencePipeline(Pipeline):
     def __init__(self, source: Source, noisy: np.ndarray, **kwargs):
         super().__init__(source, noisy, **kwargs)
         self.sampler = EpochBatches(len(source.train), self.batch_size, self.seed, self.rank, self.ranks)
-        self.train_loader = self.loader(TrainSet(source, self.noisy, self.seed, self.strong),
-                                        batch_sampler=self.sampler)
+        self.train_loader = self.loader(TrainSet(source, self.noisy, self.seed), batch_sampler=self.sampler)
         self.test_loader = self.loader(TestSet(source), batch_size=self.test_batch_size, shuffle=False)
 
     def loader(self, dataset: Dataset, **batching) -> DataLoader:
@@ -168,17 +170,18 @@ class ReferencePipeline(Pipeline):
         return DataLoader(dataset, num_workers=self.workers, pin_memory=self.device.type == "cuda",
                           persistent_workers=self.workers > 0, generator=torch.Generator(), **batching)
 
-    def train_batches(self, epoch: int) -> Iterator[Batch]:
-        self.sampler.epoch = epoch
-        for index, weak, strong, _, _, recovered in reraise_user_errors(self.train_loader):
+    def train_batches(self, epoch: int, strong: bool | None = None) -> Iterator[Batch]:
+        self.sampler.epoch, self.sampler.strong = epoch, self.wants_strong(strong)
+        for index, weak, strong_view, _, _, recovered in reraise_user_errors(self.train_loader):
             self.note_recovered(self.source.train, index, recovered)
             # The labels the workers read (the public loader's) are those the base looks up on the device.
-            yield self.labelled(index.to(self.device), self.to_device(weak), self.to_device(strong) if self.strong else None)
+            yield self.labelled(self.to_device(index), self.to_device(weak),
+                                self.to_device(strong_view) if self.sampler.strong else None)
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels, index, recovered in reraise_user_errors(self.test_loader):
             self.note_recovered(self.source.test, index, recovered)
-            yield self.to_device(images), labels.to(self.device)
+            yield self.to_device(images), self.to_device(labels)
 
     def note_recovered(self, split: Split, index: torch.Tensor, recovered: torch.Tensor) -> None:
         """Keep the files of a batch that were truncated and recovered (the workers decode them;
