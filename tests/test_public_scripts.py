@@ -147,7 +147,8 @@ def test_a_file_pil_cannot_open_stops_a_web_data_set_with_its_name(tmp_path):
 def test_a_conversion_stores_and_lists_the_recovered_pixels_of_a_truncated_file(tmp_path):
     root = write_jpeg_folder(tmp_path / "web", CUT)
     manifest = convert(web_config(root, tmp_path), "dali", tmp_path / "out")
-    listed = [{"split": "train", "file": str(root / "train/a/1.jpg")}, {"split": "test", "file": str(root / "val/b/2.jpg")}]
+    listed = [{"split": "train", "file": str(root / "train/a/1.jpg")},
+              {"split": "test", "file": str(root / "val/b/2.jpg")}]
     assert manifest["truncated_images"] == {"count": 2, "files": listed}
     assert manifest["counts"] == {"train": 8, "test": 8} and manifest["bad_files"] == []
     assert read_converted(tmp_path / "out").recovered == tuple(entry["file"] for entry in listed)
