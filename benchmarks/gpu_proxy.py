@@ -18,11 +18,19 @@ static buffers, fused SGD on device learning rates; the static strong view) run 
 - strong_view_per_batch: per policy, one 128-image 32x32 batch through the static view: aten
   ops, float64 ops, and bytes read + written (the sum over ops of input and output sizes).
   Goal: <= 0.4 GB.
+- warmup_strong_view_ops: image ops of a warm-up epoch beyond a pipeline without a strong view
+  (goal 0: an epoch whose loss reads no strong view builds none).
+- view_apply_capturable: per policy, the static apply pass has no host sync and the same ops on
+  the same shapes for other draws (what a CUDA graph replayed per chunk needs).
+- blocking_copies: per pipeline (tensor, reference, dali, ffcv), copies to the device that would
+  block the host on a GPU, per batch of a training epoch and a test pass (goal 0; None where the
+  pipeline's extra is not installed).
 --quick: tinycnn and no compile (what the tests run).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,10 +42,13 @@ from act import engine
 from act.config import load_config
 from act.build import prepare
 from act.methods import phase_losses
-from benchmarks.pipelines import device_name, random_cifar
+from act.datasets.converted import read_converted
+from benchmarks.pipelines import device_name, random_cifar, synthetic_files
 from benchmarks.record import command_line, commit, write_record
-from benchmarks.recorder import NO_TRAFFIC, OpRecorder, Record
+from benchmarks.recorder import NO_TRAFFIC, CopyRecorder, OpRecorder, Record
+from pipelines import build_pipeline
 from pipelines.ops import policy
+from pipelines.ops.slot import apply_static
 
 BATCH, SIZE, CLASSES = 128, 32, 100
 BYTES_GOAL = 0.4e9
@@ -125,6 +136,61 @@ def view_figures(batch: int = BATCH) -> tuple[dict[str, int], dict[str, int], li
     return syncs, breaks, figures
 
 
+def warmup_strong_view_ops(run) -> int:
+    """Image ops a warm-up epoch makes beyond those of a pipeline without any strong view: the cost
+    of a strong view nobody reads (goal 0: warm-up epochs build none)."""
+    p = run.pipeline
+    weak_only = build_pipeline("tensor", p.source, p.noisy, batch_size=p.batch_size, device=p.device, seed=p.seed,
+                               strong=False, static=True)
+    counts = []
+    for pipeline, strong in ((p, False), (weak_only, None)):
+        with OpRecorder() as recorder:
+            list(pipeline.train_batches(0, strong=strong))
+        counts.append(recorder.record.image_ops)
+    return counts[0] - counts[1]
+
+
+def view_apply_capturable(batch: int = BATCH) -> dict[str, bool]:
+    """Per policy: its static apply pass has no host sync and the same ops on the same shapes for
+    two different draws (no value-dependent shape, no allocation sized on the host)."""
+    images = torch.from_numpy(np.random.RandomState(0).randint(0, 256, (batch, 3, SIZE, SIZE), dtype=np.uint8))
+    out = {}
+    for name, view in policy.POLICIES.items():
+        records = [recorded(apply_static, images, policy.DRAWS[view](images, torch.Generator().manual_seed(seed)))
+                   for seed in (0, 1)]
+        out[name] = records[0].total_syncs == 0 and records[0].shapes == records[1].shapes
+    return out
+
+
+def blocking_copies(name: str, scratch: Path) -> dict:
+    """Copies to the device over a training epoch and a test pass of pipeline `name` on small data
+    (the GPU's code paths on the CPU), and how many would block the host on a GPU, per batch."""
+    path = None
+    if name in ("tensor", "reference"):
+        source = random_cifar(96, 32, classes=10)
+    else:
+        path = synthetic_files(24, Path(scratch) / name, fmt=name, shape=(48, 64), image_size=32)
+        source = read_converted(path)
+    p = build_pipeline(name, source, source.train.labels, batch_size=8, device=torch.device("cpu"), seed=0,
+                       workers=0 if name == "reference" else 1, path=None if path is None else str(path),
+                       test_batch_size=8, static=True)
+    list(p.train_batches(1))  # set-up (device tables, loaders) outside the count
+    with CopyRecorder() as recorder:
+        batches = sum(1 for _ in p.train_batches(0)) + sum(1 for _ in p.test_batches())
+    return {"batches": batches, "copies": recorder.copies, "blocking": recorder.blocking,
+            "blocking_per_batch": recorder.blocking / batches}
+
+
+def all_blocking_copies() -> dict[str, float | None]:
+    """`blocking_copies` per batch of each pipeline (None where its extra is not installed)."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="act-copies-") as scratch:
+        for name, module in (("tensor", None), ("reference", None), ("dali", "nvidia.dali"), ("ffcv", "ffcv")):
+            installed = module is None or importlib.util.find_spec(module) is not None
+            out[name] = blocking_copies(name, Path(scratch))["blocking_per_batch"] if installed else None
+    return out
+
+
 def chunk_syncs(run) -> int:
     """Syncs over a whole tensor-pipeline epoch of the run (both views, static path)."""
     return recorded(lambda: list(run.pipeline.train_batches(0))).total_syncs
@@ -146,6 +212,9 @@ def measure(quick: bool = False, compile: bool = True) -> dict:
         "step_ops": {"recorded_aten_ops": steps["robust"].total_ops,
                      **(step_launches(run) if compile and not quick else {"eager": None, "compiled": None})},
         "strong_view_per_batch": views,
+        "warmup_strong_view_ops": warmup_strong_view_ops(run),
+        "view_apply_capturable": view_apply_capturable(),
+        "blocking_copies": all_blocking_copies(),
     }
 
 
@@ -157,6 +226,10 @@ def print_table(result: dict) -> None:
     print(f"robust step: {ops['recorded_aten_ops']} aten ops recorded" +
           (f"; launches: {ops['eager']} eager, {ops['compiled']} compiled (CPU inductor)"
            if ops["compiled"] is not None else ""))
+    print(f"strong-view image ops in a warm-up epoch: {result['warmup_strong_view_ops']} (goal 0)")
+    print("view apply pass capturable: " + ", ".join(f"{k} {v}" for k, v in result["view_apply_capturable"].items()))
+    print("blocking copies per batch: " + ", ".join(f"{k} {'-' if v is None else v}"
+                                                   for k, v in result["blocking_copies"].items()) + "   (goal 0)")
     for v in result["strong_view_per_batch"]:
         print(f"strong view {v['policy']}: {v['ops']} ops, {v['float64_ops']} float64, "
               f"{v['bytes'] / 1e9:.3f} GB per {v['batch']}-image batch (goal <= {BYTES_GOAL / 1e9:.1f} GB)")

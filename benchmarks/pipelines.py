@@ -44,9 +44,11 @@ def random_cifar(n: int = 50_000, n_test: int = 10_000, classes: int = 10, seed:
                   classes=[str(i) for i in range(classes)], image_size=size)
 
 
-def synthetic_files(n: int, folder: Path) -> Path:
-    """N random 500x375 JPEGs of 10 classes in an image folder (train/ and val/), converted into
-    `folder`/converted with `act convert --format ffcv`; returns the converted folder."""
+def synthetic_files(n: int, folder: Path, fmt: str = "ffcv", shape: tuple[int, int] = (375, 500),
+                    image_size: int | None = None) -> Path:
+    """N random JPEGs (height x width `shape`, 500x375 by default) of 10 classes in an image folder
+    (train/ and val/), converted into `folder`/converted with `act convert --format fmt` (at
+    `image_size`, else the folder data set's default); returns the converted folder."""
     from PIL import Image
 
     rs = np.random.RandomState(0)
@@ -54,9 +56,10 @@ def synthetic_files(n: int, folder: Path) -> Path:
         for i in range(count):
             target = folder / "images" / split / f"c{i % 10}"
             target.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rs.randint(0, 256, (375, 500, 3), dtype=np.uint8)).save(target / f"{i:05d}.jpg", quality=90)
-    cfg = load_config(None, ["data.name=folder", f"data.root={folder / 'images'}"])
-    convert(cfg, "ffcv", folder / "converted", progress=False)
+            Image.fromarray(rs.randint(0, 256, (*shape, 3), dtype=np.uint8)).save(target / f"{i:05d}.jpg", quality=90)
+    size = [f"data.image_size={image_size}"] if image_size else []
+    cfg = load_config(None, ["data.name=folder", f"data.root={folder / 'images'}", *size])
+    convert(cfg, fmt, folder / "converted", progress=False)
     return folder / "converted"
 
 

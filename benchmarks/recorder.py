@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
@@ -49,6 +50,8 @@ class Record:
     syncs: Counter = field(default_factory=Counter)
     float64_ops: int = 0
     bytes: int = 0
+    image_ops: int = 0  # ops that write a batch of images (a 4-d output): what building a view costs
+    shapes: list = field(default_factory=list)  # (op, output shapes) in order: static shapes repeat exactly
 
     @property
     def total_ops(self) -> int:
@@ -76,6 +79,40 @@ class OpRecorder(TorchDispatchMode):
         outputs = _tensors(out)
         if any(t.dtype == torch.float64 for t in outputs):
             rec.float64_ops += 1
+        if any(t.dim() == 4 for t in outputs) and name not in NO_TRAFFIC:
+            rec.image_ops += 1
+        rec.shapes.append((name, tuple(tuple(t.shape) for t in outputs)))
         if name not in NO_TRAFFIC:
             rec.bytes += sum(t.numel() * t.element_size() for t in _tensors((args, kwargs)) + outputs)
         return out
+
+
+class CopyRecorder(TorchFunctionMode):
+    """Copies to a device that a piece of code asks for (`tensor.to(device)`, `.cuda()`,
+    `torch.as_tensor(data, device=...)`), and how many would block the host on a GPU: a `.to`
+    without `non_blocking=True`, or a tensor made on a device from Python or numpy data. Seen at
+    the Python level, so it counts on the CPU the copies a GPU run makes (the CPU's `.to(cpu)`
+    dispatches nothing). A copy from pageable memory blocks even with non_blocking=True: the
+    loaders hand over pinned memory on CUDA (pipelines/base.py `to_device`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.copies = self.blocking = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.Tensor.to, torch.Tensor.cuda) and names_device(func, args, kwargs):
+            self.copies += 1
+            self.blocking += not kwargs.get("non_blocking", False)
+        elif func in (torch.as_tensor, torch.tensor) and kwargs.get("device") is not None \
+                and not isinstance(args[0], torch.Tensor):
+            self.copies += 1
+            self.blocking += 1
+        return func(*args, **kwargs)
+
+
+def names_device(func, args, kwargs) -> bool:
+    """Whether a `.to`/`.cuda` call moves data to a device (not a dtype or memory-format change)."""
+    if func is torch.Tensor.cuda or "device" in kwargs:
+        return True
+    return any(isinstance(a, (torch.device, str)) or (isinstance(a, torch.Tensor)) for a in args[1:])

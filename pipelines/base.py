@@ -135,8 +135,8 @@ class Pipeline(ABC):
     def device_order(self, order: torch.Tensor) -> torch.Tensor:
         """An epoch's order (CPU) on the device, copied once per epoch without blocking the host."""
         if self.device.type == "cuda":
-            return order.pin_memory().to(self.device, non_blocking=True)
-        return order.to(self.device)
+            order = order.pin_memory()
+        return order.to(self.device, non_blocking=True)
 
     def labelled(self, index: torch.Tensor, weak: torch.Tensor, strong: torch.Tensor | None) -> Batch:
         """The Batch of samples `index` (on the device): labels looked up there, no host copy."""

@@ -87,8 +87,8 @@ class FfcvPipeline(Pipeline):
         for images, _, index in self.train_loader:
             # FFCV reuses its output buffers for later batches: copy out of them (on the device
             # when FFCV put them there, so the copy does not block).
-            index = index.view(-1).to(self.device, dtype=torch.long, copy=True)
-            weak, crops = self.views_of(images.to(self.device, copy=True))
+            index = index.view(-1).to(self.device, dtype=torch.long, copy=True, non_blocking=True)
+            weak, crops = self.views_of(images.to(self.device, copy=True, non_blocking=True))
             # An epoch without the strong view (warm-up) leaves the decoder's second crop unused.
             yield self.labelled(index, self.normalise(weak), self.public_strong_view(crops, generator) if strong else None)
 
@@ -101,4 +101,4 @@ class FfcvPipeline(Pipeline):
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels, _ in self.test_loader:
-            yield self.normalise(images), labels.view(-1).to(self.device, dtype=torch.long, copy=True)
+            yield self.normalise(images), labels.view(-1).to(self.device, dtype=torch.long, copy=True, non_blocking=True)
