@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", metavar="DIR", help="also write report.<format> there (and runs.csv for csv), and "
                                                   "one curves PNG per group (needs matplotlib: the [plots] extra)")
     rep.add_argument("--format", choices=["md", "csv", "json"], default="md", help="md (default), csv or json")
+    rep.add_argument("--force", action="store_true", help="replace files in --out that act report did not write "
+                                                          "(never a run's own files)")
 
     iss = sub.add_parser(
         "issues", help="the training labels a run judged wrong, ranked",
@@ -81,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     iss.add_argument("run", metavar="RUN_DIR", help="a run folder")
     iss.add_argument("--top", type=int, default=20, metavar="K", help="rows to print, and the K of precision at K (default 20)")
     iss.add_argument("--out", metavar="FILE.csv", help="write every listed sample to this CSV file")
+    iss.add_argument("--force", action="store_true", help="replace a --out file act issues did not write "
+                                                          "(never a run's own files)")
     return parser
 
 
@@ -170,7 +174,7 @@ def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
     if args.command == "report":
         from act.report import report
 
-        print(report(args.runs, args.format, args.out), file=stdout, end="")
+        print(report(args.runs, args.format, args.out, force=args.force), file=stdout, end="")
         return 0
     if args.command == "issues":
         return list_issues(args, stdout)
@@ -201,7 +205,7 @@ def list_issues(args: argparse.Namespace, stdout) -> int:
         raise ActError(f"--top {args.top} must be at least 1")
     issues = label_issues.find_issues(args.run)
     if args.out:  # first: a path that cannot be written stops before anything is printed
-        label_issues.write_csv(issues, Path(args.out))
+        label_issues.write_csv(issues, Path(args.out), force=args.force)
     print(label_issues.describe(issues, Path(args.run), args.top), file=stdout)
     if args.out:
         print(f"wrote {len(issues.order)} rows to {args.out}", file=stdout)

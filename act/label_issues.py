@@ -30,7 +30,7 @@ import numpy as np
 from act.config import Config, read_run_config
 from act.datasets.registry import clean_known
 from act.errors import ActError
-from act.rundir import atomic_write
+from act.rundir import atomic_write, check_replaceable
 from act.schema import array_mismatch
 
 BANK = "bank.npz"
@@ -226,10 +226,12 @@ def rows(issues: Issues, chosen: np.ndarray) -> list[dict]:
     return out
 
 
-def write_csv(issues: Issues, path: Path) -> None:
-    """Every listed sample, highest score first (`label_flipped` only where true labels are known)."""
-    table = rows(issues, issues.order)
+def write_csv(issues: Issues, path: Path, force: bool = False) -> None:
+    """Every listed sample, highest score first (`label_flipped` only where true labels are known),
+    replacing a file at `path` only where act issues wrote it or `force` asks."""
     columns = list(COLUMNS) + (["label_flipped"] if issues.flipped is not None else [])
+    check_replaceable(path, "--out", written_by_act(path), force)
+    table = rows(issues, issues.order)
 
     def write(p: Path) -> None:
         with open(p, "w", newline="") as f:
@@ -238,6 +240,18 @@ def write_csv(issues: Issues, path: Path) -> None:
             writer.writerows(table)
 
     atomic_write(path, write)
+
+
+def written_by_act(path: Path) -> bool:
+    """Whether `path` is a regular file (not a link) that begins with the header act issues writes."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, newline="") as f:
+            header = f.readline(4096).rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return header in (",".join(COLUMNS), ",".join((*COLUMNS, "label_flipped")))
 
 
 def pct(value: float | None) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import math
@@ -27,6 +28,7 @@ from act.config import flatten, read_run_config, to_dict
 from act.datasets.registry import title as data_title
 from act.errors import ActError
 from act.methods import METHODS
+from act.rundir import check_replaceable, write_text
 
 # Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
 # (data set, noise type, close-set ratio, open-set ratio).
@@ -368,34 +370,76 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def draw_group_curves(groups: list[Group], out: Path) -> str:
-    """curves-<group>.png for each group with a run that has metrics; a note when matplotlib is missing."""
+def name_curves(groups: list[Group]) -> str:
+    """Give each group with a run that has metrics its curves file name; a note when matplotlib is missing."""
     from act import plots
 
     if not plots.available():
         return "Curves not drawn: matplotlib is not installed (pip install 'act-noisy[plots]')."
     for group in groups:
-        # finished runs and runs under way; not a diverged or broken one
-        histories = [r.history for r in group.runs if r.history and r.state.startswith(("finished", "running", "stopped"))]
-        if histories:
+        if curve_histories(group):
             group.curves = f"curves-{slug(setting_label(group.setting) + ' ' + group.variant)}.png"
-            plots.save_curves(histories, f"{setting_label(group.setting)}, {group.variant}", out / group.curves)
     return ""
 
 
-def report(paths: list[str], fmt: str = "md", out: str | Path | None = None) -> str:
+def curve_histories(group: Group) -> list[list[dict]]:
+    """The metrics of the group's finished runs and runs under way; not a diverged or broken one."""
+    return [r.history for r in group.runs if r.history and r.state.startswith(("finished", "running", "stopped"))]
+
+
+def draw_group_curves(groups: list[Group], out: Path, written: dict[str, str]) -> None:
+    from act import plots
+
+    for group in groups:
+        if group.curves:
+            plots.save_curves(curve_histories(group), f"{setting_label(group.setting)}, {group.variant}",
+                              out / group.curves)
+            written[group.curves] = digest(out / group.curves)
+
+
+# In an --out folder: the files act report wrote there and their sha256, so that a later report
+# replaces them, and only them, without --force.
+WRITTEN = ".act-report.json"
+
+
+def digest(path: Path) -> str | None:
+    """The sha256 of a regular file (not a link), or None."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def open_out(out: Path, names: list[str], force: bool) -> dict[str, str]:
+    """The --out folder, created, with every file about to be written checked before any is
+    (rundir.check_replaceable); returns what act report wrote there before."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ActError(f"--out {out} cannot be created ({exc.strerror or exc})") from exc
+    try:
+        written = json.loads((out / WRITTEN).read_text())
+    except (OSError, ValueError):
+        written = {}
+    written = written if isinstance(written, dict) else {}
+    for name in names:
+        found = digest(out / name)
+        check_replaceable(out / name, "--out", found is not None and written.get(name) == found, force)
+    return written
+
+
+def report(paths: list[str], fmt: str = "md", out: str | Path | None = None, force: bool = False) -> str:
     """The report of the runs under `paths` in `fmt` (md, csv or json); with `out`, also its files
-    (report.<fmt>, runs.csv for csv, one curves PNG per group) in that folder."""
+    (report.<fmt>, runs.csv for csv, one curves PNG per group) in that folder, each written
+    atomically; a file there that act report did not write is replaced only with `force`."""
     runs = [read_run(path) for path in find_runs(paths)]
     groups = group_runs(runs)
     curves_note = ""
     if out is not None:
         out = Path(out)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ActError(f"--out {out} cannot be created ({exc.strerror or exc})") from exc
-        curves_note = draw_group_curves(groups, out)
+        curves_note = name_curves(groups)
+        files = [f"report.{fmt}"] + (["runs.csv"] if fmt == "csv" else []) + [g.curves for g in groups if g.curves]
+        written = open_out(out, files, force)
+        draw_group_curves(groups, out, written)
     records = [group_record(g) for g in groups]
     run_rows = [run_record(r, groups) for r in runs]
     if fmt == "json":
@@ -405,7 +449,9 @@ def report(paths: list[str], fmt: str = "md", out: str | Path | None = None) -> 
     else:
         text = markdown(records, groups, run_rows, curves_note)
     if out is not None:
-        (out / f"report.{fmt}").write_text(text)
-        if fmt == "csv":
-            (out / "runs.csv").write_text(to_csv(run_rows, list(run_rows[0])))
+        tables = {f"report.{fmt}": text, **({"runs.csv": to_csv(run_rows, list(run_rows[0]))} if fmt == "csv" else {})}
+        for name, content in tables.items():
+            write_text(out / name, content)
+            written[name] = digest(out / name)
+        write_text(out / WRITTEN, json.dumps(written, indent=2))
     return text

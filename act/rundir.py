@@ -8,9 +8,12 @@ released by the kernel when the process dies, so a killed run never blocks its o
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import re
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -21,6 +24,11 @@ from act.config import Config, dump_yaml
 from act.errors import ActError
 
 LOCK = ".lock"
+# The files a run folder holds; `act issues --out` and `act report --out` never replace one.
+RUN_FILES = ("config.yaml", "labels.npz", "noise.json", "metrics.jsonl", "checkpoint.pt", "summary.json", "bank.npz",
+             "curves.png", LOCK)
+# A temp file of `atomic_write`: `.<name>.act-<8 hex>.tmp`, so that no file of a user's is taken for one.
+TEMP = re.compile(r"\..+\.act-[0-9a-f]{8}\.tmp")
 # Files act writes into a run folder before it holds a run (config.yaml marks a run).
 TOOL_LEFTOVERS = (LOCK,)
 RUN_MARKER = "config.yaml"
@@ -87,13 +95,29 @@ def check_unused(path: Path) -> None:
 
 def is_temp(name: str) -> bool:
     """A temp file of `atomic_write`, left by a process killed mid-write."""
-    return name.startswith(".") and name.endswith(".tmp")
+    return TEMP.fullmatch(name) is not None
+
+
+def new_temp(path: Path) -> Path:
+    """A fresh, empty temp file beside `path`, created by this call (O_EXCL: never an existing
+    file, never through a link planted under its name)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.act-{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temp file in the same folder, then rename: readers never see half a file.
-    A failed write (disk full, read-only folder) leaves the old file and no temp file behind."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write through a temp file of its own in the same folder, then rename: readers never see
+    half a file, and a link at `path` is replaced, never written through. A failed write (disk
+    full, read-only folder) leaves the old file and no temp file behind."""
+    try:
+        tmp = new_temp(path)
+    except OSError as exc:
+        raise ActError(f"cannot write {path} ({describe(exc)}); the previous version, if any, is kept") from exc
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -103,6 +127,21 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_replaceable(path: Path, what: str, act_wrote: bool, force: bool) -> None:
+    """Before an output a user named replaces what is at `path`: never a folder or a run's own
+    file, and a file act did not write (`act_wrote`) only when asked (`force`)."""
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_dir() and not path.is_symlink():
+        raise ActError(f"{what} {path} is a folder; name a file")
+    if path.name in RUN_FILES and (path.parent / RUN_MARKER).exists():
+        raise ActError(f"{what} {path} is a file of run {path.parent}; act never replaces a run's own files: "
+                       f"choose another path")
+    if not (act_wrote or force):
+        raise ActError(f"{what} {path} exists and act did not write it; add --force to replace it, or choose "
+                       f"another path")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -159,8 +198,10 @@ class RunLock:
     def __init__(self, folder: Path):
         self.path = folder / LOCK
         try:
-            self.file = open(self.path, "a+")
+            self.file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), "r+")
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ActError(f"{self.path} is a link; act never writes through one: remove it") from exc
             raise ActError(f"run folder {folder} cannot be written ({describe(exc)})") from exc
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)

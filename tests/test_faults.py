@@ -224,3 +224,94 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_does_not_block(referenc
     assert (run / ".lock").exists()  # the dead holder's lock file stays; the kernel released its lock
     training.resume(run, ["optim.epochs=7"])
     assert [r["epoch"] for r in read_metrics(run)] == list(range(7))
+
+
+# ---- act writes only where it created, never through a link (issue 19, item 1) ----
+
+def test_a_link_planted_as_the_lock_is_refused_and_its_target_untouched(reference, tmp_path, capsys):
+    run = copy_run(reference, tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a user's file")
+    (run / ".lock").symlink_to(outside)
+    assert main(["train", "--resume", str(run), "optim.epochs=7"]) == 2
+    assert capsys.readouterr().err == f"act: error: {run / '.lock'} is a link; act never writes through one: remove it\n"
+    assert outside.read_text() == "a user's file"
+
+
+def test_a_resume_never_writes_through_a_link_planted_as_a_temp_file(reference, tmp_path):
+    run = copy_run(reference, tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("a user's file")
+    for name in ("metrics.jsonl", "checkpoint.pt", "summary.json"):
+        (run / f".{name}.tmp").symlink_to(outside)
+    training.resume(run, ["optim.epochs=7"])
+    assert outside.read_text() == "a user's file" and len(read_metrics(run)) == 7
+
+
+def test_a_named_run_keeps_a_users_own_temp_file_and_refuses_the_folder(tmp_path, capsys):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / ".notes.tmp").write_text("mine")
+    assert main(["train", f"run.out_dir={tmp_path}", "run.name=x", *ARGS]) == 2
+    assert "holds files act did not write (.notes.tmp)" in capsys.readouterr().err
+    assert (tmp_path / "x" / ".notes.tmp").read_text() == "mine"
+
+
+def test_issues_out_never_replaces_a_runs_own_file_even_when_forced(reference, tmp_path, capsys):
+    run = copy_run(reference, tmp_path)
+    before = files_of(run)
+    assert main(["issues", str(run), "--out", str(run / "checkpoint.pt"), "--force"]) == 2
+    assert "is a file of run" in capsys.readouterr().err and files_of(run) == before
+
+
+def test_issues_out_replaces_a_file_act_did_not_write_only_when_forced(reference, tmp_path, capsys):
+    out = tmp_path / "mine.csv"
+    out.write_text("a user's table\n")
+    assert main(["issues", str(reference), "--out", str(out)]) == 2
+    assert "exists and act did not write it; add --force" in capsys.readouterr().err
+    assert out.read_text() == "a user's table\n"
+    assert main(["issues", str(reference), "--out", str(out), "--force"]) == 0
+    assert out.read_text().startswith("index,file,given_label")
+
+
+def test_issues_out_replaces_its_own_earlier_file(reference, tmp_path):
+    out = tmp_path / "issues.csv"
+    assert main(["issues", str(reference), "--out", str(out)]) == 0
+    assert main(["issues", str(reference), "--out", str(out)]) == 0
+
+
+def test_report_out_refuses_a_users_report_and_replaces_its_own(reference, tmp_path, capsys):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("my notes")
+    assert main(["report", str(reference), "--out", str(out)]) == 2
+    assert "report.md exists and act did not write it" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == "my notes"
+    assert main(["report", str(reference), "--out", str(out), "--force"]) == 0
+    assert main(["report", str(reference), "--out", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith("## Test accuracy")
+
+
+def test_report_out_replaces_a_link_never_its_target(reference, tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("kept")
+    (out / "report.md").symlink_to(elsewhere)
+    assert main(["report", str(reference), "--out", str(out), "--force"]) == 0
+    assert elsewhere.read_text() == "kept" and not (out / "report.md").is_symlink()
+
+
+def test_a_report_that_fails_to_write_keeps_the_earlier_one_whole(reference, tmp_path, monkeypatch):
+    import act.rundir
+
+    out = tmp_path / "report"
+    assert main(["report", str(reference), "--out", str(out)]) == 0
+    before = (out / "report.md").read_text()
+
+    def disk_full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(act.rundir.os, "replace", disk_full)
+    assert main(["report", str(reference), "--out", str(out)]) == 2
+    assert (out / "report.md").read_text() == before
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
