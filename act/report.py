@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,14 +81,15 @@ class Group:
 def find_runs(paths: list[str]) -> list[Path]:
     """Run folders at or under `paths` (folders holding config.yaml, metrics.jsonl or summary.json)."""
     runs: list[Path] = []
+    seen: set[str] = set()  # a run reached twice (two paths, a link) is one run
     for path in map(Path, paths):
         if not path.is_dir():
             raise ActError(f"{path} is not a folder")
         for folder, subdirs, names in os.walk(path):
-            if any(name in names for name in RUN_FILES):
+            subdirs.sort()  # and walked on: a config.yaml of a user's does not hide the runs below it
+            if any(name in names for name in RUN_FILES) and os.path.realpath(folder) not in seen:
+                seen.add(os.path.realpath(folder))
                 runs.append(Path(folder))
-                subdirs.clear()  # a run folder holds no runs
-            subdirs.sort()
     if not runs:
         raise ActError(f"no run folder (one holding {', '.join(RUN_FILES)}) under {', '.join(paths)}")
     return runs
@@ -97,6 +99,8 @@ def read_run(path: Path) -> RunInfo:
     """A run folder's files and its state; a file that cannot be read makes it `broken: <why>`."""
     run = RunInfo(path=path, state="")
     try:
+        for name in RUN_FILES:
+            check_regular(path / name)
         run.config = read_config(path / "config.yaml")
         run.history = read_metrics(path / "metrics.jsonl")
         if (path / "summary.json").exists():
@@ -105,16 +109,32 @@ def read_run(path: Path) -> RunInfo:
         run.state = f"broken: {exc}"
         return run
     total = run.config.get("optim.epochs")
-    if not run.summary:
+    if run.summary and (len(run.history) > run.summary.get("epochs", 0) or 0 < len(run.history) < total):
+        run.summary = {}  # a stale one: the run was resumed for more epochs and has not finished them
+    if divergence(run):
+        run.state = divergence(run)
+    elif not run.summary:
         run.state = "running" if is_locked(path) else "stopped"
         run.state += f" after {len(run.history)} of {total} epochs"
     else:
-        run.state = divergence(run) or "finished"
+        run.state = "finished"
     return run
 
 
 class BrokenRun(Exception):
     """A run folder whose files cannot be read; the report lists it and goes on."""
+
+
+def check_regular(path: Path) -> None:
+    """A run file that is there is a regular file: reading a FIFO or a device would block or never end."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise BrokenRun(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(mode):
+        raise BrokenRun(f"{path.name} is not a regular file")
 
 
 def read_config(path: Path) -> dict:
@@ -171,7 +191,7 @@ def read_summary(path: Path) -> dict:
 def is_locked(path: Path) -> bool:
     """Whether a process holds the run folder's lock (act/rundir.py), i.e. is training it now."""
     try:
-        with open(path / ".lock") as lock:
+        with os.fdopen(os.open(path / ".lock", os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)) as lock:
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
             fcntl.flock(lock, fcntl.LOCK_UN)
             return False
@@ -187,7 +207,7 @@ def divergence(run: RunInfo) -> str:
         bad = [key for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)]
         if bad:
             return f"diverged: {bad[0]}={record[bad[0]]} at epoch {record.get('epoch')} (metrics.jsonl)"
-    bad = [f"{part}.{key}" for part in ("rtm", "ntm") for key, value in run.summary[part].items()
+    bad = [f"{part}.{key}" for part in ("rtm", "ntm") for key, value in run.summary.get(part, {}).items()
            if isinstance(value, float) and not math.isfinite(value)]
     return f"diverged: {bad[0]} is not finite (summary.json)" if bad else ""
 
@@ -280,16 +300,16 @@ def group_record(group: Group) -> dict:
     seconds = [r.summary.get("epoch_seconds_median") for r in done]
     seconds = [s for s in seconds if isinstance(s, (int, float))]
     record["epoch_seconds_median"] = float(np.median(seconds)) if seconds else None
-    record["not_in_mean"] = [f"{r.path}: {r.state}" for r in group.runs if not r.finished]
+    record["not_in_mean"] = [f"{shown(r.path)}: {r.state}" for r in group.runs if not r.finished]
     record["curves"] = group.curves
-    record["runs"] = [str(r.path) for r in group.runs]
+    record["runs"] = [shown(r.path) for r in group.runs]
     return record
 
 
 def run_record(run: RunInfo, groups: list[Group]) -> dict:
     group = next((g for g in groups if run in g.runs), None)
     rtm = run.summary.get("rtm", {}) if run.finished else {}
-    return {"run": str(run.path), "setting": setting_label(group.setting) if group else None,
+    return {"run": shown(run.path), "setting": setting_label(group.setting) if group else None,
             "variant": group.variant if group else None, "seed": run.config.get("run.seed"),
             "epochs": len(run.history) if run.history else run.summary.get("epochs"),
             "epochs_total": run.config.get("optim.epochs"), "rtm_last10_mean": rtm.get("last10_mean"),
@@ -297,6 +317,17 @@ def run_record(run: RunInfo, groups: list[Group]) -> dict:
 
 
 # ---- rendering ----
+
+def shown(path: Path) -> str:
+    """A path as text any file or terminal takes: bytes of a name that are not UTF-8 shown as U+FFFD."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def csv_cell(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @ first) is kept as text with a
+    leading quote; numbers stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
 
 def num(value: float | None, std: float | None = None, digits: int = 2) -> str:
     if value is None:
@@ -362,7 +393,7 @@ def to_csv(records: list[dict], columns: list[str] | None = None) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in record.items()})
+        writer.writerow({k: csv_cell(" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in record.items()})
     return out.getvalue()
 
 

@@ -1,6 +1,10 @@
 """`act report`: runs grouped over seeds in the paper's layout, with curves; broken runs listed."""
+import csv
 import json
+import os
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,9 +13,10 @@ from act import train as training
 from act.cli import main
 from act.config import dump_yaml, load_config
 from act.errors import ActError
-from act.report import report
+from act.report import report, to_csv
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
 TINY = ["optim.epochs=3", "optim.warmup_epochs=1", "optim.lr_decay=cosine:1,5e-4,3", "data.train_limit=300",
         "data.test_limit=100", "run.progress=false", "run.threads=1", "run.plots=false"]
 
@@ -247,7 +252,7 @@ def test_a_date_as_data_root_is_read_as_its_text(tmp_path):
 
 def test_a_report_with_a_tex_like_data_set_name_draws_its_curves(tmp_path):
     pytest.importorskip("matplotlib")
-    run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
+    run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0, "optim.epochs=1")
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("name: cifar100n", r"name: $\frac{a$"))
     (run / "metrics.jsonl").write_text('{"epoch": 0, "phase": "warmup", "rtm_test_acc": 50.0}\n')
     text = report([str(run)], out=tmp_path / "out")
@@ -272,3 +277,59 @@ def test_a_summary_with_a_nan_epoch_time_leaves_every_format_written_without_nan
     nan_epoch_time(tmp_path / "b")
     assert main(["report", str(tmp_path), "--format", fmt]) == 0
     assert "NaN" not in capsys.readouterr().out
+
+
+# ---- a report tells the truth about every run once (issue 19, item 6) ----
+
+def metrics(run: Path, epochs: int) -> None:
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "rtm_test_acc": 50.0}) + "\n"
+                                               for e in range(epochs)))
+
+
+def test_a_finished_run_extended_and_killed_is_stopped_not_finished(tmp_path):
+    run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0, "optim.epochs=400")  # its summary: 150 epochs
+    metrics(run, 155)
+    text = report([str(run)])
+    assert cells(text, str(run))[-1] == "stopped after 155 of 400 epochs"
+    assert cells(text, "CIFAR100N Sym-20")[1] == "no finished run"
+
+
+def test_a_run_reached_by_two_paths_or_a_link_is_counted_once(tmp_path):
+    run = fake_run(tmp_path / "runs" / "a", "cifar100n/sym20.yaml", 64.0)
+    (tmp_path / "link").symlink_to(run)
+    text = report([str(tmp_path / "runs"), str(run), str(tmp_path / "link")])
+    assert cells(text, "CIFAR100N Sym-20")[1] == "64.00 (n=1)"
+
+
+def test_a_config_yaml_above_the_runs_does_not_hide_them(tmp_path):
+    (tmp_path / "config.yaml").write_text("my_project: 1\n")
+    run = fake_run(tmp_path / "runs" / "a", "cifar100n/sym20.yaml", 64.0)
+    assert cells(report([str(tmp_path)]), str(run))[-1] == "finished"
+
+
+def test_a_fifo_in_a_run_folder_is_broken_and_does_not_block_the_report(tmp_path):
+    run = fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
+    os.mkfifo(run / "metrics.jsonl")
+    os.mkfifo(run / ".lock")
+    done = subprocess.run([sys.executable, "-m", "act", "report", str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0 and "broken: metrics.jsonl is not a regular file" in done.stdout
+
+
+def test_a_run_folder_name_that_is_not_utf8_is_shown_replaced_in_every_output(tmp_path):
+    name = os.fsdecode(b"run-\xff")
+    fake_run(tmp_path / "runs" / name, "cifar100n/sym20.yaml", 64.0)
+    text = report([str(tmp_path / "runs")], out=tmp_path / "out")
+    assert f"| {tmp_path / 'runs' / 'run-�'} |" in text
+    assert (tmp_path / "out" / "report.md").read_text() == text
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_kept_as_text(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fake_run(tmp_path / "=HYPERLINK(1)", "cifar100n/sym20.yaml", 64.0)
+    report(["=HYPERLINK(1)"], fmt="csv", out=tmp_path / "out")
+    with open(tmp_path / "out" / "runs.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["run"] == "'=HYPERLINK(1)"
+    groups = to_csv([{"setting": "=cmd|' /C calc'!A0", "diff": -1.5, "variant": "+x"}])
+    assert groups.splitlines()[1] == "'=cmd|' /C calc'!A0,-1.5,'+x"
