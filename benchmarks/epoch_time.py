@@ -13,7 +13,9 @@ Under torchrun (`torchrun --nproc_per_node N -m benchmarks.epoch_time ...`) ever
 its share and rank 0 reports images/s in all and per process, and the scaling efficiency:
 N-process images/s over N x the images/s of the latest 1-process record of the same command
 on the same device (run it once without torchrun first). On the CPU (gloo) this shows only
-that the command works: the processes share the same cores.
+that the command works: the processes share the same cores. Under torchrun it also times the robust step alone with
+run.sync_bn on and off (`robust_step_ms`): SyncBatchNorm synchronises with the host in every
+batch-norm layer, the one host sync of a DDP step (on the CPU sync batch norm cannot run).
 """
 from __future__ import annotations
 
@@ -30,10 +32,11 @@ from pathlib import Path
 
 import torch
 
-from act import distributed
+from act import distributed, engine
 from act import train as training
 from act.build import prepare
 from act.config import load_config
+from act.errors import ActError
 from benchmarks.pipelines import device_name, random_cifar
 from benchmarks.record import command_line, commit, write_record
 
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     training.loop(run)
     wall = time.perf_counter() - start
+    step_ms = sync_bn_step_ms(args.config, overrides, source) if run.world.size > 1 else None
     distributed.leave(run.world)
     if sampler:
         sampler.stopped.set()
@@ -111,11 +115,16 @@ def main(argv: list[str] | None = None) -> dict:
         "robust_images_per_s": steady_median([r["images_per_s"] for r in history if r["phase"] == "robust"]),
         "gpu_util_mean": sampler.mean() if sampler else None, "wall_seconds": wall,
         "world_size": run.world.size,
+        "robust_step_ms": step_ms,
     }
     shutil.rmtree(out_dir, ignore_errors=True)
     if not run.world.main:
         return record
     scaling(record)
+    if step_ms:
+        print("robust step under DDP: " + ", ".join(
+            f"run.sync_bn={k} {'-' if v is None else f'{v:.1f} ms'}" for k, v in step_ms.items() if k != "note")
+              + f" ({step_ms['note']})")
     print(f"\n{record['device']}: warm-up epoch {record['warmup_epoch_seconds']:.2f} s, robust epoch "
           f"{record['robust_epoch_seconds']:.2f} s (train + test), {record['robust_images_per_s']:.0f} images/s"
           + (f", GPU busy {record['gpu_util_mean']:.0f}%" if record["gpu_util_mean"] is not None else ""))
@@ -129,6 +138,38 @@ def main(argv: list[str] | None = None) -> dict:
                      command_line("benchmarks.epoch_time", argv),
                      {"config": args.config, "overrides": args.overrides}, record["device"])
     return record
+
+
+def sync_bn_step_ms(config: str, overrides: list[str], source, steps: int = 20) -> dict:
+    """Under torchrun: the robust step's median time (ms, each rank's step with its collectives)
+    with run.sync_bn on and off. SyncBatchNorm's forward waits for the host in every batch-norm
+    layer (torch/nn/modules/_functions.py, `count_all[mask]`), which the step alone shows; on the
+    CPU it cannot run (None)."""
+    out: dict = {"note": "median of the steps after 3 warm-up steps, same batches"}
+    for setting in ("false", "true"):
+        cfg = load_config(config, [*overrides, f"run.sync_bn={setting}"])
+        try:
+            run = prepare(cfg, source=source)
+        except ActError as exc:
+            out[setting], out["note"] = None, f"{out['note']}; run.sync_bn={setting}: {exc}"
+            continue
+        epoch = cfg.optim.warmup_epochs  # the first robust epoch
+        engine.set_lrs(run.ctx, run.plan0[epoch], run.plan1[epoch])
+        run.ctx.set_epoch(epoch)
+        step, times = run.steps[training.phase_of(cfg, epoch)], []
+        for _, batch in zip(range(steps + 3), training.train_batches(run, epoch)):
+            synchronise(run.device)
+            start = time.perf_counter()
+            step(batch, run.stats)
+            synchronise(run.device)
+            times.append(time.perf_counter() - start)
+        out[setting] = 1000 * statistics.median(times[3:]) if len(times) > 3 else None
+    return out
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def flat(line: str) -> dict:
