@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import random
 from pathlib import Path
@@ -111,7 +112,7 @@ def fingerprint(source: Source, noisy: np.ndarray) -> dict:
     def sha(*parts) -> str:
         h = hashlib.sha256()
         for part in parts:
-            h.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else part.encode())
+            h.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else os.fsencode(part))
         return h.hexdigest()
 
     out = {"train_size": len(source.train), "test_size": len(source.test),

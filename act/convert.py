@@ -56,6 +56,7 @@ def convert(cfg: Config, fmt: str, out: str | Path, *, force: bool = False, skip
         raise ActError(f"--format {fmt!r} is not available; choose one of {', '.join(FORMATS)}")
     check_image_settings(max_side, quality)
     out = Path(out)
+    check_named(out)
     clear_stale(out)
     check_target(out, force)
     source = read_source(cfg.data.name, cfg.data.root, cfg.data.image_size, cfg.data.noise.openset_ratio)
@@ -98,6 +99,15 @@ def check_image_settings(max_side: int, quality: int) -> None:
         raise ActError(f"--max-side {max_side} must be a number of pixels >= 1 (0: twice the resize side)")
     if not QUALITY[0] <= quality <= QUALITY[1]:
         raise ActError(f"--quality {quality} is outside {QUALITY[0]}..{QUALITY[1]} (JPEG quality; default 90)")
+
+
+def check_named(out: Path) -> None:
+    """The output is built beside `out` and renamed into place, so `out` must end in a folder's
+    name: `.`, `..` or `/` name no place beside, and `sub/..` would be refused only after converting
+    (`sub` made by the build)."""
+    if out.name in ("", ".", ".."):
+        raise ActError(f"--out {out} does not end in a folder name; give the output folder by its name "
+                       f"(here: {os.path.realpath(out)})")
 
 
 def check_target(out: Path, force: bool) -> None:

@@ -126,6 +126,19 @@ def test_the_fingerprint_follows_labels_pixels_and_files():
     assert pickle.loads(pickle.dumps(base)) == base  # plain values: a weights-only load takes them
 
 
+def test_the_fingerprint_hashes_file_names_that_are_not_utf8():
+    from act.datasets.base import Source, Split
+
+    def files_named(name):
+        split = Split(labels=np.zeros(2, dtype=np.int64), files=["a/0.png", os.fsdecode(name)])
+        return Source(name="t", train=split, test=split, classes=["0"])
+
+    noisy = np.zeros(2, dtype=np.int64)
+    latin1 = checkpoint.fingerprint(files_named(b"a/caf\xe9.png"), noisy)
+    assert latin1 == checkpoint.fingerprint(files_named(b"a/caf\xe9.png"), noisy)
+    assert latin1["data"] != checkpoint.fingerprint(files_named(b"a/caf\xc3\xa9.png"), noisy)["data"]
+
+
 @pytest.mark.parametrize("change,why", [
     (lambda s: s.pop("rng"), "'rng' is missing"),
     (lambda s: s.update(history={"epoch": 0}), "'history' is a mapping, not a list"),

@@ -190,6 +190,16 @@ def test_force_refuses_a_copied_manifest_without_the_marker(image_folder, tmp_pa
     assert (out / "manifest.json").is_file()
 
 
+@pytest.mark.parametrize("out", [".", "sub/.."])
+def test_an_out_ending_in_dots_is_refused_before_anything_is_written(image_folder, tmp_path, capsys, monkeypatch, out):
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert cli_convert(image_folder, out) == 2
+    assert f"--out {out} does not end in a folder name" in one_line_error(capsys)
+    assert list(work.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["images", "work"]
+
+
 def test_force_replaces_a_previous_conversion(image_folder, tmp_path):
     out = tmp_path / "out"
     convert(folder_config(image_folder), "dali", out, quality=50)

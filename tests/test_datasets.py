@@ -2,8 +2,11 @@
 
 Every test writes a tiny data set in the real format into tmp_path and reads it back.
 """
+import json
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -199,6 +202,47 @@ def test_empty_class_folder_is_an_error(tmp_path):
     with pytest.raises(ActError, match="no images") as error:
         read_source("folder", root)
     assert os.path.join("train", "c") in str(error.value)
+
+
+def train_files_read_within(root, seconds=60):
+    """The train files of the folder data set at root, relative to it, read in a child process
+    that is stopped after `seconds` (an exponential walk fails the test instead of hanging it)."""
+    script = ("import json, os, sys; from act.datasets import read_source; root = sys.argv[1]; "
+              "print(json.dumps([os.path.relpath(f, root) for f in read_source('folder', root).train.files]))")
+    done = subprocess.run([sys.executable, "-c", script, root], capture_output=True, text=True, timeout=seconds)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_link_to_the_class_folder_adds_no_images(tmp_path):
+    root = write_image_folder(str(tmp_path), ["a"], per_class=3, size=8)
+    os.symlink(".", os.path.join(root, "train", "a", "again"))
+    assert len(read_source("folder", root).train) == 3
+
+
+def test_a_link_above_the_class_folder_brings_in_no_other_class(tmp_path):
+    root = write_image_folder(str(tmp_path), ["a", "b"], per_class=3, size=8)
+    os.symlink("..", os.path.join(root, "train", "a", "up"))
+    assert train_files_read_within(root) == [f"train/{c}/00{i}.png" for c in "ab" for i in range(3)]
+
+
+def test_many_link_loops_are_walked_once_each(tmp_path):
+    root = write_image_folder(str(tmp_path), ["a"], per_class=2, size=8)
+    nested = os.path.join(root, "train", "a", "x", "y")
+    write_image(os.path.join(nested, "deep.png"), 8, seed=3)
+    for folder in (os.path.join(root, "train", "a"), os.path.join(root, "train", "a", "x"), nested):
+        for name in ("loop1", "loop2"):
+            os.symlink(os.path.join(root, "train", "a"), os.path.join(folder, name))
+    assert train_files_read_within(root, seconds=30) == ["train/a/000.png", "train/a/001.png", "train/a/x/y/deep.png"]
+
+
+def test_a_folder_linked_from_outside_is_read_once(tmp_path):
+    root = write_image_folder(str(tmp_path / "data"), ["a"], per_class=1, size=8)
+    write_image(str(tmp_path / "elsewhere" / "far.png"), 8, seed=4)
+    for name in ("link1", "link2"):
+        os.symlink(tmp_path / "elsewhere", os.path.join(root, "train", "a", name))
+    source = read_source("folder", root)
+    assert [os.path.relpath(f, root) for f in source.train.files] == ["train/a/000.png", "train/a/link1/far.png"]
 
 
 def test_missing_val_folder_is_an_error(tmp_path):

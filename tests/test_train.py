@@ -391,3 +391,15 @@ def test_the_data_limits_cut_a_source_given_to_prepare_too(tmp_path):
     run = prepare(cfg, run_dir=tmp_path, source=array_source(n=120, size=8, channels=1, n_test=40))
     assert (len(run.pipeline.source.train), len(run.pipeline.source.test)) == (50, 20)
     assert len(run.pipeline.noisy) == 50 and run.pipeline.steps_per_epoch() == 1
+
+
+def test_a_folder_data_set_with_a_file_name_that_is_not_utf8_trains(tmp_path):
+    from datafactory import write_image_folder
+
+    root = write_image_folder(str(tmp_path / "images"), ["cat", "dog"], per_class=2, size=36)
+    cat = os.path.join(root, "train", "cat").encode()
+    os.rename(cat + b"/000.png", cat + b"/caf\xe9.png")
+    cfg = quick(tmp_path / "runs", "run.name=r", "data.name=folder", f"data.root={root}", "data.image_size=32",
+                "model.name=tinycnn", "optim.batch_size=2", "pipeline.workers=0")
+    assert training.train(cfg)["epochs"] == 4
+    assert checkpoint.load(tmp_path / "runs" / "r" / "checkpoint.pt")["epoch"] == 3

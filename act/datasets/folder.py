@@ -35,10 +35,24 @@ def _listing(folder: str, cache: dict[str, set[str]]) -> set[str]:
 
 
 def list_class_images(split_dir: str, class_name: str) -> list[str]:
-    """Every image under split_dir/class_name (recursively), sorted by path."""
+    """Every image under split_dir/class_name (recursively), sorted by path.
+
+    Directory links are followed, since data sets are often assembled from links to other
+    disks, but each real directory is read once: a second link to the same folder adds no
+    images, and a link to the class folder or above it (a loop, which would also bring in the
+    other classes) is not entered, so the walk stays linear however many loops there are.
+    Subfolders are walked in sorted order, so the path kept for a folder reached twice is the
+    same on every read."""
     class_dir = os.path.join(split_dir, class_name)
-    found = []
-    for dirpath, _, names in os.walk(class_dir, followlinks=True):
+    below_class = os.path.join(os.path.realpath(class_dir), "")
+    found, seen = [], set()
+    for dirpath, dirnames, names in os.walk(class_dir, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen or (seen and below_class.startswith(os.path.join(real, ""))):
+            dirnames.clear()
+            continue
+        seen.add(real)
+        dirnames.sort()
         found.extend(os.path.join(dirpath, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS))
     if not found:
         raise ActError(f"{class_dir}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
