@@ -115,3 +115,14 @@ def test_the_reference_loader_pins_its_batches_for_a_gpu():
     on = ReferencePipeline.loader(SimpleNamespace(workers=0, device=torch.device("cuda")), dataset, batch_size=2)
     off = ReferencePipeline.loader(SimpleNamespace(workers=0, device=torch.device("cpu")), dataset, batch_size=2)
     assert on.pin_memory and not off.pin_memory
+
+
+@pytest.mark.cuda
+def test_view_passes_replayed_as_cuda_graphs_give_the_eager_bytes(deterministic_cudnn):
+    source = array_source(300)
+    graphed = tensor(source, device=torch.device("cuda"))
+    eager = tensor(source, device=torch.device("cuda"), cuda_graph="false")
+    for epoch in (0, 1):
+        for a, b in zip(graphed.train_batches(epoch), eager.train_batches(epoch)):
+            assert torch.equal(a.weak, b.weak) and torch.equal(a.strong, b.strong)
+    assert graphed.view_graphs() == {"views.both": "graph"}
