@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
 
 from act.errors import ActError
@@ -94,13 +95,23 @@ USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.E
                   errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EIO}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler ending a job): stops the command as Ctrl-C does, saying the same."""
+
+
+def terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    open_standard_streams()
     parser = build_parser()
     args = parse_args(parser, argv)
     if args.command is None:
         parser.print_help()
         return 2
     stdout = PipeSafeStdout(sys.stdout)
+    previous = signal.signal(signal.SIGTERM, terminate)  # under torchrun, act/distributed.py `join` replaces it
     try:
         return run_command(args, stdout)
     except ActError as exc:
@@ -113,13 +124,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"act: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
+        how, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
         if args.command == "convert":
-            print(f"\nact: interrupted; {args.out} is as it was before this conversion", file=sys.stderr)
+            print(f"\nact: {how}; {args.out} is as it was before this conversion", file=sys.stderr)
         else:  # a training loop says which epoch its folder holds (act/train.py `loop`)
-            print(f"\nact: interrupted{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
-        return 130
+            print(f"\nact: {how}{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return code
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stdout.flush()
+
+
+def open_standard_streams() -> None:
+    """A standard stream the caller closed (`act train >&-`) is opened on /dev/null, so no file act
+    opens later takes its number (and with it what libraries write there); a closed stdout sends
+    the console to stderr, and says so there."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd`, as the lower ones are open
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")
+    if sys.stdout is None:
+        sys.stdout = sys.stderr
+        print("act: stdout is closed; the console goes to stderr", file=sys.stderr)
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

@@ -196,13 +196,14 @@ def loop(run: Run, out=sys.stdout) -> dict:
             run.history.append(record)
             if main:
                 checkpoint.save_run(run, epoch)
+            saved = epoch  # before the metrics are written: a stop from here on names this epoch, as it is on disk
+            if main:
                 write_metrics(run.dir, run.history)
-            saved = epoch
             outputs.epoch(record)
             tell_fallbacks(run, told, out)
             print(format_row(record), file=out, flush=True)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(saved_text(run, saved)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as act/cli.py raises it
+        raise type(exc)(saved_text(run, saved)) from None
     except Exception as exc:
         if not distributed.lost_peer(run.world, exc):
             raise

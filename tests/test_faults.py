@@ -315,3 +315,27 @@ def test_a_report_that_fails_to_write_keeps_the_earlier_one_whole(reference, tmp
     assert main(["report", str(reference), "--out", str(out)]) == 2
     assert (out / "report.md").read_text() == before
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+# ---- stopping is always explained (issue 19, item 9) ---------------------------------
+
+def test_sigterm_says_which_epoch_is_checkpointed_as_ctrl_c_does(tmp_path):
+    run = tmp_path / "run"
+    proc = launch(tmp_path, run)
+    assert wait_for_rows(proc, 2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    saved = completed(run) - 1
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (f"act: terminated (SIGTERM); epoch {saved} is checkpointed in "
+                                            f"{run / 'checkpoint.pt'}: continue with `act train --resume {run}`")
+
+
+def test_a_closed_stdout_sends_the_console_to_stderr_and_the_run_finishes(reference, tmp_path):
+    cmd = [sys.executable, "-m", "act", "train", f"run.out_dir={tmp_path}", "run.name=full", *ARGS]
+    done = subprocess.run(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          timeout=120, preexec_fn=lambda: os.close(1))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("act: stdout is closed; the console goes to stderr\n")
+    assert "robust net (RTM) test accuracy" in done.stderr
+    assert read_metrics(tmp_path / "full") == read_metrics(reference)
