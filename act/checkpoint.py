@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import random
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from act import distributed
+from act.config import RESUME_OVERRIDABLE, Config, experiment
 from act.datasets.base import Source
 from act.errors import ActError
 from act.rundir import describe, write_bytes
@@ -32,7 +34,7 @@ MAGIC = b"ACT-CHECKPOINT 1\n"
 DIGEST_LINE = 64 + 1  # sha256 hex + newline
 # What `save_run` writes and `restore_run` and `act issues` read (act/schema.py).
 STATE = {
-    "epoch": int, "fingerprint": dict, "world_size": int, "rtm": dict, "ntm": dict, "opt0": dict, "opt1": dict,
+    "epoch": int, "fingerprint": dict, "config": str, "threads": int, "world_size": int, "rtm": dict, "ntm": dict, "opt0": dict, "opt1": dict,
     "scaler": (dict, NONE), "bank": {"count": torch.Tensor, "ema": torch.Tensor}, "history": [{"epoch": int}],
     "rng": {"torch": torch.Tensor, "python": list, "cuda": (list, NONE),
             "numpy": {"name": str, "keys": torch.Tensor, "pos": int, "has_gauss": int, "cached_gaussian": float}},
@@ -128,6 +130,8 @@ def save_run(run, epoch: int) -> None:
     save(run.dir / NAME, {
         "epoch": epoch,  # last completed epoch; the next starts at its first batch
         "fingerprint": run.fingerprint,
+        "config": json.dumps(experiment(run.cfg), sort_keys=True),  # compared on resume (`check_experiment`)
+        "threads": torch.get_num_threads(),  # in effect: it sets the order of float sums on the CPU
         "world_size": run.world.size,
         "rtm": distributed.unwrap(ctx.rtm).state_dict(), "ntm": distributed.unwrap(ctx.ntm).state_dict(),
         "opt0": ctx.opt0.state_dict(), "opt1": ctx.opt1.state_dict(),
@@ -138,12 +142,40 @@ def save_run(run, epoch: int) -> None:
     })
 
 
+def check_experiment(state: dict, cfg: Config, path: Path) -> None:
+    """A resume continues the experiment its checkpoint recorded: a key of the run's config.yaml
+    that differs from the record (edited since, or a checkpoint of another run), other than
+    those a resume may change, is refused, naming it."""
+    try:
+        then = json.loads(state["config"])
+    except ValueError as exc:
+        raise ActError(f"checkpoint {path} holds no readable config record; the run cannot be resumed from it") from exc
+    now = json.loads(json.dumps(experiment(cfg), sort_keys=True))  # as recorded: tuples are lists
+    changed = sorted(key for key in then.keys() | now.keys() if then.get(key, "(unset)") != now.get(key, "(unset)"))
+    if changed:
+        key, more = changed[0], f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise ActError(f"{path} and the config.yaml beside it disagree ({key}: {then.get(key, '(unset)')!r} in the "
+                       f"checkpoint, {now.get(key, '(unset)')!r} in config.yaml{more}): the config was edited or the "
+                       f"checkpoint comes from another run; a resume continues the same run, so put config.yaml back "
+                       f"(a resume may change only {', '.join(RESUME_OVERRIDABLE)})")
+
+
+def check_threads(run, state: dict, path: Path) -> None:
+    """The CPU thread count in effect sets the order of float sums: another one would not continue the run bit for bit."""
+    now = torch.get_num_threads()
+    if state["threads"] != now:
+        where = f"run.threads={run.cfg.run.threads}" if run.cfg.run.threads else "run.threads=0, torch's default here"
+        raise ActError(f"run {run.dir} trained with {state['threads']} CPU threads and this process has {now} "
+                       f"({where}); resume with run.threads={state['threads']}")
+
+
 def restore_run(run, state: dict) -> None:
     """Put a verified checkpoint's state into the run; a state that does not fit is one line."""
     path, ctx = run.dir / NAME, run.ctx
     if state.get("fingerprint") != run.fingerprint:
         raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
                        f"pixels or file list differ); resume with the data the run began with")
+    check_threads(run, state, path)
     distributed.check_world(run.world, state, path)
     try:
         distributed.unwrap(ctx.rtm).load_state_dict(state["rtm"])

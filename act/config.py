@@ -435,6 +435,21 @@ def to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
+# Keys that may change when a run is resumed (`act train --resume DIR key=value`); any other
+# would change the experiment. run.threads may, to match the thread count the run trained with:
+# the count in effect is what must not change (act/checkpoint.py `check_threads`).
+RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size",
+                      "run.plots", "run.tensorboard", "run.dist_timeout", "run.threads")
+# Where the data lie: moved data may be resumed from their new place, since the data fingerprint
+# (act/checkpoint.py) compares what the run reads.
+DATA_PLACES = ("data.root", "pipeline.path")
+
+
+def experiment(cfg: Config) -> dict[str, Any]:
+    """The keys that make a run the experiment it is, dotted: all but RESUME_OVERRIDABLE and DATA_PLACES."""
+    return {key: value for key, value in flatten(to_dict(cfg)).items() if key not in RESUME_OVERRIDABLE + DATA_PLACES}
+
+
 def dump_yaml(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 

@@ -225,6 +225,19 @@ class RunLock:
 HELD: dict[Path, RunLock] = {}
 
 
+def forget_held() -> None:
+    """In a forked child (a DataLoader worker): close its copies of the lock files. A flock belongs
+    to the open file, which a fork shares, so a worker outliving a killed run would hold the run's
+    lock until it noticed (seconds); the parent's own copy keeps the lock. Python opens files
+    close-on-exec already, so only a fork without exec inherits them."""
+    for lock in HELD.values():
+        lock.file.close()
+    HELD.clear()
+
+
+os.register_at_fork(after_in_child=forget_held)
+
+
 def acquire(folder: Path) -> None:
     key = folder.resolve()
     if key not in HELD:

@@ -22,18 +22,12 @@ from pathlib import Path
 
 from act import checkpoint, distributed, engine, methods
 from act.build import Run, check_trainable, check_weights, has_batch_norm, prepare
-from act.config import Config, dump_yaml, load_config
+from act.config import RESUME_OVERRIDABLE, Config, dump_yaml, load_config
 from act.console import format_header, format_row, print_summary, use_progress
 from act.errors import ActError
 from act.outputs import Outputs
 from act.results import epoch_record, graph_modes, summarise, write_metrics, write_summary
 from act.rundir import acquire, check_labels, release, write_labels, write_text
-
-# Keys that may change when a run is resumed; anything else would change the experiment.
-# run.threads is not among them: the thread count changes the order of float reductions.
-RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size",
-                      "run.plots", "run.tensorboard", "run.dist_timeout")
-
 
 def phase_of(cfg: Config, epoch: int) -> str:
     return methods.spec_of(cfg.method.name).phase(epoch, cfg.optim.warmup_epochs)
@@ -147,6 +141,8 @@ def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
     cfg = load_config(run_dir / "config.yaml", overrides)
     path = run_dir / checkpoint.NAME
     state = checkpoint.load(path) if path.exists() else None
+    if state is not None:  # first: an edited config.yaml would otherwise read as changed labels or data
+        checkpoint.check_experiment(state, cfg, path)
     done = state["epoch"] + 1 if state else 0
     if cfg.optim.epochs < done:
         raise ActError(f"optim.epochs={cfg.optim.epochs} is below the {done} epochs run {run_dir} has completed; "

@@ -19,7 +19,7 @@ def a_state():
     return {"epoch": 0, "rtm": {"w": torch.arange(6.0).reshape(2, 3)}, "ntm": {}, "opt0": {}, "opt1": {},
             "scaler": None, "bank": {"count": torch.zeros(4), "ema": torch.zeros(4, 2)}, "world_size": 1,
             "history": [{"epoch": 0, "lr": 0.02}], "fingerprint": {"train_size": 5, "labels": "ab"},
-            "rng": checkpoint.rng_state()}
+            "config": '{"optim.lr": 0.02}', "threads": 1, "rng": checkpoint.rng_state()}
 
 
 def flip_byte(path, offset):

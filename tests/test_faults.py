@@ -339,3 +339,24 @@ def test_a_closed_stdout_sends_the_console_to_stderr_and_the_run_finishes(refere
     assert done.stderr.startswith("act: stdout is closed; the console goes to stderr\n")
     assert "robust net (RTM) test accuracy" in done.stderr
     assert read_metrics(tmp_path / "full") == read_metrics(reference)
+
+
+# ---- a resume continues the same run, or refuses (issue 19, item 5) --------------------
+
+def test_a_killed_runs_lock_is_not_held_by_its_loader_workers(tmp_path):
+    """The reference pipeline's persistent workers are forked while the run holds its lock; they
+    outlive a SIGKILL of the run by seconds, and must not keep the folder locked meanwhile."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "act", "train", f"run.out_dir={tmp_path}", "run.name=run", *ARGS,
+                             "pipeline.name=reference", "pipeline.workers=2"],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_for_rows(proc, 1)
+    workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)  # not communicate(): the workers hold its pipes until they end
+    proc.stdout.close()
+    proc.stderr.close()
+    assert any(Path(f"/proc/{pid}").exists() for pid in workers)  # still there: they notice the parent later
+    training.resume(run)
+    assert [r["epoch"] for r in read_metrics(run)] == list(range(6))

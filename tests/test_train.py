@@ -323,8 +323,58 @@ def test_resume_refuses_fewer_epochs_than_completed(tmp_path):
 def test_the_thread_count_cannot_change_on_resume(tmp_path):
     """It changes the order of float reductions, so the resumed run would not be the same run."""
     training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
-    with pytest.raises(ActError, match="run.threads cannot change when resuming"):
+    with pytest.raises(ActError, match="trained with 1 CPU threads and this process has 2 \\(run.threads=2\\); "
+                                      "resume with run.threads=1$"):
         training.resume(tmp_path / "r", ["run.threads=2"])
+
+
+@pytest.fixture
+def thread_count():
+    """The test may change torch's thread count; it is put back after."""
+    before = torch.get_num_threads()
+    yield before
+    torch.set_num_threads(before)
+
+
+def test_a_resume_under_another_default_thread_count_is_refused_naming_run_threads(tmp_path, thread_count):
+    """run.threads=0 takes torch's default, which differs between machines."""
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=2", "run.threads=0"))
+    torch.set_num_threads(thread_count + 1)
+    with pytest.raises(ActError, match=f"has {thread_count + 1} \\(run.threads=0, torch's default here\\); "
+                                      f"resume with run.threads={thread_count}$"):
+        training.resume(tmp_path / "r", ["optim.epochs=3"])
+    training.resume(tmp_path / "r", ["optim.epochs=3", f"run.threads={thread_count}"])
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("edit,said", [
+    (("batch_size: 64", "batch_size: 32"), "optim.batch_size: 64 in the checkpoint, 32 in config.yaml"),
+    (("  lr: 0.02\n", "  lr: 0.05\n"), "optim.lr: 0.02 in the checkpoint, 0.05 in config.yaml"),
+    (("  name: r\n  seed: 0", "  name: r\n  seed: 7"), "run.seed: 0 in the checkpoint, 7 in config.yaml"),
+])
+def test_a_hand_edited_config_is_refused_on_resume_naming_the_key(tmp_path, edit, said):
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1"))
+    config = tmp_path / "r" / "config.yaml"
+    text = config.read_text()
+    assert edit[0] in text
+    config.write_text(text.replace(edit[0], edit[1], 1))
+    before = checkpoint.load(tmp_path / "r" / "checkpoint.pt")
+    with pytest.raises(ActError, match=f"checkpoint.pt and the config.yaml beside it disagree \\({said}\\): the config "
+                                      f"was edited or the checkpoint comes from another run; a resume continues"):
+        training.resume(tmp_path / "r", ["optim.epochs=2"])
+    assert checkpoint.load(tmp_path / "r" / "checkpoint.pt")["epoch"] == before["epoch"]
+
+
+def test_moved_data_may_be_resumed_from_their_new_place(tmp_path):
+    data = tmp_path / "data.npz"
+    write_arrays(data)
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1", "data.name=arrays", f"data.root={data}"))
+    moved = tmp_path / "moved.npz"
+    data.rename(moved)
+    config = tmp_path / "r" / "config.yaml"
+    config.write_text(config.read_text().replace(str(data), str(moved)))
+    training.resume(tmp_path / "r", ["optim.epochs=2"])
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1]
 
 
 def write_arrays(path, seed=0, flip_label=False, flip_pixel=False):
@@ -356,7 +406,7 @@ def test_a_checkpoint_of_another_model_is_refused_in_one_line(tmp_path, capsys):
     training.train(quick(tmp_path, "run.name=seven", "optim.epochs=1", "model.name=sevencnn"))
     (tmp_path / "tiny" / "checkpoint.pt").write_bytes((tmp_path / "seven" / "checkpoint.pt").read_bytes())
     assert main(["train", "--resume", str(tmp_path / "tiny"), "optim.epochs=2"]) == 2
-    assert "does not fit model.name=tinycnn" in one_line_error(capsys)
+    assert "(model.name: 'sevencnn' in the checkpoint, 'tinycnn' in config.yaml and 1 more)" in one_line_error(capsys)
 
 
 def test_an_out_dir_that_cannot_hold_runs_is_one_line(tmp_path, capsys, monkeypatch):
