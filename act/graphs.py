@@ -50,8 +50,15 @@ class Graph:
 
     def __init__(self, fn: Callable[[], Any], stream: CaptureStream):
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph, stream=stream.stream, capture_error_mode="thread_local"):
-            self.outputs = fn()
+        current = torch.cuda.current_stream(stream.stream.device)
+        try:
+            with torch.cuda.graph(self.graph, stream=stream.stream, capture_error_mode="thread_local"):
+                self.outputs = fn()
+        except BaseException:
+            # When capture_end raises (an invalidated capture), torch.cuda.graph.__exit__ never leaves
+            # the capture stream: put the thread back on its stream before the eager fallback runs.
+            torch.cuda.set_stream(current)
+            raise
 
     def replay(self) -> None:
         self.graph.replay()

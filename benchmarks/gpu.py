@@ -5,7 +5,9 @@
     python -m benchmarks.gpu --smoke                   # on the CPU: checks the command
 
 Parts, most important first; each runs only if its estimate fits in what is left of the budget
-(GPU time), and the record is rewritten after each, so a killed run keeps what it measured:
+(GPU time), and the record is rewritten after each, so a killed run keeps what it measured. The
+budget decides which parts start; a part may end past it by its own length, so under a hard
+limit of L seconds give `--budget-s` about L - 120:
 1. cuda_tests: `pytest -m cuda` (ops on CUDA = CPU byte for byte, graph replay = eager step,
    no host sync over a graphed epoch, a resumed graphed run).
 2. capture_race: the `reference` pipeline with 4 workers (a pin-memory thread making CUDA calls)
@@ -131,7 +133,7 @@ def sync_warnings(fn: Callable[[], object]) -> tuple[int, Counter]:
 
 def syncs(s: Setting) -> dict:
     """A graphed robust epoch's synchronising calls: steps, statistics read, evaluation apart."""
-    run = cifar_run(s, "run.cuda_graph=true" if s.cuda else "run.cuda_graph=auto")
+    run = cifar_run(s, "run.cuda_graph=true" if s.cuda else "run.cuda_graph=auto", train=min(s.train, 10240))
     for epoch in (0, 1):  # warm-up epoch, first robust epoch (capture)
         train_epoch(run, epoch, False)
     engine.set_lrs(run.ctx, run.plan0[2], run.plan1[2])
@@ -150,7 +152,7 @@ def kernels(s: Setting, steps: int = 40) -> dict:
     """The top kernels by GPU time over `steps` graphed robust steps (batches made outside the profile)."""
     from torch.profiler import ProfilerActivity, profile
 
-    run = cifar_run(s, "run.cuda_graph=true")
+    run = cifar_run(s, "run.cuda_graph=true", train=min(s.train, 10240))
     for epoch in (0, 1):
         train_epoch(run, epoch, False)
     batches = [b for _, b in zip(range(steps), run.pipeline.train_batches(2, strong=True))]
@@ -205,7 +207,7 @@ def time_variant(s: Setting, name: str) -> dict:
 def epochs(s: Setting, budget: "Budget") -> list[dict]:
     out = []
     for name in s.variants:
-        if not budget.fits(f"epochs.{name}", 45 if s.cuda else 5):
+        if not budget.fits(f"epochs.{name}", 75 if s.cuda else 5):
             continue
         print(f"timing {name} ...", flush=True)
         out.append(guarded(lambda: time_variant(s, name)))
@@ -222,10 +224,10 @@ class Part:
 
 PARTS = [
     Part("cuda_tests", cuda_tests, 150, cuda_only=True),
-    Part("capture_race", capture_race, 60),
-    Part("syncs", syncs, 45),
-    Part("kernels", kernels, 40, cuda_only=True),
-    Part("step_alone", step_alone, 45),
+    Part("capture_race", capture_race, 75),  # compile (run.compile=auto) of two phases, then capture
+    Part("syncs", syncs, 60),
+    Part("kernels", kernels, 60, cuda_only=True),
+    Part("step_alone", step_alone, 60),
     Part("pipeline_alone", pipeline_alone, 20),
 ]
 

@@ -135,7 +135,9 @@ class DaliPipeline(Pipeline):
         outputs = self.run((True, kind), self.source.train.files,
                            [order[start:start + self.batch_size].tolist() for start in starts],
                            [draws[start:start + self.batch_size] for start in starts], self.batch_size)
-        for start, (weak, strong_view) in zip(starts, outputs):
+        # The outputs first: zip stops at its first exhausted argument, and `run` must reach its end
+        # (the graph then resets for the next pass instead of being built anew).
+        for (weak, strong_view), start in zip(outputs, starts):
             if not strong:
                 strong_view = None
             elif strong_view.dtype == torch.uint8:
@@ -145,5 +147,5 @@ class DaliPipeline(Pipeline):
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, size = len(self.source.test), self.test_batch_size
         batches = [list(range(start, min(n, start + size))) for start in range(0, n, size)]
-        for indices, (images,) in zip(batches, self.run((False, ""), self.source.test.files, batches, None, size)):
+        for (images,), indices in zip(self.run((False, ""), self.source.test.files, batches, None, size), batches):
             yield images, self.test_labels[indices[0]:indices[-1] + 1]

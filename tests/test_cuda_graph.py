@@ -178,11 +178,18 @@ class FakeCudaGraphApi:
                 pass
 
             def __exit__(self, *exc):
+                if api.invalidated:  # capture_end raising leaves the capture stream current, as torch does
+                    raise RuntimeError("operation failed due to a previous error during capture")
                 return False
+
+        self.invalidated = False
 
         monkeypatch.setattr(torch.cuda, "Stream", Stream)
         monkeypatch.setattr(torch.cuda, "stream", StreamContext)
-        monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+        self.current = Stream()
+        self.set_streams = []
+        monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: self.current)
+        monkeypatch.setattr(torch.cuda, "set_stream", self.set_streams.append)
         monkeypatch.setattr(torch.cuda, "graph", GraphContext)
         monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
 
@@ -195,6 +202,14 @@ def test_capture_is_thread_local_on_the_stream_its_warm_ups_ran_on(monkeypatch):
     assert api.entered == [stream.stream]
     assert api.captures == [{"stream": stream.stream, "capture_error_mode": "thread_local"}]
     assert graph.outputs == "outputs"
+
+
+def test_an_invalidated_capture_puts_the_thread_back_on_its_stream(monkeypatch):
+    api = FakeCudaGraphApi(monkeypatch)
+    api.invalidated = True
+    with pytest.raises(RuntimeError, match="during capture"):
+        graphs.Graph(lambda: None, graphs.CaptureStream(torch.device("cuda")))
+    assert api.set_streams == [api.current]
 
 
 def test_a_step_warms_up_and_captures_on_one_stream_of_its_own(tmp_path):

@@ -126,3 +126,41 @@ def test_view_passes_replayed_as_cuda_graphs_give_the_eager_bytes(deterministic_
         for a, b in zip(graphed.train_batches(epoch), eager.train_batches(epoch)):
             assert torch.equal(a.weak, b.weak) and torch.equal(a.strong, b.strong)
     assert graphed.view_graphs() == {"views.both": "graph"}
+
+
+needs_dali = pytest.mark.skipif(importlib.util.find_spec("nvidia.dali") is None, reason="the dali extra is not installed")
+
+
+def dali(source, **kw):
+    return build_pipeline("dali", source, source.train.labels, batch_size=5, device=torch.device("cpu"), seed=0,
+                          workers=1, static=True, test_batch_size=4, **kw)
+
+
+@needs_dali
+def test_dali_builds_each_graph_once_and_draws_each_epochs_crops_from_its_seed(tmp_path, monkeypatch):
+    from pipelines.dali import DaliPipeline
+    from test_pipeline_syncs import converted
+
+    source = converted(tmp_path, "dali")
+    builds = []
+    real = DaliPipeline.build
+    monkeypatch.setattr(DaliPipeline, "build", lambda self, key, *a: builds.append(key) or real(self, key, *a))
+    p = dali(source)
+    first = [list(p.train_batches(epoch, strong=epoch > 0)) for epoch in range(3)]
+    for _ in range(2):
+        list(p.test_batches())
+    assert sorted(builds) == [(False, ""), (True, ""), (True, "uint8")]  # warm-up graph, robust graph, test graph
+    assert all(b.strong is None for b in first[0]) and all(b.strong is not None for b in first[1])
+    again = list(dali(source).train_batches(2))  # a resumed run's epoch 2
+    assert all(torch.equal(a.weak, b.weak) and torch.equal(a.strong, b.strong) for a, b in zip(first[2], again))
+    assert not torch.equal(first[1][0].weak, first[2][0].weak)  # another epoch, other crops
+
+
+@needs_dali
+def test_a_dali_pass_left_halfway_does_not_leak_into_the_next(tmp_path):
+    from test_pipeline_syncs import converted
+
+    source = converted(tmp_path, "dali")
+    p = dali(source)
+    next(p.train_batches(0))  # left after one batch: its prefetched batches must not reach epoch 1
+    assert [b.index.tolist() for b in p.train_batches(1)] == [b.index.tolist() for b in dali(source).train_batches(1)]
