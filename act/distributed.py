@@ -21,16 +21,20 @@ What the processes share, and how (each piece is a helper that act/build.py and 
 - evaluation: each rank evaluates every size-th test batch; the counts are summed.
 - files and console: rank 0 alone (the others print nothing and write nothing).
 - failure: a process that dies or hangs makes a collective of the others fail (at once when
-  its sockets close, else after `run.dist_timeout`); torchrun ends the rest with SIGTERM. Both
-  become one line naming the last checkpointed epoch (`lost_text`).
+  its sockets close, else after `run.dist_timeout`); torchrun ends the rest with SIGTERM. At any
+  stage of a run (`explain_lost`), both become one line naming the epoch on disk and the
+  torchrun command that resumes it (`lost_text`). A refusal by rank 0 alone reaches every rank
+  (`on_main`), so none waits for it.
 """
 from __future__ import annotations
 
 import itertools
 import os
 import signal
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 import torch
@@ -56,6 +60,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    local_size: int = 1  # the processes on this machine (torchrun's LOCAL_WORLD_SIZE)
 
     @property
     def main(self) -> bool:
@@ -76,7 +81,8 @@ def join(run: RunConfig) -> World:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
         return World()
-    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")),
+                  int(os.environ.get("LOCAL_WORLD_SIZE", str(size))))
     if dist.is_initialized():
         return world
     cuda = run.device.startswith("cuda") or (run.device == "auto" and torch.cuda.is_available())
@@ -217,6 +223,13 @@ def evaluate(world: World, nets: list[nn.Module], batches: Iterator, amp_dtype: 
                            amp_dtype, all_sum(world))
 
 
+def barrier(world: World) -> None:
+    """Every rank waits here for every other (after rank 0 wrote a checkpoint: no rank names an
+    epoch as checkpointed before it is on disk)."""
+    if world.size > 1:
+        dist.barrier()
+
+
 def bank_consistent(world: World, bank: Bank) -> bool:
     """Whether the bank is equal on every rank (elementwise maximum == minimum over the ranks)."""
     if world.size == 1:
@@ -268,12 +281,41 @@ def lost_peer(world: World, exc: BaseException) -> bool:
                                 (isinstance(exc, RuntimeError) and any(s in str(exc).lower() for s in signs)))
 
 
-def lost_text(world: World, exc: BaseException, epoch: int, timeout: int, saved: str) -> str:
-    """The one line every surviving process prints."""
-    cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return (f"process {world.rank} of {world.size} stopped in epoch {epoch}: another process of this run died, "
-            f"was killed or hung (gloo/NCCL timeout run.dist_timeout={timeout} s; {cause}); {saved} "
-            f"(with torchrun and {world.size} processes)")
+def lost_text(world: World, exc: BaseException, where: str, timeout: int, saved: str) -> str:
+    """The one line every surviving process prints: where it stopped, why, and `saved`, what the
+    run folder holds and how to continue."""
+    if isinstance(exc, Stopped):
+        why = "torchrun ended it (SIGTERM), as it does when the run is stopped or another of its processes ended"
+    else:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        why = (f"another process of this run died, was killed or hung (gloo/NCCL timeout "
+               f"run.dist_timeout={timeout} s; {cause})")
+    return f"process {world.rank} of {world.size} stopped {where}: {why}; {saved}"
+
+
+@contextmanager
+def explain_lost(world: World, timeout: int, stage: Callable[[], tuple[str, str]]) -> Iterator[None]:
+    """A lost process inside the block (a collective failing, torchrun's SIGTERM) becomes an
+    ActError of `lost_text`; `stage()`, asked when it happens, says where the run is and what its
+    folder holds."""
+    try:
+        yield
+    except Exception as exc:
+        if not lost_peer(world, exc):
+            raise
+        where, saved = stage()
+        raise ActError(lost_text(world, exc, where, timeout, saved)) from exc
+
+
+def resume_command(world: World, run_dir: Path) -> str:
+    """The command that continues `run_dir` with as many processes as this run (a checkpoint
+    resumes with the number that wrote it)."""
+    if world.size == 1:
+        return f"`act train --resume {run_dir}`"
+    if world.local_size == world.size:
+        return f"`torchrun --nproc_per_node {world.size} -m act train --resume {run_dir}`"
+    return (f"`torchrun --nnodes {world.size // world.local_size} --nproc_per_node {world.local_size} -m act train "
+            f"--resume {run_dir}` on each machine, with the rendezvous options of the first start")
 
 
 def console(world: World, out):

@@ -90,9 +90,10 @@ def check_finite(run: Run, record: dict, saved: int | None) -> None:
 
 def saved_text(run: Run, saved: int | None) -> str:
     """What an interrupted run has on disk, and how to continue it."""
+    resume_command = distributed.resume_command(run.world, run.dir)
     if saved is None:
-        return f"no epoch is checkpointed yet: `act train --resume {run.dir}` starts the run again from epoch 0"
-    return f"epoch {saved} is checkpointed in {run.dir / checkpoint.NAME}: continue with `act train --resume {run.dir}`"
+        return f"no epoch is checkpointed yet: {resume_command} starts the run again from epoch 0"
+    return f"epoch {saved} is checkpointed in {run.dir / checkpoint.NAME}: continue with {resume_command}"
 
 
 def admit(run: Run) -> None:
@@ -105,9 +106,13 @@ def admit(run: Run) -> None:
 def train(cfg: Config, out=sys.stdout) -> dict:
     """A new run from `cfg`; its folder is locked (rundir.new_run_dir) until the run ends."""
     check_weights(cfg)
-    run = prepare(cfg)
+    world = distributed.join(cfg.run)
+    with distributed.explain_lost(world, cfg.run.dist_timeout,
+                                  lambda: ("before training", "no epoch is checkpointed: start the run again")):
+        run = prepare(cfg)
     try:
-        admit(run)
+        with distributed.explain_lost(world, cfg.run.dist_timeout, lambda: ("before training", saved_text(run, None))):
+            admit(run)
         summary = loop(run, out)
     finally:
         release(run.dir)
@@ -126,23 +131,26 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdo
         if key not in RESUME_OVERRIDABLE:
             raise ActError(f"{key} cannot change when resuming (it would change the experiment); "
                            f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
-    world = distributed.join(load_config(run_dir / "config.yaml", overrides).run)
-    if world.main:  # rank 0 alone writes the folder
-        acquire(run_dir)
+    settings = load_config(run_dir / "config.yaml", overrides).run
+    world = distributed.join(settings)
+    untouched = f"{run_dir} is as it was: continue with {distributed.resume_command(world, run_dir)}"
     try:
-        summary = resume_locked(run_dir, overrides, out)
+        with distributed.explain_lost(world, settings.dist_timeout, lambda: ("before training", untouched)):
+            distributed.on_main(world, lambda: acquire(run_dir))  # rank 0 alone writes; its refusal reaches all
+            summary = resume_locked(world, run_dir, overrides, out)
     finally:
         release(run_dir)
     distributed.leave(world)
     return summary
 
 
-def resume_locked(run_dir: Path, overrides: list[str] | None, out) -> dict:
+def resume_locked(world: distributed.World, run_dir: Path, overrides: list[str] | None, out) -> dict:
     cfg = load_config(run_dir / "config.yaml", overrides)
     path = run_dir / checkpoint.NAME
     state = checkpoint.load(path) if path.exists() else None
     if state is not None:  # first: an edited config.yaml would otherwise read as changed labels or data
         checkpoint.check_experiment(state, cfg, path)
+        distributed.check_world(world, state, path)  # before prepare's advice on the batch size
     done = state["epoch"] + 1 if state else 0
     if cfg.optim.epochs < done:
         raise ActError(f"optim.epochs={cfg.optim.epochs} is below the {done} epochs run {run_dir} has completed; "
@@ -183,30 +191,36 @@ def loop(run: Run, out=sys.stdout) -> dict:
     for record in run.history:
         print(format_row(record), file=out)
     saved = run.start_epoch - 1 if run.start_epoch else None
+    where = "before training"
     outputs = Outputs(run.dir, cfg)
     told: set[str] = set()
+
+    def stage() -> tuple[str, str]:  # read when a process is lost: where the loop is then
+        return where, saved_text(run, saved)
+
     try:
-        for epoch in range(run.start_epoch, cfg.optim.epochs):
-            record = train_epoch(run, epoch, progress)
-            check_finite(run, record, saved)
-            run.history.append(record)
+        with distributed.explain_lost(run.world, cfg.run.dist_timeout, stage):
+            for epoch in range(run.start_epoch, cfg.optim.epochs):
+                where = f"in epoch {epoch}"
+                record = train_epoch(run, epoch, progress)
+                check_finite(run, record, saved)
+                run.history.append(record)
+                if main:
+                    checkpoint.save_run(run, epoch)
+                distributed.barrier(run.world)  # no rank names this epoch before rank 0 has it on disk
+                saved = epoch  # before the metrics are written: a stop from here on names this epoch, as it is on disk
+                if main:
+                    write_metrics(run.dir, run.history)
+                outputs.epoch(record)
+                tell_fallbacks(run, told, out)
+                print(format_row(record), file=out, flush=True)
+            where = "after its last epoch"
+            summary = summarise(run)  # a collective: the bank compared across the ranks
             if main:
-                checkpoint.save_run(run, epoch)
-            saved = epoch  # before the metrics are written: a stop from here on names this epoch, as it is on disk
-            if main:
-                write_metrics(run.dir, run.history)
-            outputs.epoch(record)
-            tell_fallbacks(run, told, out)
-            print(format_row(record), file=out, flush=True)
+                write_summary(run.dir, summary)
+            outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files,
+                           run.pipeline.source.num_classes)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as act/cli.py raises it
         raise type(exc)(saved_text(run, saved)) from None
-    except Exception as exc:
-        if not distributed.lost_peer(run.world, exc):
-            raise
-        raise ActError(distributed.lost_text(run.world, exc, epoch, cfg.run.dist_timeout, saved_text(run, saved))) from exc
-    summary = summarise(run)
-    if main:
-        write_summary(run.dir, summary)
-    outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files, run.pipeline.source.num_classes)
     print_summary(run, summary, out)
     return summary

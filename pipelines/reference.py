@@ -6,6 +6,7 @@ so batches do not depend on the number of workers and a resumed run sees the sam
 """
 from __future__ import annotations
 
+import signal
 from typing import Iterator
 
 import numpy as np
@@ -168,7 +169,8 @@ class ReferencePipeline(Pipeline):
         # otherwise come from (and move) the trainer's global torch RNG. Samples draw from
         # their own (seed, epoch, index) streams, so the base seed never reaches the data.
         return DataLoader(dataset, num_workers=self.workers, pin_memory=self.device.type == "cuda",
-                          persistent_workers=self.workers > 0, generator=torch.Generator(), **batching)
+                          persistent_workers=self.workers > 0, generator=torch.Generator(),
+                          worker_init_fn=leave_stopping_to_the_trainer, **batching)
 
     def train_batches(self, epoch: int, strong: bool | None = None) -> Iterator[Batch]:
         self.sampler.epoch, self.sampler.strong = epoch, self.wants_strong(strong)
@@ -188,6 +190,15 @@ class ReferencePipeline(Pipeline):
         CPU tensors, no device sync): every file is read in an epoch, so after one the list is whole."""
         if recovered.any():
             self.recovered.update(split.files[i] for i in index[recovered].tolist())
+
+
+def leave_stopping_to_the_trainer(worker_id: int) -> None:
+    """A worker ignores SIGTERM and SIGINT. `kill` of the process group (a scheduler, Ctrl-C)
+    reaches the workers too: torch's SIGTERM handler would end them, and the trainer, stopping
+    with its one line, would then add a "worker killed by signal" traceback. The trainer alone
+    stops and shuts its workers down (a worker also ends once its trainer is gone)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def reraise_user_errors(loader: DataLoader) -> Iterator:

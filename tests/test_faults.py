@@ -360,3 +360,129 @@ def test_a_killed_runs_lock_is_not_held_by_its_loader_workers(tmp_path):
     assert any(Path(f"/proc/{pid}").exists() for pid in workers)  # still there: they notice the parent later
     training.resume(run)
     assert [r["epoch"] for r in read_metrics(run)] == list(range(6))
+
+
+# ---- every process of a torchrun run ends with one line, at any stage (issue 19, item 8) ----
+# Two (or three) gloo processes on the CPU, started as torchrun starts them (by their
+# environment) or by torchrun itself; each test case fails the run at one stage.
+
+TWO = ["model.name=tinycnn", "optim.warmup_epochs=1", "optim.epochs=3", "run.device=cpu", "optim.batch_size=64",
+       "pipeline.name=reference", "pipeline.workers=0", "run.threads=1", "run.progress=false", "data.name=arrays"]
+# `python -c` of each process: `act train ...` with one function replaced (PATCH) to fail a stage.
+PATCHED = "import os, signal, sys, time\nimport act.build, act.checkpoint\nfrom act.cli import main\n{}\n" \
+          "sys.exit(main(sys.argv[1:]))"
+# Reading runs Python code throughout, where the SIGTERM handler runs at once (one long sleep
+# would run it only at its end when the kernel hands the signal to one of gloo's threads).
+SLOW_READ = """read = act.build.read_data
+def slow_read(cfg):
+    print("reading", flush=True)
+    for _ in range(600):
+        time.sleep(0.1)
+    return read(cfg)
+act.build.read_data = slow_read"""
+KILLED_IN_LAST_SAVE = """save = act.checkpoint.save
+def killed_in_last_save(path, state):
+    if state["epoch"] == 2:
+        path.with_name(".checkpoint.pt.tmp").write_bytes(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGKILL)
+    save(path, state)
+act.checkpoint.save = killed_in_last_save"""
+
+
+def launch_ranks(args: list[str], patch: str = "", size: int = 2) -> list[subprocess.Popen]:
+    from test_distributed import free_port, rank_env
+
+    port = free_port()
+    return [subprocess.Popen([sys.executable, "-c", PATCHED.format(patch), "train", *args], cwd=ROOT,
+                             env={**ENV, **rank_env(rank, size, port), "OMP_NUM_THREADS": "1"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(size)]
+
+
+def torchrun(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    from test_distributed import free_port
+
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--master_port", str(free_port()), *args],
+                          cwd=ROOT, env={**ENV, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_sigterm_while_the_data_are_read_ends_every_process_with_one_line(tmp_path):
+    from test_cuda_graph import tiny_data
+
+    ranks = launch_ranks([f"data.root={tiny_data(tmp_path)}", f"run.out_dir={tmp_path}", "run.name=run", *TWO],
+                         SLOW_READ)
+    assert [proc.stdout.readline() for proc in ranks] == ["reading\n"] * 2
+    for proc in ranks:  # as torchrun stops the processes of a run
+        proc.send_signal(signal.SIGTERM)
+    for rank, proc in enumerate(ranks):
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and err == (
+            f"act: error: process {rank} of 2 stopped before training: torchrun ended it (SIGTERM), as it does when "
+            "the run is stopped or another of its processes ended; no epoch is checkpointed: start the run again\n")
+
+
+def test_rank_0_killed_writing_the_last_checkpoint_leaves_one_line_naming_the_epoch_on_disk(tmp_path):
+    """Rank 1 ends the last epoch and waits for rank 0's checkpoint instead of naming it, or
+    failing in the end-of-run bank check; the command it prints resumes the run under torchrun."""
+    from test_cuda_graph import tiny_data
+
+    run = tmp_path / "run"
+    rank0, rank1 = launch_ranks([f"data.root={tiny_data(tmp_path)}", f"run.out_dir={tmp_path}", "run.name=run", *TWO],
+                                KILLED_IN_LAST_SAVE)
+    rank0.communicate(timeout=120)
+    _, err = rank1.communicate(timeout=60)
+    assert rank0.returncode == -signal.SIGKILL and rank1.returncode == 2
+    command = f"torchrun --nproc_per_node 2 -m act train --resume {run}"
+    assert err.startswith("act: error: process 1 of 2 stopped in epoch 2: another process of this run died") and \
+        err.endswith(f"; epoch 1 is checkpointed in {run / 'checkpoint.pt'}: continue with `{command}`\n") and \
+        err.count("\n") == 1, err
+    assert checkpoint.load(run / "checkpoint.pt")["epoch"] == 1
+    done = torchrun(*command.split()[1:])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [r["epoch"] for r in read_metrics(run)] == [0, 1, 2]
+
+
+def test_a_resume_rank_0_refuses_ends_every_process_at_once_with_its_line(reference, tmp_path):
+    """Under torchrun the others used to wait for rank 0 in the process group's store until
+    torchrun killed them (30 s later), or failed with a traceback."""
+    run = copy_run(reference, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from act.rundir import acquire; "
+                               "acquire(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)", str(run)],
+        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        done = torchrun("--nproc_per_node", "2", "-m", "act", "train", "--resume", str(run), timeout=25)
+    finally:
+        holder.kill()
+        holder.wait()
+    lines = [line for line in done.stderr.splitlines() if line.startswith("act: ")]
+    assert lines == [f"act: error: run folder {run} is in use by process {holder.pid}; wait for it to end"] * 2
+    assert "[rank" not in done.stderr and time.monotonic() - start < 20, done.stderr[-3000:]
+
+
+def test_a_resume_with_another_number_of_processes_names_the_number_not_a_batch_size(reference, tmp_path):
+    """optim.batch_size=128 does not divide among 3 processes, but a resume cannot change it: the
+    number of processes the checkpoint was written with is what to change."""
+    ranks = launch_ranks(["--resume", str(copy_run(reference, tmp_path))], size=3)
+    for proc in ranks:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and err.count("\n") == 1 and \
+            "was written by a run of 1 process(es) and this one has 3; resume with 1" in err, err
+
+
+def test_sigterm_to_the_process_group_stops_loader_workers_quietly(tmp_path):
+    """`kill -TERM -PGID` (a scheduler ending a job) reaches the reference pipeline's workers too;
+    the run says its one line and no "DataLoader worker killed by signal" traceback follows."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "act", "train", f"run.out_dir={tmp_path}", "run.name=run", *ARGS,
+                             "pipeline.name=reference", "pipeline.workers=2"],
+                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert wait_for_rows(proc, 1)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.strip() == (
+        f"act: terminated (SIGTERM); epoch {completed(run) - 1} is checkpointed in {run / 'checkpoint.pt'}: "
+        f"continue with `act train --resume {run}`"), err
