@@ -56,10 +56,3 @@ def print_summary(run, summary: dict, out=sys.stdout) -> None:
               f"scripts do (listed in summary.json)", file=out)
     if summary["epoch_seconds_median"] is not None:
         print(f"  median epoch time: {summary['epoch_seconds_median']:.2f} s on {summary['device']}", file=out)
-
-
-def use_progress(setting: str) -> bool:
-    """run.progress: auto shows a bar only when stdout is a terminal."""
-    if setting == "auto":
-        return sys.stdout.isatty()
-    return setting == "true"

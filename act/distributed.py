@@ -75,22 +75,26 @@ def on_sigterm(signum, frame) -> None:
     raise Stopped("torchrun sent SIGTERM")
 
 
-def join(run: RunConfig) -> World:
-    """The processes of this run, from torchrun's environment; with more than one, the process
-    group (created by the first call; later calls return the same world)."""
+def world_from_env() -> World:
+    """This process among the run's processes, from torchrun's environment (a run of one without it)."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size == 1:
         return World()
-    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")),
-                  int(os.environ.get("LOCAL_WORLD_SIZE", str(size))))
-    if dist.is_initialized():
+    return World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")),
+                 int(os.environ.get("LOCAL_WORLD_SIZE", str(size))))
+
+
+def join(run: RunConfig) -> World:
+    """The processes of this run; with more than one, the process group (created by the first call;
+    later calls return the same world), on NCCL when the run's device is CUDA (act/runtime.py)."""
+    world = world_from_env()
+    if world.size == 1 or dist.is_initialized():
         return world
-    cuda = run.device.startswith("cuda") or (run.device == "auto" and torch.cuda.is_available())
+    from act.runtime import Environment, resolve_device
+
+    device = resolve_device(run.device, Environment(cuda_devices=torch.cuda.device_count(), world=world))
+    cuda = device.startswith("cuda")
     if cuda:
-        count = torch.cuda.device_count()
-        if world.local_rank >= count:
-            raise ActError(f"LOCAL_RANK={world.local_rank} but this machine has {count} CUDA devices; "
-                           f"start at most {count} processes per machine (torchrun --nproc_per_node)")
         torch.cuda.set_device(world.local_rank)
     dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=run.dist_timeout))
     signal.signal(signal.SIGTERM, on_sigterm)
@@ -100,16 +104,6 @@ def join(run: RunConfig) -> World:
 def leave(world: World) -> None:
     if world.size > 1 and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def place(world: World, device: torch.device) -> torch.device:
-    """The device of this process: under torchrun a CUDA run uses the GPU of LOCAL_RANK."""
-    if world.size == 1 or device.type != "cuda":
-        return device
-    if device.index is not None:
-        raise ActError(f"run.device={device} names one GPU, but under torchrun each process uses the GPU of its "
-                       f"LOCAL_RANK; use run.device=cuda or auto")
-    return torch.device("cuda", world.local_rank)
 
 
 def rank_batch(cfg: Config, world: World) -> int:
@@ -122,17 +116,6 @@ def rank_batch(cfg: Config, world: World) -> int:
         raise ActError(f"optim.batch_size={cfg.optim.batch_size} gives one sample per process over {world.size} "
                        f"processes; use at least {2 * world.size} (an epoch's last batch is split in parts of 2 or more)")
     return batch
-
-
-def sync_bn_enabled(cfg: Config, world: World, device: torch.device) -> bool:
-    """run.sync_bn: auto is on for CUDA runs of several processes; true refuses the CPU."""
-    setting = cfg.run.sync_bn
-    if world.size == 1:
-        return False
-    if setting == "true" and device.type != "cuda":
-        raise ActError(f"run.sync_bn=true needs CUDA devices (PyTorch's SyncBatchNorm runs on GPUs only; this run "
-                       f"is on {device}); use run.sync_bn=auto or false")
-    return setting == "true" or (setting == "auto" and device.type == "cuda")
 
 
 def wrap(world: World, net: nn.Module, device: torch.device, sync_bn: bool) -> nn.Module:

@@ -27,13 +27,10 @@ def is_main_process() -> bool:
 class Outputs:
     """Opened before the first epoch, so that a missing extra stops the run before it trains."""
 
-    def __init__(self, run_dir: Path, cfg: Config) -> None:
+    def __init__(self, run_dir: Path, cfg: Config, plots: bool) -> None:
         self.dir = Path(run_dir)
         self.main = is_main_process()
-        setting = cfg.run.plots
-        if setting == "true" and not plots.available():
-            raise ActError("run.plots=true needs matplotlib: pip install 'act-noisy[plots]' (or run.plots=auto)")
-        self.plots = setting == "true" or (setting == "auto" and plots.available())
+        self.plots = plots  # the Runtime's decision of run.plots (act/runtime.py)
         self.title = report.group_title(flatten(to_dict(cfg)))
         self.writer = open_writer(self.dir / TENSORBOARD_DIR) if cfg.run.tensorboard and self.main else None
 

@@ -59,6 +59,7 @@ def summarise(run) -> dict:
         # Web-*/Food-101N files trained on as far as PIL recovers them (act/datasets/images.py).
         "truncated_images": {"count": len(run.pipeline.recovered), "files": sorted(run.pipeline.recovered)},
         "cuda_graph": graph_modes(run),
+        "runtime": run.runtime.record() if run.runtime is not None else None,
     }
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from act import checkpoint, distributed, engine, methods
 from act.build import Run, check_trainable, check_weights, has_batch_norm, prepare
 from act.config import RESUME_OVERRIDABLE, Config, dump_yaml, load_config
-from act.console import format_header, format_row, print_summary, use_progress
+from act.console import format_header, format_row, print_summary
 from act.errors import ActError
 from act.outputs import Outputs
 from act.results import epoch_record, graph_modes, summarise, write_metrics, write_summary
@@ -184,7 +184,7 @@ def tell_fallbacks(run: Run, told: set[str], out) -> None:
 def loop(run: Run, out=sys.stdout) -> dict:
     cfg, main = run.cfg, run.world.main  # under torchrun rank 0 alone prints and writes
     out = distributed.console(run.world, out)
-    progress = use_progress(cfg.run.progress) and main
+    progress = run.runtime.progress
     print(f"{cfg.method.name} | data {cfg.data.name} ({len(run.pipeline.source.train)} train) | model {cfg.model.name} "
           f"| pipeline {run.pipeline.name} | device {run.device} | run {run.dir}", file=out)
     print(format_header(), file=out)
@@ -192,7 +192,7 @@ def loop(run: Run, out=sys.stdout) -> dict:
         print(format_row(record), file=out)
     saved = run.start_epoch - 1 if run.start_epoch else None
     where = "before training"
-    outputs = Outputs(run.dir, cfg)
+    outputs = Outputs(run.dir, cfg, run.runtime.plots)
     told: set[str] = set()
 
     def stage() -> tuple[str, str]:  # read when a process is lost: where the loop is then

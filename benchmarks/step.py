@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from act import engine
 from act.build import step_context
+from act.runtime import Environment, resolve
 from act.config import Config
 from act.models import create_model
 from benchmarks.naive_step import NaiveACT
@@ -98,7 +99,8 @@ def fused_context(rtm: nn.Module, ntm: nn.Module, noisy: torch.Tensor, num_class
     cfg = Config()
     cfg.optim.lr, cfg.optim.lr1, cfg.method.tau, cfg.method.ablation.mining = LR, LR1, tau, mine
     cfg.run.amp = "auto" if amp else "off"
-    return step_context(cfg, rtm, ntm, noisy, num_classes, device)
+    cfg.run.device = str(device)
+    return step_context(cfg, resolve(cfg, Environment.read()), rtm, ntm, noisy, num_classes)
 
 
 def naive_runner(setup: Setup) -> tuple[Callable[[Batch], object], Callable[[Batch], Batch]]:

@@ -1,15 +1,12 @@
-"""Pipelines: a Source in, Batches on the training device out. The `auto` rules and the builder.
+"""Pipelines: a Source in, Batches on the training device out; the builder (a run's `auto` is
+decided by its Runtime, act/runtime.py).
 
 The pipelines themselves are registered by their modules (pipelines/registry.py); importing
 this package registers the built-in ones.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-import torch
 
 from act.datasets.base import Source
 from act.errors import ActError
@@ -18,25 +15,7 @@ from pipelines.base import Batch, Pipeline
 from pipelines.registry import PIPELINES, pipeline_names, register, view_names
 
 __all__ = ["Batch", "Pipeline", "PIPELINES", "build_pipeline", "pipeline_names", "register",
-           "resolve_pipeline_name", "resolve_workers", "view_names"]
-
-
-def resolve_pipeline_name(name: str, source: Source, device: torch.device, path: str | None) -> str:
-    """`auto` -> the best pipeline available for this source and device."""
-    if name != "auto":
-        return name
-    if source.is_array:
-        return "tensor"
-    if path and (Path(path) / "manifest.json").is_file() and device.type == "cuda" and dali_installed():
-        return "dali"
-    if path and (Path(path) / "train.beton").is_file():
-        return "ffcv"
-    return "reference"
-
-
-def resolve_workers(workers: int) -> int:
-    """pipeline.workers: -1 is one worker per CPU core, at most 8."""
-    return workers if workers >= 0 else min(8, os.cpu_count() or 1)
+           "dali_installed", "view_names"]
 
 
 def dali_installed() -> bool:
@@ -48,8 +27,8 @@ def dali_installed() -> bool:
 
 
 def build_pipeline(name: str, source: Source, noisy: np.ndarray, *, workers: int = 0, **kwargs) -> Pipeline:
-    """The pipeline `name` (or `auto`'s pick) over `source` with the training labels `noisy`."""
-    name = resolve_pipeline_name(name, source, torch.device(kwargs.get("device", "cpu")), kwargs.get("path"))
+    """The pipeline `name` over `source` with the training labels `noisy` (a run's `auto` and
+    `pipeline.workers=-1` are decided by its Runtime, act/runtime.py)."""
     if name not in PIPELINES:
         raise ActError(f"pipeline.name={name!r} is not available; choose auto or one of {', '.join(PIPELINES)}")
-    return PIPELINES[name](source, noisy, workers=resolve_workers(workers), **kwargs)
+    return PIPELINES[name](source, noisy, workers=workers, **kwargs)

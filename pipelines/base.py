@@ -44,10 +44,11 @@ class Pipeline(ABC):
     def __init__(self, source: Source, noisy: np.ndarray, *, batch_size: int, device: torch.device, seed: int,
                  workers: int = 0, path: str | None = None, test_batch_size: int = 512, strong: bool = True,
                  static: bool | None = None, views: str = "public", shard: tuple[int, int] = (0, 1),
-                 cuda_graph: str = "auto"):
+                 graphs: bool = True, graphs_strict: bool = False):
         check_views(views, type(self))
-        # run.cuda_graph for the view passes built on the device (`replayed`): false runs them eagerly.
-        self.cuda_graph = cuda_graph
+        # The view passes built on the device replayed as CUDA graphs (`replayed`; the Runtime's
+        # view_graphs, off under run.cuda_graph=false); strict: a failed capture stops the run.
+        self.graphs, self.graphs_strict = graphs, graphs_strict
         self.strong_graph: Replayed | Callable | None = None  # `public_strong_view`'s pass, made at first use
         self.views = views  # pipeline.views: `public` or a named faster variant (pipelines/views.py)
         self.source = source
@@ -101,10 +102,10 @@ class Pipeline(ABC):
     def replayed(self, apply: Callable) -> Replayed | Callable:
         """`apply` (a static-shape view pass) captured as a CUDA graph per full batch or chunk
         (act/graphs.Replayed: an eager twin off CUDA, so the CPU tests walk the same path), or
-        `apply` itself on the picked-samples path and under run.cuda_graph=false."""
-        if not self.static or self.cuda_graph == "false":
+        `apply` itself on the picked-samples path and without `graphs` (run.cuda_graph=false)."""
+        if not self.static or not self.graphs:
             return apply
-        return Replayed(apply, self.device, strict=self.cuda_graph == "true")
+        return Replayed(apply, self.device, strict=self.graphs_strict)
 
     def view_graphs(self) -> dict[str, str]:
         """How each view pass captured as a CUDA graph ran (act/graphs.Replayed.mode), by name."""

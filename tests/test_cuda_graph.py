@@ -17,7 +17,7 @@ from act import engine, graphs
 from act.methods import phase_losses, spec_of
 from act.config import load_config
 from act.errors import ActError
-from act.build import cuda_graph_enabled, prepare
+from act.build import prepare
 from act.train import loop, train_epoch
 from benchmarks.recorder import OpRecorder
 
@@ -104,45 +104,6 @@ def test_a_learning_rate_not_on_the_parameters_device_becomes_a_tensor_there(tmp
     engine.set_lrs(run.ctx, 0.125, 0.5)
     lr = run.ctx.opt0.param_groups[0]["lr"]
     assert isinstance(lr, torch.Tensor) and lr.device.type == "cpu" and lr.item() == 0.125
-
-
-def cfg_with(*overrides: str):
-    return load_config(None, list(overrides))
-
-
-def test_cuda_graph_auto_is_on_for_cuda_only():
-    assert cuda_graph_enabled(cfg_with(), torch.device("cuda"), needs_scaler=False)
-    assert not cuda_graph_enabled(cfg_with(), torch.device("cpu"), needs_scaler=False)
-    assert not cuda_graph_enabled(cfg_with("run.cuda_graph=false"), torch.device("cuda"), needs_scaler=False)
-
-
-@pytest.mark.parametrize("overrides,device,scaler,message", [
-    ((), "cpu", False, "needs a CUDA device"),
-    (("run.amp=fp16",), "cuda", True, "fp16 loss scaling"),
-    (("run.compile=true", "run.compile_mode=reduce-overhead"), "cuda", False, "reduce-overhead"),
-    (("run.compile=true", "run.compile_mode=max-autotune"), "cuda", False, "max-autotune"),
-    (("run.compile_mode=max-autotune",), "cuda", False, "max-autotune"),  # compile=auto is on for CUDA
-])
-def test_cuda_graph_true_is_refused_where_it_cannot_be_honoured(overrides, device, scaler, message):
-    cfg = cfg_with("run.cuda_graph=true", *overrides)
-    with pytest.raises(ActError, match=message):
-        cuda_graph_enabled(cfg, torch.device(device), needs_scaler=scaler)
-    cfg.run.cuda_graph = "auto"  # auto steps aside instead
-    assert not cuda_graph_enabled(cfg, torch.device(device), needs_scaler=scaler)
-
-
-def test_a_compile_mode_without_cuda_graphs_of_its_own_leaves_capture_on():
-    for mode in ("default", "max-autotune-no-cudagraphs"):
-        assert cuda_graph_enabled(cfg_with("run.compile=true", f"run.compile_mode={mode}"), torch.device("cuda"),
-                                  needs_scaler=False)
-
-
-def test_compile_auto_stays_off_under_ddp_and_true_still_compiles():
-    from act.build import compile_enabled
-
-    assert compile_enabled("auto", torch.device("cuda"), ranks=1)
-    assert not compile_enabled("auto", torch.device("cuda"), ranks=2)
-    assert compile_enabled("true", torch.device("cuda"), ranks=2)
 
 
 class FakeCudaGraphApi:

@@ -22,7 +22,7 @@ from test_cuda_graph import tiny_data
 
 from act import distributed, models
 from act import train as training
-from act.build import cuda_graph_enabled, prepare
+from act.build import prepare
 from act.config import load_config
 from act.datasets import read_source
 from act.errors import ActError
@@ -216,10 +216,3 @@ def test_a_killed_rank_stops_the_other_with_one_line_and_resume_continues(tmp_pa
 def test_a_global_batch_that_does_not_divide_among_the_processes_is_refused():
     with pytest.raises(ActError, match="optim.batch_size=65 is the global batch and must divide among the 2"):
         distributed.rank_batch(load_config(None, ["optim.batch_size=65"]), distributed.World(0, 2))
-
-
-def test_the_captured_step_is_refused_under_ddp():
-    cfg = load_config(None, ["run.cuda_graph=true"])
-    with pytest.raises(ActError, match="run.cuda_graph=true needs one process, not 2"):
-        cuda_graph_enabled(cfg, torch.device("cuda"), needs_scaler=False, ranks=2)
-    assert not cuda_graph_enabled(load_config(None, []), torch.device("cuda"), needs_scaler=False, ranks=2)

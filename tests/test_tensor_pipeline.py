@@ -6,7 +6,7 @@ from datafactory import array_source
 from act.datasets.base import Source, Split
 from act.errors import ActError
 from benchmarks.recorder import OpRecorder
-from pipelines import build_pipeline, resolve_pipeline_name
+from pipelines import build_pipeline
 
 
 def tensor(source, **kw):
@@ -86,15 +86,6 @@ def test_file_sources_are_refused_with_a_pointer_to_the_reference_pipeline(tmp_p
                     classes=["a", "b"], augment="web")
     with pytest.raises(ActError, match="pipeline.name=reference"):
         tensor(source)
-
-
-def test_auto_picks_tensor_for_arrays_and_reference_for_files():
-    arrays = array_source(10)
-    files = Source(name="f", train=Split(labels=[0], files=["a.jpg"]), test=Split(labels=[0], files=["a.jpg"]),
-                   classes=["a", "b"], augment="web")
-    assert resolve_pipeline_name("auto", arrays, torch.device("cpu"), None) == "tensor"
-    assert resolve_pipeline_name("auto", files, torch.device("cpu"), None) == "reference"
-    assert resolve_pipeline_name("reference", arrays, torch.device("cpu"), None) == "reference"
 
 
 @pytest.mark.parametrize("augment,size,channels", [("cifar", 32, 3), ("digits", 8, 1), ("web", 32, 3)])

@@ -78,7 +78,7 @@ def test_the_tensor_pipelines_chunk_pass_has_no_sync_and_static_shapes():
 
 def test_replayed_chunk_passes_give_the_eager_bytes():
     source = array_source(300)
-    replayed, eager = tensor(source), tensor(source, cuda_graph="false")
+    replayed, eager = tensor(source), tensor(source, graphs=False)
     for epoch in (0, 1):
         for a, b in zip(replayed.train_batches(epoch), eager.train_batches(epoch)):
             assert torch.equal(a.weak, b.weak) and torch.equal(a.strong, b.strong)
@@ -88,7 +88,7 @@ def test_replayed_chunk_passes_give_the_eager_bytes():
 def test_a_view_pass_whose_capture_fails_runs_eagerly_and_says_why(monkeypatch):
     monkeypatch.setattr(graphs, "graph_type", lambda device: FailingCapture)
     source = array_source(300)
-    failed, eager = tensor(source), tensor(source, cuda_graph="false")
+    failed, eager = tensor(source), tensor(source, graphs=False)
     for a, b in zip(failed.train_batches(1), eager.train_batches(1)):
         assert torch.equal(a.strong, b.strong)
     assert failed.view_graphs()["views.both"].startswith("fell back: RuntimeError: operation not permitted")
@@ -121,7 +121,7 @@ def test_the_reference_loader_pins_its_batches_for_a_gpu():
 def test_view_passes_replayed_as_cuda_graphs_give_the_eager_bytes(deterministic_cudnn):
     source = array_source(300)
     graphed = tensor(source, device=torch.device("cuda"))
-    eager = tensor(source, device=torch.device("cuda"), cuda_graph="false")
+    eager = tensor(source, device=torch.device("cuda"), graphs=False)
     for epoch in (0, 1):
         for a, b in zip(graphed.train_batches(epoch), eager.train_batches(epoch)):
             assert torch.equal(a.weak, b.weak) and torch.equal(a.strong, b.strong)

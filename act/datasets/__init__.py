@@ -30,12 +30,13 @@ IMAGENET_RESNET50 = ("torchvision's ImageNet ResNet-50, resnet50-0676ba61.pth (I
 for _name in ("aircraft", "bird", "car"):
     register(DatasetSpec(f"web-{_name}", lambda root, r, n=f"web-{_name}": read_image_folder(root, n, image_size=448, resize=448),
                          "web", clean_known=False, paper_name=f"Web-{_name.capitalize()}", recovers_truncated=True,
-                         weights=IMAGENET_RESNET50))
+                         weights=IMAGENET_RESNET50, files=True))
 register(DatasetSpec("food101n", lambda root, r: read_food101n(root), "web", clean_known=False, paper_name="Food-101N",
-                     recovers_truncated=True, weights=IMAGENET_RESNET50))
+                     recovers_truncated=True, weights=IMAGENET_RESNET50, files=True))
 register(DatasetSpec("clothing1m", lambda root, r: read_clothing1m(root), "web", clean_known=False,
-                     paper_name="Clothing1M"))
-register(DatasetSpec("folder", lambda root, r: read_image_folder(root, "folder", image_size=224, resize=256), "web"))
+                     paper_name="Clothing1M", files=True))
+register(DatasetSpec("folder", lambda root, r: read_image_folder(root, "folder", image_size=224, resize=256), "web",
+                     files=True))
 register(DatasetSpec("arrays", lambda root, r: read_arrays(root), "cifar"))
 register(DatasetSpec("digits", lambda root, r: read_digits(), "digits", needs_root=False))
 

@@ -31,6 +31,7 @@ class DatasetSpec:
     paper_name: str = ""  # the name in report tables ("" : data.name)
     recovers_truncated: bool = False  # train on what PIL recovers of a truncated file, as the public Web/Food scripts
     weights: str = ""  # the weights file the paper's runs start from: a run without model.pretrained is refused
+    files: bool = False  # read as image files (a FileSource), not arrays: pipeline.name=auto picks by it
 
     @property
     def title(self) -> str:
