@@ -189,7 +189,7 @@ def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor
         if not fused:  # the public code: a second RTM forward, batch-norm statistics per view
             with ctx.autocast():
                 logits_s = ctx.rtm(batch.strong)
-        l_cr = batch_mean(ctx, lambda r: M.cross_entropy(logits_s, pseudo, ctx.label_smoothing, reduction=r), total)
+        l_cr = batch_mean(ctx, lambda r: M.consistency_loss(logits_s, pseudo, ctx.label_smoothing, reduction=r), total)
         ctx.bank.ema[idx] = ema_new
     loss0 = M.rtm_loss(l_sel, l_cr)
     loss1 = batch_mean(ctx, lambda r: M.cross_entropy(logits1, y, ctx.label_smoothing, reduction=r), total)

@@ -72,16 +72,18 @@ def select(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor, mining: to
            selection: str = "cifar", mine: bool = True) -> torch.Tensor:
     """Asymmetric sample selection (ASS), plus mining (ASM) while `mining` is on.
 
-    ASS keeps samples both nets predict as labelled; ASM adds those only the NTM predicts as
-    labelled. The "web" selection of the public Web/Food scripts also keeps those only the
-    RTM predicts as labelled, in both cases. `mine=False` is the ablation without ASM.
+    ASS keeps the samples on which the two nets agree with the label (agreement); ASM adds, from
+    their disagreement, those only the NTM predicts as labelled. The "web" selection of the
+    public Web/Food scripts also keeps the other disagreement, those only the RTM predicts as
+    labelled, in both cases. `mine=False` is the ablation without ASM.
     """
     right0, right1 = pred0 == y, pred1 == y
-    sel = right0 & right1
+    agreement = right0 & right1
+    sel = agreement
     if mine:
-        sel = sel | (~right0 & right1 & mining)
+        sel = sel | (~right0 & right1 & mining)  # disagreement the NTM gets right, while it has not memorised
     if selection == "web":
-        sel = sel | (right0 & ~right1)
+        sel = sel | (right0 & ~right1)  # disagreement the RTM gets right
     return sel
 
 
@@ -92,7 +94,8 @@ def count_selected(count: torch.Tensor, idx: torch.Tensor, sel: torch.Tensor) ->
 
 def selected_loss(ce0: torch.Tensor, sel: torch.Tensor, count: torch.Tensor, epoch: int,
                   reweight: bool = True, selected: torch.Tensor | None = None) -> torch.Tensor:
-    """L_sel: the mean over selected samples of CE weighted by count / (epoch + 1) (DSRW).
+    """L_sel with dynamic sample re-weighting (DSRW): the mean over selected samples of CE
+    weighted by count / (epoch + 1).
 
     `count` holds the bank's counts of the batch's samples after this step's update.
     `selected` is the number of selected samples the mean divides by (default: those of
@@ -118,6 +121,12 @@ def consistency_targets(ema_rows: torch.Tensor, p0: torch.Tensor, y: torch.Tenso
     s = sel.float().unsqueeze(1)
     q = onehot * s + ema_new * (1 - s)
     return ema_new, q.argmax(dim=1)
+
+
+def consistency_loss(logits_strong: torch.Tensor, pseudo: torch.Tensor, label_smoothing: float = 0.0,
+                     reduction: str = "mean") -> torch.Tensor:
+    """L_cr: CE of the RTM on the strong view against the pseudo-labels of `consistency_targets`."""
+    return cross_entropy(logits_strong, pseudo, label_smoothing, reduction)
 
 
 def rtm_loss(l_sel: torch.Tensor, l_cr: torch.Tensor | None) -> torch.Tensor:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from act import distributed
 from act.config import Config
 from act.metrics import last_k_summary, selection_quality
 from act.rundir import write_text
@@ -40,7 +39,9 @@ def epoch_record(run, epoch: int, phase: str, totals: dict, accs: list[float], s
     }
 
 
-def summarise(run) -> dict:
+def summarise(run, bank_consistent: bool) -> dict:
+    """The summary of a run from its history and settings; `bank_consistent` is computed by the loop
+    (a collective under DDP): writing a summary makes no collective and changes nothing."""
     h = run.history
     last = h[-1] if h else {}
     seconds = [r["epoch_seconds"] for r in h]
@@ -54,7 +55,7 @@ def summarise(run) -> dict:
         "epochs": len(h),
         "epoch_seconds_median": float(np.median(seconds)) if seconds else None,
         "device": str(run.device),
-        "world_size": run.world.size, "bank_consistent": distributed.bank_consistent(run.world, run.ctx.bank),
+        "world_size": run.world.size, "bank_consistent": bank_consistent,
         "pipeline": run.pipeline.name, "views": run.pipeline.views,
         # Web-*/Food-101N files trained on as far as PIL recovers them (act/datasets/images.py).
         "truncated_images": {"count": len(run.pipeline.recovered), "files": sorted(run.pipeline.recovered)},

@@ -215,7 +215,7 @@ def loop(run: Run, out=sys.stdout) -> dict:
                 tell_fallbacks(run, told, out)
                 print(format_row(record), file=out, flush=True)
             where = "after its last epoch"
-            summary = summarise(run)  # a collective: the bank compared across the ranks
+            summary = summarise(run, distributed.bank_consistent(run.world, run.ctx.bank))  # a collective
             if main:
                 write_summary(run.dir, summary)
             outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files,
