@@ -24,7 +24,7 @@ from act.lr import build_lr_plan, build_ntm_plan
 from act.models import NO_WEIGHTS, create_model
 from act.noise import corrupt, noise_report, transition_matrix
 from act.results import noise_settings
-from act.rundir import write_inputs
+from act.rundir import RunFolder
 from act.runtime import Runtime
 from pipelines import build_pipeline
 
@@ -49,6 +49,10 @@ class Run:
     fingerprint: dict | None = None  # checkpoint.fingerprint of the data, checked on resume
     world: distributed.World = distributed.World()  # the processes of a torchrun run (act/distributed.py)
     runtime: Runtime | None = None  # every `auto` of the config decided (act/runtime.py)
+
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.dir)
 
 
 def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None,
@@ -99,7 +103,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
 
     report.update(noise_settings(cfg))
     if run_dir is None:
-        run_dir = distributed.on_main(world, lambda: write_inputs(cfg, noisy, true, report))
+        run_dir = distributed.on_main(world, lambda: RunFolder.create(cfg, noisy, true, report).path)
     steps = engine.build_steps(ctx, method.losses, batch_size, rt.compile, rt.compile_mode, rt.cuda_graph,
                                static_inputs=cuda_paths, strict=rt.cuda_graph_strict)
     return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,

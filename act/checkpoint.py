@@ -26,10 +26,9 @@ from act import distributed
 from act.config import RESUME_OVERRIDABLE, Config, experiment
 from act.datasets.base import Source
 from act.errors import ActError
-from act.rundir import describe, write_bytes
+from act.rundir import CHECKPOINT, describe, write_bytes
 from act.schema import NONE, mismatch
 
-NAME = "checkpoint.pt"  # in the run folder: the last completed epoch
 MAGIC = b"ACT-CHECKPOINT 1\n"
 DIGEST_LINE = 64 + 1  # sha256 hex + newline
 # What `save_run` writes and `restore_run` and `act issues` read (act/schema.py).
@@ -127,7 +126,7 @@ def fingerprint(source: Source, noisy: np.ndarray) -> dict:
 def save_run(run, epoch: int) -> None:
     """Checkpoint `run` (act/build.py's Run) after its completed epoch `epoch`."""
     ctx = run.ctx
-    save(run.dir / NAME, {
+    save(run.folder / CHECKPOINT, {
         "epoch": epoch,  # last completed epoch; the next starts at its first batch
         "fingerprint": run.fingerprint,
         "config": json.dumps(experiment(run.cfg), sort_keys=True),  # compared on resume (`check_experiment`)
@@ -171,7 +170,7 @@ def check_threads(run, state: dict, path: Path) -> None:
 
 def restore_run(run, state: dict) -> None:
     """Put a verified checkpoint's state into the run; a state that does not fit is one line."""
-    path, ctx = run.dir / NAME, run.ctx
+    path, ctx = run.folder / CHECKPOINT, run.ctx
     if state.get("fingerprint") != run.fingerprint:
         raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
                        f"pixels or file list differ); resume with the data the run began with")

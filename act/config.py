@@ -167,6 +167,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     overrides in order; validated. Every value is read as written for its key's type."""
     cfg = Config()
     apply_dict(cfg, flatten(read_yaml(DEMO_CONFIG if path is None else path)))
+    return override(cfg, overrides)
+
+
+def override(cfg: Config, overrides: list[str] | None) -> Config:
+    """`cfg` with the `key=value` overrides applied in order, validated."""
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

@@ -27,18 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from act.config import Config, read_run_config
+from act.config import Config
 from act.datasets.registry import clean_known
 from act.errors import ActError
-from act.rundir import atomic_write, check_replaceable
-from act.schema import array_mismatch
+from act.rundir import BANK, CHECKPOINT, CONFIG, LABELS, Bank, RunFolder, atomic_write, check_replaceable
 
-BANK = "bank.npz"
 THRESHOLD = 0.5
-# The arrays of bank.npz and labels.npz (act/schema.py): name -> (dimensions, numpy kinds).
-BANK_ARRAYS = {"ema": (2, "f"), "selected": (1, "iu"), "robust_epochs": (0, "iu"), "files": (1, "U"),
-               "classes": (0, "iu")}
-LABEL_ARRAYS = {"noisy": (1, "iu"), "true": (1, "iu")}
 
 
 def save_bank(path: Path, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
@@ -59,40 +53,19 @@ def save_bank(path: Path, bank, history: list[dict], files: list[str] | None, cl
     atomic_write(path, write)
 
 
-@dataclass
-class Bank:
-    """What `act issues` reads of a run."""
-
-    ema: np.ndarray  # (N, outputs) float
-    selected: np.ndarray  # (N,) robust-phase selections
-    robust_epochs: int
-    files: list[str] | None
-    classes: int | None  # the data set's classes, the EMA's first columns (None: not recorded, a checkpoint)
-
-
-def read_bank(run_dir: Path) -> Bank:
-    path = run_dir / BANK
-    if path.is_file():
-        try:
-            with np.load(path) as z:
-                check_arrays(path, z, BANK_ARRAYS, optional=("files", "classes"))
-                files = [str(f) for f in z["files"]] if "files" in z.files else None
-                # A bank.npz without `classes` predates model.num_outputs: one EMA column per class.
-                classes = int(z["classes"]) if "classes" in z.files else z["ema"].shape[1]
-                return Bank(ema=z["ema"], selected=z["selected"], robust_epochs=int(z["robust_epochs"]), files=files,
-                            classes=classes)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ActError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from exc
-    if (run_dir / "checkpoint.pt").is_file():
-        return bank_from_checkpoint(run_dir / "checkpoint.pt")
-    raise ActError(f"{run_dir} holds neither {BANK} nor checkpoint.pt: the run saved no memory bank")
+def read_bank(folder: RunFolder) -> Bank:
+    """bank.npz, or where the run has not ended, its last checkpoint's bank."""
+    bank = folder.bank()
+    if bank is not None:
+        return bank
+    state = folder.checkpoint()
+    if state is None:
+        raise ActError(f"{folder.path} holds neither {BANK} nor {CHECKPOINT}: the run saved no memory bank")
+    return bank_from_checkpoint(state)
 
 
-def bank_from_checkpoint(path: Path) -> Bank:
+def bank_from_checkpoint(state: dict) -> Bank:
     """A run that has not ended: its last checkpoint holds the bank and the epochs so far."""
-    from act import checkpoint  # torch: only for runs without bank.npz
-
-    state = checkpoint.load(path)
     history = state["history"]
     warmup = sum(r.get("phase") == "warmup" for r in history)
     count = state["bank"]["count"].numpy()
@@ -119,13 +92,13 @@ class Issues:
 
 
 def find_issues(run_dir: str | Path) -> Issues:
-    run_dir = Path(run_dir)
-    cfg = read_config(run_dir)
+    folder = RunFolder.open(run_dir)
+    run_dir, cfg = folder.path, folder.config()
     if cfg.method.name != "act":
-        raise ActError(f"{run_dir / 'config.yaml'}: method.name is not act; only ACT keeps the selection "
+        raise ActError(f"{folder / CONFIG}: method.name is not act; only ACT keeps the selection "
                        f"counts `act issues` ranks by")
-    noisy, true = read_labels(run_dir / "labels.npz")
-    bank = read_bank(run_dir)
+    noisy, true = folder.labels()
+    bank = read_bank(folder)
     check_fit(run_dir, bank, noisy, true)
     if bank.robust_epochs == 0:
         raise ActError(f"{run_dir}: no robust epoch was trained yet (optim.warmup_epochs="
@@ -147,46 +120,21 @@ def class_count(cfg: Config, bank: Bank, noisy: np.ndarray, true: np.ndarray) ->
     return int(max(noisy.max(), true.max())) + 1
 
 
-def read_config(run_dir: Path) -> Config:
-    path = run_dir / "config.yaml"
-    if not path.exists():
-        raise ActError(f"{run_dir} is not a run folder (no config.yaml)")
-    try:
-        return read_run_config(path)
-    except ActError as exc:
-        raise ActError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from exc
-
-
-def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(path) as z:
-            check_arrays(path, z, LABEL_ARRAYS)
-            return z["noisy"], z["true"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ActError(f"{path} cannot be read ({type(exc).__name__}); the run's labels are needed") from exc
-
-
-def check_arrays(path: Path, arrays, schema: dict, optional: tuple[str, ...] = ()) -> None:
-    wrong = array_mismatch(arrays, schema, optional)
-    if wrong:
-        raise ActError(f"{path} does not hold what a run writes ({wrong})")
-
-
 def check_fit(run_dir: Path, bank: Bank, noisy: np.ndarray, true: np.ndarray) -> None:
     """The bank, the labels and the files describe the same samples, and every label has an EMA column."""
     if bank.ema.ndim != 2 or bank.selected.ndim != 1:
         raise ActError(f"{run_dir}: the bank's EMA and selections are not one row per sample; the files are not "
                        f"of one run")
     n = len(noisy)
-    sizes = {"labels.npz true": len(true), "the bank's selections": len(bank.selected), "the bank's EMA": len(bank.ema)}
+    sizes = {f"{LABELS} true": len(true), "the bank's selections": len(bank.selected), "the bank's EMA": len(bank.ema)}
     if bank.files is not None:
         sizes["the bank's files"] = len(bank.files)
     other = next((f"{name} {size}" for name, size in sizes.items() if size != n), None)
     if other:
-        raise ActError(f"{run_dir}: labels.npz holds {n} noisy labels but {other}; the files are not of one run")
+        raise ActError(f"{run_dir}: {LABELS} holds {n} noisy labels but {other}; the files are not of one run")
     labels = np.concatenate([noisy, true])
     if n and not 0 <= labels.min() <= labels.max() < bank.ema.shape[1]:
-        raise ActError(f"{run_dir}: labels.npz holds labels outside the bank's {bank.ema.shape[1]} classes; "
+        raise ActError(f"{run_dir}: {LABELS} holds labels outside the bank's {bank.ema.shape[1]} classes; "
                        f"the files are not of one run")
 
 

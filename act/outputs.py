@@ -14,9 +14,7 @@ import torch
 from act import label_issues, plots, report
 from act.config import Config, flatten, to_dict
 from act.errors import ActError
-
-TENSORBOARD_DIR = "tensorboard"
-CURVES = "curves.png"
+from act.rundir import BANK, CURVES, TENSORBOARD, RunFolder
 
 
 def is_main_process() -> bool:
@@ -28,11 +26,11 @@ class Outputs:
     """Opened before the first epoch, so that a missing extra stops the run before it trains."""
 
     def __init__(self, run_dir: Path, cfg: Config, plots: bool) -> None:
-        self.dir = Path(run_dir)
+        self.folder = RunFolder(run_dir)
         self.main = is_main_process()
         self.plots = plots  # the Runtime's decision of run.plots (act/runtime.py)
         self.title = report.group_title(flatten(to_dict(cfg)))
-        self.writer = open_writer(self.dir / TENSORBOARD_DIR) if cfg.run.tensorboard and self.main else None
+        self.writer = open_writer(self.folder / TENSORBOARD) if cfg.run.tensorboard and self.main else None
 
     def epoch(self, record: dict) -> None:
         """One scalar per numeric metric, at step = epoch; flushed, so a killed run keeps them."""
@@ -46,9 +44,9 @@ class Outputs:
     def finish(self, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
         if not self.main:
             return
-        label_issues.save_bank(self.dir / label_issues.BANK, bank, history, files, classes)
+        label_issues.save_bank(self.folder / BANK, bank, history, files, classes)
         if self.plots:
-            plots.save_curves([history], self.title, self.dir / CURVES)
+            plots.save_curves([history], self.title, self.folder / CURVES)
         if self.writer is not None:
             self.writer.close()
 

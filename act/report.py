@@ -19,17 +19,16 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from act.config import flatten, read_run_config, to_dict
+from act.config import flatten, to_dict
 from act.datasets.registry import title as data_title
 from act.errors import ActError
 from act.methods import METHODS
-from act.rundir import check_replaceable, write_text
+from act.rundir import CONFIG, LOCK, METRICS, SUMMARY, RunFileError, RunFolder, check_replaceable, write_text
 
 # Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
 # (data set, noise type, close-set ratio, open-set ratio).
@@ -48,7 +47,7 @@ NOISE_NAMES = {"symmetric": "Sym", "asymmetric": "Asym"}
 ABLATIONS = (("mining", "ASM"), ("reweight", "DSRW"), ("consistency", "CR"))
 # Keys that do not change the experiment: runs differing only in these share a group.
 NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard")
-RUN_FILES = ("config.yaml", "metrics.jsonl", "summary.json")
+RUN_FILES = (CONFIG, METRICS, SUMMARY)  # any of them marks a run folder
 
 
 @dataclass
@@ -97,16 +96,13 @@ def find_runs(paths: list[str]) -> list[Path]:
 
 def read_run(path: Path) -> RunInfo:
     """A run folder's files and its state; a file that cannot be read makes it `broken: <why>`."""
-    run = RunInfo(path=path, state="")
+    run, folder = RunInfo(path=path, state=""), RunFolder(path)
     try:
-        for name in RUN_FILES:
-            check_regular(path / name)
-        run.config = read_config(path / "config.yaml")
-        run.history = read_metrics(path / "metrics.jsonl")
-        if (path / "summary.json").exists():
-            run.summary = read_summary(path / "summary.json")
-    except BrokenRun as exc:
-        run.state = f"broken: {exc}"
+        run.config = flatten(to_dict(folder.config()))
+        run.history = folder.metrics()
+        run.summary = folder.summary() or {}
+    except RunFileError as exc:
+        run.state = f"broken: {exc.why}"
         return run
     total = run.config.get("optim.epochs")
     if run.summary and (len(run.history) > run.summary.get("epochs", 0) or 0 < len(run.history) < total):
@@ -121,77 +117,10 @@ def read_run(path: Path) -> RunInfo:
     return run
 
 
-class BrokenRun(Exception):
-    """A run folder whose files cannot be read; the report lists it and goes on."""
-
-
-def check_regular(path: Path) -> None:
-    """A run file that is there is a regular file: reading a FIFO or a device would block or never end."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise BrokenRun(f"{path.name} cannot be read ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(mode):
-        raise BrokenRun(f"{path.name} is not a regular file")
-
-
-def read_config(path: Path) -> dict:
-    """The run's config, flat, with the defaults of keys added since it was written."""
-    if not path.exists():
-        raise BrokenRun("config.yaml is missing")
-    try:
-        return flatten(to_dict(read_run_config(path)))
-    except ActError as exc:
-        text = str(exc).replace(f"config file {path}", "config.yaml")
-        raise BrokenRun(text if text.startswith("config.yaml") else f"config.yaml: {text}") from exc
-
-
-def read_metrics(path: Path) -> list[dict]:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise BrokenRun(f"metrics.jsonl cannot be read ({exc})") from exc
-    records = []
-    for number, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise BrokenRun(f"metrics.jsonl line {number} is not JSON (truncated?)") from exc
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-            raise BrokenRun(f"metrics.jsonl line {number} is not an epoch's record")
-        records.append(record)
-    return records
-
-
-def read_summary(path: Path) -> dict:
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BrokenRun(f"summary.json cannot be read as JSON ({exc})") from exc
-    if not isinstance(summary, dict):
-        raise BrokenRun("summary.json does not hold a mapping")
-    for part, key in (("rtm", "last10_mean"), ("ntm", "last10_mean"), ("selection", "precision")):
-        if not isinstance(summary.get(part), dict) or key not in summary[part]:
-            raise BrokenRun(f"summary.json lacks '{part}.{key}'")
-    figures = {"rtm.last10_mean": summary["rtm"]["last10_mean"], "epoch_seconds_median": summary.get("epoch_seconds_median"),
-               **{f"selection.{k}": summary["selection"].get(k) for k in ("precision", "recall", "f1")}}
-    if not all(v is None or isinstance(v, (int, float)) for v in figures.values()):
-        raise BrokenRun("summary.json holds a figure that is not a number")
-    # A non-finite accuracy is a diverged run (`divergence`); any other is not what a run writes.
-    bad = [k for k, v in figures.items() if k != "rtm.last10_mean" and v is not None and not math.isfinite(v)]
-    if bad:
-        raise BrokenRun(f"summary.json holds a figure that is not finite ({bad[0]})")
-    return summary
-
-
 def is_locked(path: Path) -> bool:
     """Whether a process holds the run folder's lock (act/rundir.py), i.e. is training it now."""
     try:
-        with os.fdopen(os.open(path / ".lock", os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)) as lock:
+        with os.fdopen(os.open(path / LOCK, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)) as lock:
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
             fcntl.flock(lock, fcntl.LOCK_UN)
             return False
@@ -206,10 +135,10 @@ def divergence(run: RunInfo) -> str:
     for record in run.history:
         bad = [key for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)]
         if bad:
-            return f"diverged: {bad[0]}={record[bad[0]]} at epoch {record.get('epoch')} (metrics.jsonl)"
+            return f"diverged: {bad[0]}={record[bad[0]]} at epoch {record.get('epoch')} ({METRICS})"
     bad = [f"{part}.{key}" for part in ("rtm", "ntm") for key, value in run.summary.get(part, {}).items()
            if isinstance(value, float) and not math.isfinite(value)]
-    return f"diverged: {bad[0]} is not finite (summary.json)" if bad else ""
+    return f"diverged: {bad[0]} is not finite ({SUMMARY})" if bad else ""
 
 
 def setting_of(cfg: dict) -> tuple:

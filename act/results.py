@@ -1,20 +1,15 @@
-"""What a run writes about itself: one record per epoch (metrics.jsonl) and summary.json.
+"""What a run records about itself: one record per epoch (metrics.jsonl) and summary.json.
 
-Both are strict JSON (a NaN or infinity becomes null), written atomically into the run folder
-(act/rundir.py). `epoch_record` turns an epoch's statistics into its record, `summarise` the
-records into the summary that `act report` reads.
+Both are written as strict JSON (a NaN or infinity becomes null) by act/rundir.py's `RunFolder`.
+`epoch_record` turns an epoch's statistics into its record, `summarise` the records into the
+summary that `act report` reads.
 """
 from __future__ import annotations
-
-import json
-import math
-from pathlib import Path
 
 import numpy as np
 
 from act.config import Config
 from act.metrics import last_k_summary, selection_quality
-from act.rundir import write_text
 
 
 def epoch_record(run, epoch: int, phase: str, totals: dict, accs: list[float], seconds: float,
@@ -74,26 +69,3 @@ def noise_settings(cfg: Config) -> dict:
     """The noise keys of the config, kept beside the actual rate in noise.json and summary.json."""
     n = cfg.data.noise
     return {"type": n.type, "closeset_ratio": n.closeset_ratio, "openset_ratio": n.openset_ratio, "seed": n.seed}
-
-
-def finite(value):
-    """`value` with every NaN or infinity replaced by None (null in JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
-def to_json(value, **kwargs) -> str:
-    return json.dumps(finite(value), allow_nan=False, **kwargs)
-
-
-def write_metrics(run_dir: Path, history: list[dict]) -> None:
-    write_text(run_dir / "metrics.jsonl", "".join(to_json(r) + "\n" for r in history))
-
-
-def write_summary(run_dir: Path, summary: dict) -> None:
-    write_text(run_dir / "summary.json", to_json(summary, indent=2))

@@ -1,6 +1,6 @@
-"""The run folder: creating it, writing into it atomically, its inputs (config.yaml, labels.npz,
-noise.json), and the lock held while a process writes it. What a run writes about its epochs:
-act/results.py; its checkpoint: act/checkpoint.py.
+"""The run folder: `RunFolder` spells its file names once, reads each typed and writes each
+atomically; creating it, and the lock held while a process writes it. What a run records about
+its epochs: act/results.py; its checkpoint's format: act/checkpoint.py (README, *Runs and results*).
 
 Principles: nothing act did not write is ever deleted or overwritten; a reader never sees half a
 file (temp file + rename); one process at a time writes a run folder (`fcntl.flock` on `.lock`,
@@ -11,27 +11,45 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import secrets
+import stat
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
-from act.config import Config, dump_yaml
+from act.config import Config, dump_yaml, read_run_config
 from act.errors import ActError
+from act.schema import array_mismatch
 
-LOCK = ".lock"
+# The names of a run folder's files, spelled here alone.
+CONFIG = "config.yaml"  # the resolved config; marks a folder as a run's
+LABELS = "labels.npz"  # noisy and true training labels (`noisy`, `true`)
+NOISE = "noise.json"  # the actual noise rate beside the noise keys
+METRICS = "metrics.jsonl"  # one JSON record per epoch
+CHECKPOINT = "checkpoint.pt"  # the last completed epoch
+SUMMARY = "summary.json"  # written at the run's end
+BANK = "bank.npz"  # the memory bank at the run's end, read by `act issues`
+CURVES = "curves.png"  # run.plots
+TENSORBOARD = "tensorboard"  # a folder: run.tensorboard
+LOCK = ".lock"  # held (flock) by the process writing the folder
 # The files a run folder holds; `act issues --out` and `act report --out` never replace one.
-RUN_FILES = ("config.yaml", "labels.npz", "noise.json", "metrics.jsonl", "checkpoint.pt", "summary.json", "bank.npz",
-             "curves.png", LOCK)
+RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK)
 # A temp file of `atomic_write`: `.<name>.act-<8 hex>.tmp`, so that no file of a user's is taken for one.
 TEMP = re.compile(r"\..+\.act-[0-9a-f]{8}\.tmp")
 # Files act writes into a run folder before it holds a run (config.yaml marks a run).
 TOOL_LEFTOVERS = (LOCK,)
-RUN_MARKER = "config.yaml"
+RUN_MARKER = CONFIG
+# The arrays of bank.npz and labels.npz (act/schema.py): name -> (dimensions, numpy kinds).
+BANK_ARRAYS = {"ema": (2, "f"), "selected": (1, "iu"), "robust_epochs": (0, "iu"), "files": (1, "U"),
+               "classes": (0, "iu")}
+LABEL_ARRAYS = {"noisy": (1, "iu"), "true": (1, "iu")}
 
 
 def describe(exc: OSError) -> str:
@@ -76,9 +94,6 @@ def claim_named(path: Path) -> Path:
     check_unused(path)  # before the lock file: never write into a folder act does not own
     acquire(path)
     check_unused(path)  # again under the lock: another process may have started a run here
-    for name in os.listdir(path):
-        if is_temp(name):
-            (path / name).unlink()
     return path
 
 
@@ -158,38 +173,20 @@ def write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, write)
 
 
-def save_labels(path: Path, noisy: np.ndarray, true: np.ndarray) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, noisy=noisy, true=true)
+def finite(value):
+    """`value` with every NaN or infinity replaced by None (null in JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
-def write_inputs(cfg: Config, noisy: np.ndarray, true: np.ndarray, report: dict) -> Path:
-    """A new run folder (locked) with the run's config, labels and noise report."""
-    run_dir = new_run_dir(cfg)
-    write_text(run_dir / "config.yaml", dump_yaml(cfg))
-    write_labels(run_dir, noisy, true, report)
-    return run_dir
-
-
-def write_labels(run_dir: Path, noisy: np.ndarray, true: np.ndarray, report: dict) -> None:
-    atomic_write(run_dir / "labels.npz", lambda p: save_labels(p, noisy, true))
-    write_text(run_dir / "noise.json", json.dumps(report, indent=2))
-
-
-def check_labels(run_dir: Path, noisy: np.ndarray, true: np.ndarray) -> None:
-    """The labels read now against the run's labels.npz: one line where they differ."""
-    path = run_dir / "labels.npz"
-    try:
-        with np.load(path) as saved:
-            saved_noisy, saved_true = saved["noisy"], saved["true"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ActError(f"{path} cannot be read ({type(exc).__name__}); the run's labels cannot be checked") from exc
-    if len(saved_true) != len(true):
-        raise ActError(f"the data of run {run_dir} changed: {path} holds {len(saved_true)} training labels, the data "
-                       f"read now has {len(true)}; resume with the data the run began with")
-    if not (np.array_equal(saved_true, true) and np.array_equal(saved_noisy, noisy)):
-        raise ActError(f"the data of run {run_dir} changed: its labels differ from {path}; "
-                       f"resume with the data the run began with")
+def to_json(value, **kwargs) -> str:
+    """Strict JSON, as metrics.jsonl and summary.json hold it: a NaN or infinity becomes null."""
+    return json.dumps(finite(value), allow_nan=False, **kwargs)
 
 
 class RunLock:
@@ -239,12 +236,219 @@ os.register_at_fork(after_in_child=forget_held)
 
 
 def acquire(folder: Path) -> None:
+    """The folder's lock for this process; the temp files a writer killed mid-write left are its
+    own to remove now (`atomic_write` names each afresh, so none is ever written over)."""
     key = folder.resolve()
     if key not in HELD:
         HELD[key] = RunLock(folder)
+        for name in os.listdir(folder):
+            if is_temp(name):
+                (folder / name).unlink()
 
 
 def release(folder: Path) -> None:
     lock = HELD.pop(Path(folder).resolve(), None)
     if lock is not None:
         lock.release()
+
+
+class RunFileError(ActError):
+    """A file of a run folder that is not what a run writes. `why` begins with the file's name
+    (how `act report` lists the run); the message puts the folder before it."""
+
+    def __init__(self, folder: Path, why: str):
+        super().__init__(f"{folder}{os.sep}{why}")
+        self.why = why
+
+
+@dataclass
+class Bank:
+    """The memory bank a run left for `act issues` (bank.npz, or its checkpoint's: act/label_issues.py)."""
+
+    ema: np.ndarray  # (N, outputs) float
+    selected: np.ndarray  # (N,) robust-phase selections
+    robust_epochs: int
+    files: list[str] | None
+    classes: int | None  # the data set's classes, the EMA's first columns (None: not recorded, a checkpoint)
+
+
+def run_now(take: Callable[[], None]) -> None:
+    """How `RunFolder.held` takes the lock in a process of its own: now."""
+    take()
+
+
+def taken(take: Callable[[], None]) -> None:
+    """How `RunFolder.held` takes a lock `RunFolder.create` already took: not again."""
+
+
+class RunFolder:
+    """One run folder. `folder / CHECKPOINT` is a file's path; `config`, `labels`, `metrics`,
+    `summary`, `bank` and `checkpoint` read the files typed and refuse one that is not what a run
+    writes (RunFileError); the `write_*` methods write them atomically; `create` makes a new folder,
+    locked, and `held` holds the lock for the run's life and releases it once."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @classmethod
+    def create(cls, cfg: Config, noisy: np.ndarray, true: np.ndarray, noise: dict) -> RunFolder:
+        """A new folder under run.out_dir, locked by this process until `held` ends, holding the
+        run's config, labels and noise report."""
+        folder = cls(new_run_dir(cfg))
+        folder.write_config(cfg)
+        folder.write_labels(noisy, true, noise)
+        return folder
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """The folder of an existing run (one holding config.yaml)."""
+        folder = cls(path)
+        if not (folder / CONFIG).is_file():
+            raise ActError(f"{folder.path} is not a run folder (no {CONFIG}); give the folder a run was written to")
+        return folder
+
+    @contextmanager
+    def held(self, take: Callable[[Callable[[], None]], None] = run_now) -> Iterator[RunFolder]:
+        """The lock for the run's life: taken here (`create` took it already: a new folder is never
+        unlocked), released once when the run ends. `take` runs the taking: a torchrun run has
+        rank 0 alone take it (act/distributed.py `on_main`), its refusal raised on every rank."""
+        try:
+            take(lambda: acquire(self.path))
+            yield self
+        finally:
+            release(self.path)
+
+    def regular(self, name: str) -> bool:
+        """Whether the file is there; one that is there but is not a regular file (reading a FIFO
+        or a device would block or never end) is refused."""
+        try:
+            mode = (self / name).stat().st_mode
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise RunFileError(self.path, f"{name} cannot be read ({describe(exc)})") from exc
+        if not stat.S_ISREG(mode):
+            raise RunFileError(self.path, f"{name} is not a regular file")
+        return True
+
+    def config(self) -> Config:
+        """config.yaml, read as strictly and typed as any config (act/config.py `read_run_config`):
+        a key it lacks has the typed config's default."""
+        path = self / CONFIG
+        if not self.regular(CONFIG):
+            raise RunFileError(self.path, f"{CONFIG} is missing")
+        try:
+            return read_run_config(path)
+        except ActError as exc:
+            text = str(exc).replace(f"config file {path}", CONFIG)
+            raise RunFileError(self.path, text if text.startswith(CONFIG) else f"{CONFIG}: {text}") from exc
+
+    def npz(self, name: str, schema: dict, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        """The arrays of an npz file of the folder, as `schema` (act/schema.py) says a run writes them."""
+        self.regular(name)
+        try:
+            with np.load(self / name) as z:
+                wrong = array_mismatch(z, schema, optional)
+                arrays = {key: z[key] for key in z.files}
+        except (OSError, ValueError, KeyError, AttributeError) as exc:  # AttributeError: a .npy, not an archive
+            raise RunFileError(self.path, f"{name} cannot be read ({type(exc).__name__})") from exc
+        if wrong:
+            raise RunFileError(self.path, f"{name} does not hold what a run writes ({wrong})")
+        return arrays
+
+    def labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The noisy and the true training labels."""
+        arrays = self.npz(LABELS, LABEL_ARRAYS)
+        return arrays["noisy"], arrays["true"]
+
+    def bank(self) -> Bank | None:
+        """bank.npz, or None where the run has not written it (stopped before its end)."""
+        if not self.regular(BANK):
+            return None
+        z = self.npz(BANK, BANK_ARRAYS, optional=("files", "classes"))
+        files = [str(f) for f in z["files"]] if "files" in z else None
+        # A bank.npz without `classes` predates model.num_outputs: one EMA column per class.
+        classes = int(z["classes"]) if "classes" in z else z["ema"].shape[1]
+        return Bank(ema=z["ema"], selected=z["selected"], robust_epochs=int(z["robust_epochs"]), files=files,
+                    classes=classes)
+
+    def checkpoint(self) -> dict | None:
+        """The verified state of checkpoint.pt on the CPU (act/checkpoint.py), or None before the
+        first epoch ended."""
+        from act import checkpoint  # torch, only where a checkpoint is read
+
+        path = self / CHECKPOINT
+        return checkpoint.load(path) if path.exists() else None
+
+    def metrics(self) -> list[dict]:
+        """The records of metrics.jsonl, one per epoch ([] before the first)."""
+        if not self.regular(METRICS):
+            return []
+        try:
+            lines = (self / METRICS).read_text().splitlines()
+        except (OSError, ValueError) as exc:
+            raise RunFileError(self.path, f"{METRICS} cannot be read ({exc})") from exc
+        records = []
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise RunFileError(self.path, f"{METRICS} line {number} is not JSON (truncated?)") from exc
+            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                raise RunFileError(self.path, f"{METRICS} line {number} is not an epoch's record")
+            records.append(record)
+        return records
+
+    def summary(self) -> dict | None:
+        """summary.json, or None before the run ended. Its accuracies may be null or not finite
+        (a diverged run); any other figure not finite is not what a run writes."""
+        if not self.regular(SUMMARY):
+            return None
+        try:
+            summary = json.loads((self / SUMMARY).read_text())
+        except (OSError, ValueError) as exc:
+            raise RunFileError(self.path, f"{SUMMARY} cannot be read as JSON ({exc})") from exc
+        if not isinstance(summary, dict):
+            raise RunFileError(self.path, f"{SUMMARY} does not hold a mapping")
+        for part, key in (("rtm", "last10_mean"), ("ntm", "last10_mean"), ("selection", "precision")):
+            if not isinstance(summary.get(part), dict) or key not in summary[part]:
+                raise RunFileError(self.path, f"{SUMMARY} lacks '{part}.{key}'")
+        figures = {"rtm.last10_mean": summary["rtm"]["last10_mean"],
+                   "epoch_seconds_median": summary.get("epoch_seconds_median"),
+                   **{f"selection.{k}": summary["selection"].get(k) for k in ("precision", "recall", "f1")}}
+        if not all(v is None or isinstance(v, (int, float)) for v in figures.values()):
+            raise RunFileError(self.path, f"{SUMMARY} holds a figure that is not a number")
+        bad = [k for k, v in figures.items() if k != "rtm.last10_mean" and v is not None and not math.isfinite(v)]
+        if bad:
+            raise RunFileError(self.path, f"{SUMMARY} holds a figure that is not finite ({bad[0]})")
+        return summary
+
+    def check_labels(self, noisy: np.ndarray, true: np.ndarray) -> None:
+        """The labels read now against the run's labels.npz: one line where they differ."""
+        saved_noisy, saved_true = self.labels()
+        if len(saved_true) != len(true):
+            raise ActError(f"the data of run {self.path} changed: {self / LABELS} holds {len(saved_true)} training "
+                           f"labels, the data read now has {len(true)}; resume with the data the run began with")
+        if not (np.array_equal(saved_true, true) and np.array_equal(saved_noisy, noisy)):
+            raise ActError(f"the data of run {self.path} changed: its labels differ from {self / LABELS}; "
+                           f"resume with the data the run began with")
+
+    def write_config(self, cfg: Config) -> None:
+        write_text(self / CONFIG, dump_yaml(cfg))
+
+    def write_labels(self, noisy: np.ndarray, true: np.ndarray, noise: dict) -> None:
+        def save(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.savez(f, noisy=noisy, true=true)
+
+        atomic_write(self / LABELS, save)
+        write_text(self / NOISE, json.dumps(noise, indent=2))
+
+    def write_metrics(self, history: list[dict]) -> None:
+        write_text(self / METRICS, "".join(to_json(r) + "\n" for r in history))
+
+    def write_summary(self, summary: dict) -> None:
+        write_text(self / SUMMARY, to_json(summary, indent=2))

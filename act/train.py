@@ -5,13 +5,8 @@ with act/build.py's `prepare` and hand it to `loop`, which trains epoch after ep
 each (act/checkpoint.py), writes its metrics and summary (act/results.py) and prints the table
 (act/console.py).
 
-Run folder (one per run, never overwritten by accident; act/rundir.py):
-  config.yaml      the resolved config
-  labels.npz       noisy and true training labels (`noisy`, `true`); noise.json: the actual rate
-  metrics.jsonl    one JSON object per epoch
-  checkpoint.pt    the last completed epoch, with its checksum and the data's fingerprint
-  .lock            held (flock) by the process writing the folder
-  summary.json     last-10 mean/std, best, final of both nets, selection quality, epoch times
+The run folder (one per run, never overwritten by accident) and its files: act/rundir.py's
+`RunFolder`, locked for the run's life (`RunFolder.held`).
 """
 from __future__ import annotations
 
@@ -22,12 +17,12 @@ from pathlib import Path
 
 from act import checkpoint, distributed, engine, methods
 from act.build import Run, check_trainable, check_weights, has_batch_norm, prepare
-from act.config import RESUME_OVERRIDABLE, Config, dump_yaml, load_config
+from act.config import RESUME_OVERRIDABLE, Config, override
 from act.console import format_header, format_row, print_summary
 from act.errors import ActError
 from act.outputs import Outputs
-from act.results import epoch_record, graph_modes, summarise, write_metrics, write_summary
-from act.rundir import acquire, check_labels, release, write_labels, write_text
+from act.results import epoch_record, graph_modes, summarise
+from act.rundir import CHECKPOINT, LABELS, RunFolder, taken
 
 def phase_of(cfg: Config, epoch: int) -> str:
     return methods.spec_of(cfg.method.name).phase(epoch, cfg.optim.warmup_epochs)
@@ -83,7 +78,7 @@ def check_finite(run: Run, record: dict, saved: int | None) -> None:
     if bad:
         losses = ", ".join(f"{k}={v}" for k, v in bad.items())
         last = "no epoch was checkpointed" if saved is None else \
-            f"the last good epoch, {saved}, is checkpointed in {run.dir / checkpoint.NAME}"
+            f"the last good epoch, {saved}, is checkpointed in {run.folder / CHECKPOINT}"
         raise ActError(f"training diverged in epoch {record['epoch']} ({losses}; optim.lr={run.cfg.optim.lr}, "
                        f"optim.lr1={run.cfg.optim.lr1}): stopped without checkpointing it; {last}")
 
@@ -93,7 +88,7 @@ def saved_text(run: Run, saved: int | None) -> str:
     resume_command = distributed.resume_command(run.world, run.dir)
     if saved is None:
         return f"no epoch is checkpointed yet: {resume_command} starts the run again from epoch 0"
-    return f"epoch {saved} is checkpointed in {run.dir / checkpoint.NAME}: continue with {resume_command}"
+    return f"epoch {saved} is checkpointed in {run.folder / CHECKPOINT}: continue with {resume_command}"
 
 
 def admit(run: Run) -> None:
@@ -104,18 +99,16 @@ def admit(run: Run) -> None:
 
 
 def train(cfg: Config, out=sys.stdout) -> dict:
-    """A new run from `cfg`; its folder is locked (rundir.new_run_dir) until the run ends."""
+    """A new run from `cfg`; its folder is locked (RunFolder.create) until the run ends."""
     check_weights(cfg)
     world = distributed.join(cfg.run)
     with distributed.explain_lost(world, cfg.run.dist_timeout,
                                   lambda: ("before training", "no epoch is checkpointed: start the run again")):
         run = prepare(cfg)
-    try:
+    with run.folder.held(taken):  # rank 0 holds it from `prepare` on (RunFolder.create)
         with distributed.explain_lost(world, cfg.run.dist_timeout, lambda: ("before training", saved_text(run, None))):
             admit(run)
         summary = loop(run, out)
-    finally:
-        release(run.dir)
     distributed.leave(run.world)
     return summary
 
@@ -123,31 +116,25 @@ def train(cfg: Config, out=sys.stdout) -> dict:
 def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdout) -> dict:
     """Continue the run in `run_dir` from its last completed epoch (from epoch 0 when it stopped
     before its first checkpoint), after checking the checkpoint and that the data is the same."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ActError(f"{run_dir} is not a run folder (no config.yaml); give the folder a run was written to")
+    folder = RunFolder.open(run_dir)
     for item in overrides or []:
         key = item.partition("=")[0].strip()
         if key not in RESUME_OVERRIDABLE:
             raise ActError(f"{key} cannot change when resuming (it would change the experiment); "
                            f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
-    settings = load_config(run_dir / "config.yaml", overrides).run
+    settings = override(folder.config(), overrides).run
     world = distributed.join(settings)
-    untouched = f"{run_dir} is as it was: continue with {distributed.resume_command(world, run_dir)}"
-    try:
-        with distributed.explain_lost(world, settings.dist_timeout, lambda: ("before training", untouched)):
-            distributed.on_main(world, lambda: acquire(run_dir))  # rank 0 alone writes; its refusal reaches all
-            summary = resume_locked(world, run_dir, overrides, out)
-    finally:
-        release(run_dir)
+    untouched = f"{folder.path} is as it was: continue with {distributed.resume_command(world, folder.path)}"
+    with distributed.explain_lost(world, settings.dist_timeout, lambda: ("before training", untouched)):
+        with folder.held(lambda take: distributed.on_main(world, take)):  # rank 0 alone writes; its refusal reaches all
+            summary = resume_locked(world, folder, overrides, out)
     distributed.leave(world)
     return summary
 
 
-def resume_locked(world: distributed.World, run_dir: Path, overrides: list[str] | None, out) -> dict:
-    cfg = load_config(run_dir / "config.yaml", overrides)
-    path = run_dir / checkpoint.NAME
-    state = checkpoint.load(path) if path.exists() else None
+def resume_locked(world: distributed.World, folder: RunFolder, overrides: list[str] | None, out) -> dict:
+    cfg, run_dir, path = override(folder.config(), overrides), folder.path, folder / CHECKPOINT
+    state = folder.checkpoint()
     if state is not None:  # first: an edited config.yaml would otherwise read as changed labels or data
         checkpoint.check_experiment(state, cfg, path)
         distributed.check_world(world, state, path)  # before prepare's advice on the batch size
@@ -158,15 +145,15 @@ def resume_locked(world: distributed.World, run_dir: Path, overrides: list[str] 
     run = prepare(cfg, run_dir)
     out = distributed.console(run.world, out)
     source, noisy = run.pipeline.source, run.pipeline.noisy
-    if (run_dir / "labels.npz").exists():
-        check_labels(run_dir, noisy, source.train.labels)
+    if (folder / LABELS).exists():
+        folder.check_labels(noisy, source.train.labels)
     elif run.world.main:  # a start killed before writing its labels gets them now
-        write_labels(run_dir, noisy, source.train.labels, run.noise)
+        folder.write_labels(noisy, source.train.labels, run.noise)
     admit(run)
     if state is not None:
         checkpoint.restore_run(run, state)
     if overrides and run.world.main:
-        write_text(run_dir / "config.yaml", dump_yaml(cfg))
+        folder.write_config(cfg)
     print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)
     return loop(run, out)
 
@@ -210,14 +197,14 @@ def loop(run: Run, out=sys.stdout) -> dict:
                 distributed.barrier(run.world)  # no rank names this epoch before rank 0 has it on disk
                 saved = epoch  # before the metrics are written: a stop from here on names this epoch, as it is on disk
                 if main:
-                    write_metrics(run.dir, run.history)
+                    run.folder.write_metrics(run.history)
                 outputs.epoch(record)
                 tell_fallbacks(run, told, out)
                 print(format_row(record), file=out, flush=True)
             where = "after its last epoch"
             summary = summarise(run, distributed.bank_consistent(run.world, run.ctx.bank))  # a collective
             if main:
-                write_summary(run.dir, summary)
+                run.folder.write_summary(summary)
             outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files,
                            run.pipeline.source.num_classes)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as act/cli.py raises it

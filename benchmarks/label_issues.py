@@ -27,7 +27,7 @@ from act.build import prepare
 from act.config import load_config
 from act.datasets import read_source
 from act.datasets.base import Source, Split
-from act.rundir import release
+from act.rundir import taken
 from benchmarks.record import command_line, machine, write_record
 
 COMMON = ["run.progress=false", "run.plots=false", "run.device=cpu"]
@@ -56,10 +56,8 @@ def fold_probabilities(noisy: np.ndarray, folds: int, out: Path) -> np.ndarray:
         # The labels given are already the noisy ones: no noise on top.
         cfg = load_config(None, [f"run.out_dir={out}", f"run.name=fold{k}", "data.noise.type=none", *COMMON])
         run = prepare(cfg, source=fold)
-        try:
+        with run.folder.held(taken):
             training.loop(run, out=open("/dev/null", "w"))
-        finally:
-            release(run.dir)
         run.ctx.rtm.eval()
         with torch.no_grad():
             batches = [run.ctx.rtm(x).softmax(1) for x, _ in run.pipeline.test_batches()]

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from act import outputs, plots
+from act import plots, rundir
 from act import train as training
 from act.config import load_config
 from act.errors import ActError
@@ -64,7 +64,7 @@ def test_a_run_draws_its_own_curves_at_its_end(tensorboard_run):
 def test_tensorboard_scalars_are_the_metrics_of_each_epoch(tensorboard_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(tensorboard_run / outputs.TENSORBOARD_DIR)).Reload()
+    events = EventAccumulator(str(tensorboard_run / rundir.TENSORBOARD)).Reload()
     records = [json.loads(line) for line in (tensorboard_run / "metrics.jsonl").read_text().splitlines()]
     rtm = [(e.step, e.value) for e in events.Scalars("rtm_test_acc")]
     assert rtm == [(r["epoch"], pytest.approx(r["rtm_test_acc"])) for r in records]

@@ -94,16 +94,13 @@ def test_stopped_and_broken_runs_are_listed_and_left_out_of_the_means(tiny_runs)
 def test_a_run_being_trained_is_listed_as_running(tiny_runs, tmp_path):
     import shutil
 
-    from act.rundir import acquire, release
+    from act.rundir import RunFolder
 
     root, _ = tiny_runs
     run = tmp_path / "live"
     shutil.copytree(root / "r0.2-stopped", run)
-    acquire(run)
-    try:
+    with RunFolder(run).held():
         assert cells(report([str(run)]), str(run))[-1] == "running after 3 of 3 epochs"
-    finally:
-        release(run)
 
 
 def test_out_writes_the_report_and_one_curve_per_group(tiny_runs, tmp_path):

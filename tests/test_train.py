@@ -17,7 +17,7 @@ from act import train as training
 from act.cli import main
 from act.config import load_config
 from act.errors import ActError
-from act.results import to_json
+from act.rundir import to_json
 
 TIMING_KEYS = {"epoch_seconds", "train_seconds", "images_per_s"}
 REQUIRED = {"epoch", "phase", "lr", "lr1", "rtm_test_acc", "ntm_test_acc", "sel_precision", "sel_recall",
