@@ -37,8 +37,7 @@ import torch
 import torch.nn as nn
 
 from act import method as M
-from act.errors import ActError
-from act.graphs import CaptureStream, Graph, GraphType, failure_text, graph_type
+from act.graphs import CaptureStream, Graph, GraphType, capture, graph_type
 
 # The epoch statistics, in the order of EpochStats.totals.
 STAT_NAMES = ("samples", "selected", "selected_clean", "clean", "mining_steps", "steps",
@@ -323,13 +322,9 @@ class PhaseStep:
 
     def capture(self, stats: EpochStats) -> None:
         """Capture the step and replay it for the current batch; on failure fall back (or stop)."""
-        try:
-            self.graph = capture_step(self.ctx, self.compiled, self.static, stats, self.stream, self.graph_type)
-        except Exception as exc:  # noqa: BLE001 - any capture failure has the same remedy
-            reason = failure_text(exc)
-            if self.strict:
-                raise ActError(f"run.cuda_graph=true: capturing the {self.phase} step failed ({reason}); "
-                               f"run.cuda_graph=auto falls back to the eager step, false does not capture") from exc
+        self.graph, reason = capture_step(self.ctx, self.compiled, self.static, stats, self.stream, self.graph_type,
+                                          self.strict, f"the {self.phase} step")
+        if reason is not None:
             self.fallback, self.cuda_graph, self.compiled = reason, False, self.eager
             run_step(self.ctx, self.eager, self.static, stats)  # capture ran nothing: this batch still trains
             return
@@ -342,15 +337,16 @@ class PhaseStep:
 
 
 def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats, stream: CaptureStream,
-                 graphs: GraphType = Graph):
-    """Capture losses, backward and both updates from `static` as one graph (act/graphs.py).
+                 graphs: GraphType = Graph, strict: bool = False, what: str = "the step"):
+    """Capture losses, backward and both updates from `static` as one graph: (graph, None), or
+    (None, why) when capture fails (act/graphs.capture).
 
     Gradients are set to None inside the captured function, so the captured backward writes (not
     accumulates) them into the graph's pool; every replay then recomputes them from the static
     inputs (and `EagerGraph`, which reruns the function, does the same)."""
     if ctx.scaler is not None:
         raise ValueError("fp16 loss scaling reads the scale on the host each step and cannot be captured")
-    return graphs(lambda: run_step(ctx, losses, static, stats), stream)
+    return capture(lambda: run_step(ctx, losses, static, stats), stream, graphs, strict, what)
 
 
 def build_steps(ctx: StepContext, losses: dict[str, Callable], batch_size: int, compile: bool = False,

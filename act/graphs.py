@@ -115,26 +115,46 @@ class Replayed:
             return f"fell back: {self.fallback}"
         return "graph" if self.graph is not None else "eager (not captured: no full chunk yet)"
 
+    @property
+    def tried(self) -> bool:
+        """Whether a capture was made or failed (a full chunk came by)."""
+        return self.graph is not None or self.fallback is not None
+
     def __call__(self, *inputs) -> Any:
         if self.fallback is not None or (self.graph is not None and shapes(inputs) != shapes(self.inputs)):
             return self.fn(*inputs)
         if self.graph is None:
             out = self.stream.run(lambda: self.fn(*inputs))
             self.inputs = tree_map(lambda t: None if t is None else t.clone(), inputs)
-            try:
-                self.graph = self.graph_type(lambda: self.fn(*self.inputs), self.stream)
-            except Exception as exc:  # noqa: BLE001 - any capture failure has the same remedy
-                if self.strict:
-                    raise ActError(f"run.cuda_graph=true: capturing the view pass {getattr(self.fn, '__name__', '')} "
-                                   f"failed ({failure_text(exc)}); run.cuda_graph=auto falls back to running it "
-                                   f"eagerly, false does not capture") from exc
-                self.fallback, self.inputs = failure_text(exc), None
+            self.graph, self.fallback = capture(lambda: self.fn(*self.inputs), self.stream, self.graph_type,
+                                                self.strict, f"the view pass {getattr(self.fn, '__name__', '')}")
+            if self.fallback is not None:
+                self.inputs = None
             return out
         for static, new in zip(tree_flatten(self.inputs)[0], tree_flatten(inputs)[0]):
             if static is not None:
                 static.copy_(new, non_blocking=True)
         self.graph.replay()
         return tree_map(lambda t: None if t is None else t.clone(), self.graph.outputs)
+
+
+def capture(fn: Callable[[], Any], stream: CaptureStream, graphs: GraphType, strict: bool,
+            what: str) -> tuple["Graph | EagerGraph | None", str | None]:
+    """(the graph of `fn`, None), or (None, why) when capture fails: the caller then runs `fn`
+    eagerly. With `strict` (run.cuda_graph=true) a failure stops the run with one line instead."""
+    try:
+        return graphs(fn, stream), None
+    except Exception as exc:  # noqa: BLE001 - any capture failure has the same remedy
+        if strict:
+            raise ActError(f"run.cuda_graph=true: capturing {what} failed ({failure_text(exc)}); "
+                           f"run.cuda_graph=auto falls back to running it eagerly, false does not capture") from exc
+        return None, failure_text(exc)
+
+
+def passes_tried(passes: dict[str, Any]) -> dict[str, str]:
+    """name -> mode of each `Replayed` pass of `passes` that captured or failed to (the others, plain
+    functions or never given a full chunk, are left out)."""
+    return {name: p.mode for name, p in passes.items() if isinstance(p, Replayed) and p.tried}
 
 
 def failure_text(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from act.datasets.base import Source
-from act.graphs import Replayed
+from act.graphs import Replayed, passes_tried
 from pipelines.ops.masked import use_static
 from pipelines.ops.policy import DRAWS
 from pipelines.ops.slot import Draws, apply_draws
@@ -109,9 +109,7 @@ class Pipeline(ABC):
 
     def view_graphs(self) -> dict[str, str]:
         """How each view pass captured as a CUDA graph ran (act/graphs.Replayed.mode), by name."""
-        graph = self.strong_graph
-        ran = isinstance(graph, Replayed) and (graph.graph is not None or graph.fallback is not None)
-        return {"views.strong": graph.mode} if ran else {}
+        return passes_tried({"views.strong": self.strong_graph})
 
     @abstractmethod
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

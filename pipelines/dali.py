@@ -105,9 +105,8 @@ class DaliPipeline(Pipeline):
         A graph left in the middle of a pass still holds that pass's prefetched batches: it is
         built anew; otherwise it is reset to the start of the next pass."""
         pipe = self.pipes.pop(key, None)
-        if pipe is not None and key in self.open:
-            del pipe
-            pipe = None
+        if key in self.open:
+            pipe = None  # it still holds the prefetched batches of the pass left halfway
         self.passes[key] = (batches, draws)
         if pipe is None:
             pipe = self.build(key, files, batch_size)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from act.datasets.base import Source
-from act.graphs import Replayed
+from act.graphs import passes_tried
 from act.errors import ActError
 from pipelines.base import Batch, Pipeline
 from pipelines.ops.crop import crop_at
@@ -115,8 +115,7 @@ class TensorPipeline(Pipeline):
 
     def view_graphs(self) -> dict[str, str]:
         """The captured apply passes that ran: `views.weak` (epochs without the strong view), `views.both`."""
-        return {f"views.{'both' if want else 'weak'}": r.mode for want, r in self.chunk_views.items()
-                if isinstance(r, Replayed) and (r.graph is not None or r.fallback is not None)}
+        return passes_tried({f"views.{'both' if want else 'weak'}": r for want, r in self.chunk_views.items()})
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.test_images), self.test_batch_size):

@@ -208,12 +208,17 @@ def test_a_corrupt_metrics_file_is_rebuilt_from_the_checkpoint_on_resume(referen
     assert_same_as(run, reference)
 
 
-def test_a_second_writer_is_refused_and_a_dead_ones_lock_does_not_block(reference, tmp_path):
-    run = copy_run(reference, tmp_path)
-    holder = subprocess.Popen(
+def lock_holder(run) -> subprocess.Popen:
+    """Another process that takes the run folder's lock and holds it (it prints "held" once it has)."""
+    return subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; from act.rundir import acquire; "
                                "acquire(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)", str(run)],
         cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+
+
+def test_a_second_writer_is_refused_and_a_dead_ones_lock_does_not_block(reference, tmp_path):
+    run = copy_run(reference, tmp_path)
+    holder = lock_holder(run)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(ActError, match=f"run folder {run} is in use by process {holder.pid}"):
@@ -446,10 +451,7 @@ def test_a_resume_rank_0_refuses_ends_every_process_at_once_with_its_line(refere
     """Under torchrun the others used to wait for rank 0 in the process group's store until
     torchrun killed them (30 s later), or failed with a traceback."""
     run = copy_run(reference, tmp_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from act.rundir import acquire; "
-                               "acquire(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)", str(run)],
-        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    holder = lock_holder(run)
     try:
         assert holder.stdout.readline().strip() == "held"
         start = time.monotonic()
