@@ -29,5 +29,5 @@ setup(
         "cleanlab": ["cleanlab>=2.5"],  # benchmarks/label_issues.py only
         "test": ["pytest>=7", "timm>=0.9", "matplotlib>=3.7", "tensorboard>=2.14"],
     },
-    entry_points={"console_scripts": ["act=act.cli:main"]},
+    entry_points={"console_scripts": ["act=act.commands.cli:main"]},
 )

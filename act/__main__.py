@@ -1,5 +1,5 @@
 import sys
 
-from act.cli import main
+from act.commands.cli import main
 
 sys.exit(main())

@@ -22,7 +22,7 @@ import yaml
 from act.datasets import dataset_names, spec_of
 from act.datasets.registry import openset_names
 from act.errors import ActError
-from act.lr import MAX_EPOCHS
+from act.method.lr import MAX_EPOCHS
 
 
 @dataclass
@@ -59,7 +59,7 @@ class AblationConfig:
 
 @dataclass
 class MethodConfig:
-    name: str = "act"  # act | standard (the registry of act/methods.py)
+    name: str = "act"  # act | standard (the registry of act/method/registry.py)
     tau: float = 0.025
     selection: str = "cifar"  # cifar | web
     ablation: AblationConfig = field(default_factory=AblationConfig)
@@ -305,7 +305,7 @@ def unknown_key_message(key: str) -> str:
 
 NULL_TEXT = ("", "~", "null", "none")
 # Keys to which `none` is a value, not "unset": model.pretrained=none trains from scratch on
-# purpose where leaving it unset is refused (the Web/Food data sets, act/build.py check_weights).
+# purpose where leaving it unset is refused (the Web/Food data sets, act/run/build.py check_weights).
 NONE_IS_A_VALUE = ("model.pretrained",)
 INT_TEXT = re.compile(r"[+-]?[0-9]+")
 FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -364,7 +364,7 @@ def validate(cfg: Config) -> None:
             f"({', '.join(openset_names())}); {d.name} has none: set it to 0")
     if spec.openset and n.openset_ratio <= 0:
         raise ActError(f"data.noise.openset_ratio must be in (0, 1) for {d.name} (the paper uses 0.2)")
-    closed = int(spec.label_space * (1 - n.openset_ratio))  # as act/noise.py counts the closed-set classes
+    closed = int(spec.label_space * (1 - n.openset_ratio))  # as act/method/noise.py counts the closed-set classes
     if spec.label_space and closed < 2:
         raise ActError(f"data.noise.openset_ratio={n.openset_ratio} leaves {closed} of {d.name}'s {spec.label_space} "
                        f"classes closed-set; at least 2 are needed")
@@ -382,7 +382,7 @@ def validate(cfg: Config) -> None:
         raise ActError(f"run.device={r.device!r} is not allowed; choose auto, cpu, cuda or cuda:N")
     if r.name is not None:
         check_run_name(r.name)
-    from act.lr import (  # validate optim.lr_decay and optim.ntm_lr_plan with the plans' own parsers
+    from act.method.lr import (  # validate optim.lr_decay and optim.ntm_lr_plan with the plans' own parsers
         parse_decay,
         parse_ntm_plan,
     )
@@ -412,7 +412,7 @@ def check_int_bounds(cfg: Config) -> None:
 def all_choices() -> dict[str, tuple[str, ...]]:
     """CHOICES with those of the registries: the data sets, methods and pipelines registered now."""
     import pipelines  # noqa: F401  (here, not at the top: importing it registers the pipelines, and torch)
-    from act.methods import method_names
+    from act.method.registry import method_names
     from pipelines.registry import pipeline_names, view_names
 
     return {"data.name": dataset_names(), "method.name": method_names(), "pipeline.name": ("auto", *pipeline_names()),
@@ -442,11 +442,11 @@ def to_dict(cfg: Config) -> dict:
 
 # Keys that may change when a run is resumed (`act train --resume DIR key=value`); any other
 # would change the experiment. run.threads may, to match the thread count the run trained with:
-# the count in effect is what must not change (act/checkpoint.py `check_threads`).
+# the count in effect is what must not change (act/run/checkpoint.py `check_threads`).
 RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size",
                       "run.plots", "run.tensorboard", "run.dist_timeout", "run.threads")
 # Where the data lie: moved data may be resumed from their new place, since the data fingerprint
-# (act/checkpoint.py) compares what the run reads.
+# (act/run/checkpoint.py) compares what the run reads.
 DATA_PLACES = ("data.root", "pipeline.path")
 
 

@@ -14,8 +14,8 @@ import io
 import statistics
 import tempfile
 
-from act import train as training
 from act.config import load_config
+from act.run import loop as training
 from benchmarks.record import command_line, write_record
 
 

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import torch
 
-from act import distributed, engine
-from act import train as training
-from act.build import prepare
 from act.config import load_config
 from act.errors import ActError
+from act.run import loop as training
+from act.run.build import prepare
+from act.step import distributed, engine
 from benchmarks.pipelines import device_name, random_cifar
 from benchmarks.record import command_line, commit, write_record
 

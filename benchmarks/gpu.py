@@ -46,11 +46,11 @@ from typing import Callable
 
 import torch
 
-from act import engine
-from act.build import prepare
 from act.config import load_config
-from act.graphs import failure_text
-from act.train import loop, train_batches, train_epoch
+from act.run.build import prepare
+from act.run.loop import loop, train_batches, train_epoch
+from act.step import engine
+from act.step.graphs import failure_text
 from benchmarks.epoch_time import UtilisationSampler
 from benchmarks.pipelines import device_name, measure, random_cifar
 from benchmarks.record import command_line, commit, write_record

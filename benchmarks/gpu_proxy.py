@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from act import engine
 from act.config import load_config
-from act.build import prepare
-from act.methods import phase_losses
 from act.datasets.converted import read_converted
+from act.method.registry import phase_losses
+from act.run.build import prepare
+from act.step import engine
 from benchmarks.pipelines import device_name, random_cifar, synthetic_files
 from benchmarks.record import command_line, commit, write_record
 from benchmarks.recorder import NO_TRAFFIC, CopyRecorder, OpRecorder, Record

@@ -1,7 +1,7 @@
 """`act issues` against cleanlab's `find_label_issues` on the digits demo (40% symmetric noise).
 
 Three lists, each scored against the labels the noise truly flipped:
-  act        `act issues` on a full demo run (selections + the bank's EMA, see act/label_issues.py);
+  act        `act issues` on a full demo run (selections + the bank's EMA, see act/commands/issues.py);
   cleanlab   `cleanlab.filter.find_label_issues(noisy, pred_probs)` with
              - `ema`: the same run's bank EMA as pred_probs (in-sample: the run trained on those samples);
              - `oos`: out-of-sample probabilities: K runs of the same ACT config, each trained on the
@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from act import label_issues
-from act import train as training
-from act.build import prepare
+from act.commands import issues as label_issues
 from act.config import load_config
 from act.datasets import read_source
 from act.datasets.base import Source, Split
-from act.rundir import taken
+from act.run import loop as training
+from act.run.build import prepare
+from act.run.folder import taken
 from benchmarks.record import command_line, machine, write_record
 
 COMMON = ["run.progress=false", "run.plots=false", "run.device=cpu"]

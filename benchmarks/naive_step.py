@@ -1,6 +1,6 @@
 """The public ACT code's training step, re-stated as it is structured there: the baseline.
 
-Kept on purpose, because they are what the fused step (`act.engine`) removes: the batch
+Kept on purpose, because they are what the fused step (`act.step.engine`) removes: the batch
 accuracies are read to the host and the memorisation check is a Python branch on them;
 the EMA bank lives on the CPU and its rows travel to the device and back every step;
 selected samples are taken by boolean-mask indexing (a shape that depends on the data);

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from act.commands.convert import convert
 from act.config import load_config
-from act.convert import convert
 from act.datasets import read_data
 from act.datasets.base import Source, Split
 from act.datasets.converted import read_converted

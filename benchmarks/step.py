@@ -26,11 +26,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from act import engine
-from act.build import step_context
-from act.runtime import Environment, resolve
 from act.config import Config
 from act.models import create_model
+from act.run.build import step_context
+from act.run.runtime import Environment, resolve
+from act.step import engine
 from benchmarks.naive_step import NaiveACT
 from benchmarks.record import command_line, write_record
 from pipelines.base import Batch
@@ -90,7 +90,7 @@ def channels_last(batch: Batch) -> Batch:
 
 def fused_context(rtm: nn.Module, ntm: nn.Module, noisy: torch.Tensor, num_classes: int, *, tau: float = 0.025,
                   mine: bool = True, amp: bool = False) -> engine.StepContext:
-    """The trainer's StepContext (act/build.py `step_context`) for the paper's CIFAR settings
+    """The trainer's StepContext (act/run/build.py `step_context`) for the paper's CIFAR settings
     (the defaults of act/config.py) with these learning rates, tau and mining: channels_last nets
     on CUDA, the trainer's optimisers, the bank on the device, autocast as `run.amp=auto` picks."""
     device = noisy.device

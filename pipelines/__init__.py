@@ -1,5 +1,5 @@
 """Pipelines: a Source in, Batches on the training device out; the builder (a run's `auto` is
-decided by its Runtime, act/runtime.py).
+decided by its Runtime, act/run/runtime.py).
 
 The pipelines themselves are registered by their modules (pipelines/registry.py); importing
 this package registers the built-in ones.
@@ -27,7 +27,7 @@ def dali_installed() -> bool:
 
 def build_pipeline(name: str, source: Source, noisy: np.ndarray, *, workers: int = 0, **kwargs) -> Pipeline:
     """The pipeline `name` over `source` with the training labels `noisy` (a run's `auto` and
-    `pipeline.workers=-1` are decided by its Runtime, act/runtime.py)."""
+    `pipeline.workers=-1` are decided by its Runtime, act/run/runtime.py)."""
     if name not in PIPELINES:
         raise ActError(f"pipeline.name={name!r} is not available; choose auto or one of {', '.join(PIPELINES)}")
     return PIPELINES[name](source, noisy, workers=workers, **kwargs)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from act.datasets.base import Source
-from act.graphs import Replayed, passes_tried
+from act.step.graphs import Replayed, passes_tried
 from pipelines.ops.masked import use_static
 from pipelines.ops.policy import DRAWS
 from pipelines.ops.slot import Draws, apply_draws

@@ -4,10 +4,10 @@ Every rank draws the same permutation (`base.epoch_order`, seeded by (seed, epoc
 it in global batches of `batch_size * ranks` samples; rank r trains the r-th slice of
 `batch_size` of each, so the union of the ranks' batches of one step is the batch one process
 would train, and every index belongs to exactly one rank per epoch (the memory bank relies on
-that: a row is read and written by its owner alone, act/distributed.py).
+that: a row is read and written by its owner alone, act/step/distributed.py).
 
 The last, partial global batch is split as evenly as possible, in parts of at least two
-samples (batch norm cannot normalise one sample: one process skips such a batch too, act/train.py);
+samples (batch norm cannot normalise one sample: one process skips such a batch too, act/run/loop.py);
 ranks left without a part still run that step on an empty batch, so every rank runs the same
 number of steps and meets every collective. Two corner cases leave a sample out of the epoch,
 as one process leaves out a last batch of one: a last global batch of one sample, and an odd

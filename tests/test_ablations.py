@@ -3,9 +3,9 @@ import copy
 
 import torch
 
-from act import engine
-from act import method as M
+from act.method import functions as M
 from act.models import create_model
+from act.step import engine
 from pipelines.base import Batch
 
 N, CLASSES = 32, 4

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from act.cli import main
+from act.commands.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,12 +33,12 @@ def test_a_file_given_as_run_out_dir_is_one_line_naming_it(tmp_path, capsys):
 
 
 def test_ctrl_c_during_a_conversion_does_not_speak_of_checkpoints(tmp_path, capsys, monkeypatch):
-    import act.convert
+    import act.commands.convert
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(act.convert, "convert", interrupted)
+    monkeypatch.setattr(act.commands.convert, "convert", interrupted)
     out = tmp_path / "out"
     assert main(["convert", "--format", "dali", "--out", str(out), "data.name=folder", f"data.root={tmp_path}"]) == 130
     err = capsys.readouterr().err

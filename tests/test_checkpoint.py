@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from act import checkpoint
 from act.errors import ActError
+from act.run import checkpoint
 from datafactory import array_source
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act.cli import main
+from act.commands.cli import main
 from act.config import Config, all_keys, get_key, load_config
 from act.errors import ActError
 
@@ -208,7 +208,7 @@ def test_a_yaml_syntax_error_is_one_line_naming_the_file(tmp_path, capsys):
 
 
 def test_overrides_on_both_sides_of_config_apply_after_the_file_in_order(tmp_path, monkeypatch):
-    from act import cli
+    from act.commands import cli
 
     path = tmp_path / "c.yaml"
     path.write_text("data:\n  name: digits\noptim:\n  epochs: 3\n  lr: 0.5\n")

@@ -8,9 +8,9 @@ import pytest
 import torch
 from datafactory import write_image_folder
 
-from act.cli import main
+from act.commands.cli import main
+from act.commands.convert import convert
 from act.config import load_config
-from act.convert import convert
 from act.datasets.converted import read_converted
 from act.errors import ActError
 
@@ -102,7 +102,7 @@ def test_training_from_a_converted_folder(image_folder, tmp_path, capsys):
                              "model.name=tinycnn", "optim.epochs=2", "optim.warmup_epochs=1",
                              "optim.lr_decay=cosine:1,5e-4,2", "optim.batch_size=8", f"run.out_dir={tmp_path / 'runs'}",
                              "run.progress=false", "pipeline.workers=1"])
-    from act import train as training
+    from act.run import loop as training
 
     summary = training.train(cfg)
     assert summary["epochs"] == 2

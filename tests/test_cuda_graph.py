@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from act import engine, graphs
-from act.methods import phase_losses, spec_of
 from act.config import load_config
 from act.errors import ActError
-from act.build import prepare
-from act.train import loop, train_epoch
+from act.method.registry import phase_losses, spec_of
+from act.run.build import prepare
+from act.run.loop import loop, train_epoch
+from act.step import engine, graphs
 from benchmarks.recorder import OpRecorder
 
 # 400 images in batches of 64: six full batches (the static path) and a last one of 16 (eager).
@@ -275,7 +275,7 @@ def test_a_graphed_epoch_never_waits_on_the_host(tmp_path):
 
 @pytest.mark.cuda
 def test_a_resumed_graphed_run_captures_anew_and_gives_the_same_metrics(tmp_path, deterministic_cudnn):
-    from act.train import resume, train
+    from act.run.loop import resume, train
 
     def settings(name):
         return tiny_config(tmp_path, "run.device=cuda", "run.cuda_graph=true", "run.amp=off", "run.progress=false",

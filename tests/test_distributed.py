@@ -1,4 +1,4 @@
-"""Several processes (torchrun, DDP; act/distributed.py), proven with 2 CPU processes over gloo.
+"""Several processes (torchrun, DDP; act/step/distributed.py), proven with 2 CPU processes over gloo.
 
 Tiny runs on a written .npz (400 train, 200 test 12 x 12 images). Two launchers: the
 `torch.multiprocessing.spawn` of a worker in this module, which calls the run's functions
@@ -20,12 +20,13 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 from test_cuda_graph import tiny_data
 
-from act import distributed, models
-from act import train as training
-from act.build import prepare
+from act import models
 from act.config import load_config
 from act.datasets import read_source
 from act.errors import ActError
+from act.run import loop as training
+from act.run.build import prepare
+from act.step import distributed
 from pipelines import build_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

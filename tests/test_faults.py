@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from act import checkpoint
-from act import train as training
-from act.cli import main
+from act.commands.cli import main
 from act.config import load_config
 from act.errors import ActError
+from act.run import checkpoint
+from act.run import loop as training
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["optim.epochs=6", "optim.warmup_epochs=2", "optim.lr_decay=cosine:2,5e-4,6", "data.train_limit=400",
@@ -211,7 +211,7 @@ def test_a_corrupt_metrics_file_is_rebuilt_from_the_checkpoint_on_resume(referen
 def lock_holder(run) -> subprocess.Popen:
     """Another process that takes the run folder's lock and holds it (it prints "held" once it has)."""
     return subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from act.rundir import acquire; "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from act.run.folder import acquire; "
                                "acquire(Path(sys.argv[1])); print('held', flush=True); time.sleep(120)", str(run)],
         cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
 
@@ -307,7 +307,7 @@ def test_report_out_replaces_a_link_never_its_target(reference, tmp_path):
 
 
 def test_a_report_that_fails_to_write_keeps_the_earlier_one_whole(reference, tmp_path, monkeypatch):
-    import act.rundir
+    import act.run.folder
 
     out = tmp_path / "report"
     assert main(["report", str(reference), "--out", str(out)]) == 0
@@ -316,7 +316,7 @@ def test_a_report_that_fails_to_write_keeps_the_earlier_one_whole(reference, tmp
     def disk_full(src, dst):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(act.rundir.os, "replace", disk_full)
+    monkeypatch.setattr(act.run.folder.os, "replace", disk_full)
     assert main(["report", str(reference), "--out", str(out)]) == 2
     assert (out / "report.md").read_text() == before
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
@@ -374,24 +374,24 @@ def test_a_killed_runs_lock_is_not_held_by_its_loader_workers(tmp_path):
 TWO = ["model.name=tinycnn", "optim.warmup_epochs=1", "optim.epochs=3", "run.device=cpu", "optim.batch_size=64",
        "pipeline.name=reference", "pipeline.workers=0", "run.threads=1", "run.progress=false", "data.name=arrays"]
 # `python -c` of each process: `act train ...` with one function replaced (PATCH) to fail a stage.
-PATCHED = "import os, signal, sys, time\nimport act.build, act.checkpoint\nfrom act.cli import main\n{}\n" \
+PATCHED = "import os, signal, sys, time\nimport act.run.build, act.run.checkpoint\nfrom act.commands.cli import main\n{}\n" \
           "sys.exit(main(sys.argv[1:]))"
 # Reading runs Python code throughout, where the SIGTERM handler runs at once (one long sleep
 # would run it only at its end when the kernel hands the signal to one of gloo's threads).
-SLOW_READ = """read = act.build.read_data
+SLOW_READ = """read = act.run.build.read_data
 def slow_read(cfg):
     print("reading", flush=True)
     for _ in range(600):
         time.sleep(0.1)
     return read(cfg)
-act.build.read_data = slow_read"""
-KILLED_IN_LAST_SAVE = """save = act.checkpoint.save
+act.run.build.read_data = slow_read"""
+KILLED_IN_LAST_SAVE = """save = act.run.checkpoint.save
 def killed_in_last_save(path, state):
     if state["epoch"] == 2:
         path.with_name(".checkpoint.pt.tmp").write_bytes(b"half a checkpoint")
         os.kill(os.getpid(), signal.SIGKILL)
     save(path, state)
-act.checkpoint.save = killed_in_last_save"""
+act.run.checkpoint.save = killed_in_last_save"""
 
 
 def launch_ranks(args: list[str], patch: str = "", size: int = 2) -> list[subprocess.Popen]:

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from act import label_issues
-from act import train as training
-from act.cli import main
+from act.commands import issues as label_issues
+from act.commands.cli import main
 from act.config import dump_yaml, load_config
+from act.run import loop as training
 
 TINY = ["optim.epochs=6", "optim.warmup_epochs=2", "optim.lr_decay=cosine:2,5e-4,6", "data.test_limit=200",
         "run.progress=false", "run.threads=1", "run.plots=false"]

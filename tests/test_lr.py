@@ -4,7 +4,7 @@ import math
 import pytest
 
 from act.errors import ActError
-from act.lr import build_lr_plan, build_ntm_plan, parse_ntm_plan
+from act.method.lr import build_lr_plan, build_ntm_plan, parse_ntm_plan
 
 
 def test_the_spec_example_plan():

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from act import method as M
+from act.method import functions as M
 
 # Every (RTM right?, NTM right?) combination, one sample each; label 0 for all.
 Y = torch.tensor([0, 0, 0, 0])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from act.errors import ActError
-from act.noise import corrupt, noise_report, transition_matrix
+from act.method.noise import corrupt, noise_report, transition_matrix
 
 
 def public_matrix(noise_type, closeset_ratio, openset_ratio, nb_classes):

@@ -11,8 +11,8 @@ import pytest
 import torch
 from datafactory import write_image_folder
 
+from act.commands.convert import convert
 from act.config import load_config
-from act.convert import convert
 from act.datasets.converted import read_converted
 from benchmarks.recorder import OpRecorder
 from pipelines import build_pipeline

@@ -10,15 +10,15 @@ import torch
 from datafactory import write_food101n, write_image
 from PIL import Image, ImageFile
 
-from act import label_issues
-from act import method as M
-from act import train as training
-from act.build import prepare
+from act.commands import issues as label_issues
+from act.commands.convert import convert, load_rgb
 from act.config import load_config
-from act.convert import convert, load_rgb
 from act.datasets import read_source
 from act.datasets.converted import read_converted
 from act.errors import ActError
+from act.method import functions as M
+from act.run import loop as training
+from act.run.build import prepare
 from pipelines.reference import open_image
 
 CPU = ["run.device=cpu", "run.progress=false", "run.threads=1", "run.plots=false", "pipeline.workers=0"]

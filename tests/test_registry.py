@@ -6,15 +6,15 @@ import json
 import pytest
 import torch.nn as nn
 
-from act import engine
-from act import train as training
+from act.commands.report import report
 from act.config import load_config
 from act.datasets import DatasetSpec, read_source
 from act.datasets.registry import SPECS
 from act.errors import ActError
-from act.methods import METHODS, MethodSpec
+from act.method.registry import METHODS, MethodSpec
 from act.models import MODELS
-from act.report import report
+from act.run import loop as training
+from act.step import engine
 from pipelines import PIPELINES
 from pipelines.tensor import TensorPipeline
 from tests.datafactory import array_source

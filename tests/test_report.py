@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from act import train as training
-from act.cli import main
+from act.commands.cli import main
+from act.commands.report import report, to_csv
 from act.config import dump_yaml, load_config
 from act.errors import ActError
-from act.report import report, to_csv
+from act.run import loop as training
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -94,7 +94,7 @@ def test_stopped_and_broken_runs_are_listed_and_left_out_of_the_means(tiny_runs)
 def test_a_run_being_trained_is_listed_as_running(tiny_runs, tmp_path):
     import shutil
 
-    from act.rundir import RunFolder
+    from act.run.folder import RunFolder
 
     root, _ = tiny_runs
     run = tmp_path / "live"

@@ -1,4 +1,4 @@
-"""A run folder (act/rundir.py `RunFolder`): its files read typed, a file of another type refused in
+"""A run folder (act/run/folder.py `RunFolder`): its files read typed, a file of another type refused in
 one line naming it, the lock held for the run's life and released once."""
 import json
 import shutil
@@ -6,13 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-from act import rundir
-from act import train as training
-from act.cli import main
+from act.commands.cli import main
+from act.commands.report import is_locked
 from act.config import Config, dump_yaml, load_config
 from act.errors import ActError
-from act.report import is_locked
-from act.rundir import RunFileError, RunFolder, taken
+from act.run import folder as rundir
+from act.run import loop as training
+from act.run.folder import RunFileError, RunFolder, taken
 
 TINY = ["optim.epochs=2", "optim.warmup_epochs=1", "optim.lr_decay=constant", "data.train_limit=200",
         "data.test_limit=100", "run.progress=false", "run.threads=1", "run.plots=false"]

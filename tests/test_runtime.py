@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 
 from act.config import load_config
-from act.distributed import World
 from act.errors import ActError
-from act.runtime import Environment, resolve
+from act.run.runtime import Environment, resolve
+from act.step.distributed import World
 
 CPU = Environment(cpus=2, threads=2)
 GPU = Environment(cuda_devices=1, bf16=True, cpus=16, threads=16, matplotlib=True, dali=True)
@@ -108,7 +108,7 @@ def test_the_pipeline_auto_picks_by_what_the_converted_folder_holds(tmp_path):
 def test_a_run_records_its_runtime_whole_in_its_summary(tmp_path):
     import json
 
-    from act import train as training
+    from act.run import loop as training
 
     training.train(load_config(None, ["optim.epochs=1", "optim.warmup_epochs=1", f"run.out_dir={tmp_path}",
                                       "run.name=r", "run.progress=false", "run.plots=false", "data.train_limit=256",

@@ -1,4 +1,4 @@
-"""The fused step (act.engine) computes what the public ACT code's step computes.
+"""The fused step (act.step.engine) computes what the public ACT code's step computes.
 
 benchmarks/naive_step.py re-states the public step (host syncs, the EMA bank on the CPU,
 boolean-mask indexing, one backward per net). From identical nets, optimisers and bank, on
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from act import engine
 from act.models import create_model
+from act.step import engine
 from benchmarks.naive_step import NaiveACT
 from benchmarks.step import LR, LR1, bank_diff, fused_context, state_diff
 from pipelines.base import Batch

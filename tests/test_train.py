@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from act import checkpoint, console
-from act import train as training
-from act.cli import main
+from act.commands.cli import main
 from act.config import load_config
 from act.errors import ActError
-from act.rundir import to_json
+from act.run import checkpoint, console
+from act.run import loop as training
+from act.run.folder import to_json
 
 TIMING_KEYS = {"epoch_seconds", "train_seconds", "images_per_s"}
 REQUIRED = {"epoch", "phase", "lr", "lr1", "rtm_test_acc", "ntm_test_acc", "sel_precision", "sel_recall",
@@ -434,7 +434,7 @@ def test_a_named_folder_holding_other_files_is_left_alone(tmp_path):
 
 def test_the_data_limits_cut_a_source_given_to_prepare_too(tmp_path):
     """Benchmarks hand prepare a Source of their own; data.train_limit / test_limit still hold."""
-    from act.build import prepare
+    from act.run.build import prepare
     from tests.datafactory import array_source
 
     cfg = load_config(None, ["data.train_limit=50", "data.test_limit=20", "run.threads=1"])

@@ -86,7 +86,7 @@ def test_the_views_and_the_ntm_plan_are_recorded_in_the_run_folder(tmp_path):
 
     import yaml
 
-    from act import train as training
+    from act.run import loop as training
     from act.config import load_config
 
     cfg = load_config(None, [f"run.out_dir={tmp_path}", "optim.epochs=2", "optim.warmup_epochs=1",

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
+from act.commands.convert import convert
 from act.config import load_config
-from act.convert import convert
 from act.datasets.converted import read_converted
 from act.errors import ActError
 from pipelines import build_pipeline

@@ -3,7 +3,7 @@
 A Source holds labels and pixels for a train and a test split. Pixels come in one of two
 forms: `images` (one uint8 array N x H x W x C, an "array source") or `files` (a list of
 encoded image paths, a "file source"). Noise is applied later, to `train.labels`, by
-`act.noise`; readers only ever return the labels the data set ships with.
+`act.method.noise`; readers only ever return the labels the data set ships with.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The reader of a folder `act convert` wrote (`pipeline.path`): its Source, checked against the config.
 
-The folder's format is described in act/convert.py, which writes it; this module reads it back
+The folder's format is described in act/commands/convert.py, which writes it; this module reads it back
 as a Source of re-encoded files and the labels it stored (noisy labels are never stored: they
 come from the run's noise settings).
 """

@@ -16,7 +16,7 @@ from act.errors import ActError
 
 Builder = Callable[..., nn.Module]
 
-NO_WEIGHTS = "none"  # model.pretrained=none: no weights file, on purpose (act/build.py check_weights)
+NO_WEIGHTS = "none"  # model.pretrained=none: no weights file, on purpose (act/run/build.py check_weights)
 
 # name -> builder(num_classes, in_channels, image_size); filled by @register as the modules import.
 MODELS: dict[str, Builder] = {}

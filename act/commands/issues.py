@@ -30,7 +30,7 @@ import numpy as np
 from act.config import Config
 from act.datasets.registry import clean_known
 from act.errors import ActError
-from act.rundir import BANK, CHECKPOINT, CONFIG, LABELS, Bank, RunFolder, atomic_write, check_replaceable
+from act.run.folder import BANK, CHECKPOINT, CONFIG, LABELS, Bank, RunFolder, atomic_write, check_replaceable
 
 THRESHOLD = 0.5
 

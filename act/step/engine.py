@@ -12,14 +12,14 @@ optimiser updates. The maths lives in `method.py`; this module arranges it for s
 - `PhaseStep` copies each full batch into static buffers and runs the whole step (losses,
   backward, both updates) from them; with `cuda_graph=True` it runs a few real steps on its
   own capture stream (warm-up: lazy initialisation, compilation), then captures the step as
-  one CUDA graph on that stream (act/graphs.py) and replays it for every later full batch; a
+  one CUDA graph on that stream (act/step/graphs.py) and replays it for every later full batch; a
   failed capture falls back to the eager step and says so. Without capture the same code runs
   eagerly, which is how the CPU tests prove it equals the plain step (and `EagerGraph` walks
   the capture and replay path on the CPU). The last, smaller
   batch of an epoch takes the eager path (no padding: a padded batch would change the
   batch-norm statistics).
-- SGD is `fused` (it reads the tensor learning rate on the device; act/build.py builds it).
-- Under DDP (act/distributed.py) the nets are DDP modules, which average gradients over the
+- SGD is `fused` (it reads the tensor learning rate on the device; act/run/build.py builds it).
+- Under DDP (act/step/distributed.py) the nets are DDP modules, which average gradients over the
   ranks, and `StepContext.all_sum` adds tensors over the ranks: each step sums the batch
   size, both correct counts and the selected counts once, so the memorisation check, the
   selection's mean and every batch mean are those of the global batch (`select_batch`,
@@ -36,8 +36,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from act import method as M
-from act.graphs import CaptureStream, Graph, GraphType, capture, graph_type
+from act.method import functions as M
+from act.step.graphs import CaptureStream, Graph, GraphType, capture, graph_type
 
 # The epoch statistics, in the order of EpochStats.totals.
 STAT_NAMES = ("samples", "selected", "selected_clean", "clean", "mining_steps", "steps",
@@ -260,7 +260,7 @@ class PhaseStep:
     """The step of one phase: compiled losses (when asked), backward and both updates.
 
     With `cuda_graph`, full batches are copied into static buffers and the step is replayed
-    as one CUDA graph from them (act/graphs.py: warm-up steps and capture on the step's own
+    as one CUDA graph from them (act/step/graphs.py: warm-up steps and capture on the step's own
     stream, thread-local capture errors); `static_inputs` alone runs the same capturable step
     eagerly from those buffers (what the CPU tests check). Any other batch size (the epoch's
     last batch) runs eagerly from the batch itself.
@@ -352,7 +352,7 @@ def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats, 
 def build_steps(ctx: StepContext, losses: dict[str, Callable], batch_size: int, compile: bool = False,
                 mode: str = "default", cuda_graph: bool = False, static_inputs: bool = False, strict: bool = False,
                 graphs: GraphType | None = None) -> dict[str, PhaseStep]:
-    """One step per phase of a method (`losses`: phase -> loss function, act/methods.py);
+    """One step per phase of a method (`losses`: phase -> loss function, act/method/registry.py);
     compile and capture happen lazily at each phase's first full batches."""
     return {phase: PhaseStep(ctx, fn, batch_size, compile, mode, cuda_graph, static_inputs, strict, graphs, phase)
             for phase, fn in losses.items()}

@@ -43,7 +43,7 @@ class Bank:
 
 def conf_penalty(logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """mean_batch(sum_c p_c log p_c), p = softmax(logits.clamp(min=1e-12)); `reduction="none"`:
-    the per-sample terms (a DDP rank's share of the global batch's mean, act/engine.py).
+    the per-sample terms (a DDP rank's share of the global batch's mean, act/step/engine.py).
 
     The clamp on the logits (not the probabilities) is the public code's quirk, kept.
     """

@@ -1,6 +1,6 @@
 """The run folder: `RunFolder` spells its file names once, reads each typed and writes each
 atomically; creating it, and the lock held while a process writes it. What a run records about
-its epochs: act/results.py; its checkpoint's format: act/checkpoint.py (README, *Runs and results*).
+its epochs: act/run/records.py; its checkpoint's format: act/run/checkpoint.py (README, *Runs and results*).
 
 Principles: nothing act did not write is ever deleted or overwritten; a reader never sees half a
 file (temp file + rename); one process at a time writes a run folder (`fcntl.flock` on `.lock`,
@@ -263,7 +263,7 @@ class RunFileError(ActError):
 
 @dataclass
 class Bank:
-    """The memory bank a run left for `act issues` (bank.npz, or its checkpoint's: act/label_issues.py)."""
+    """The memory bank a run left for `act issues` (bank.npz, or its checkpoint's: act/commands/issues.py)."""
 
     ema: np.ndarray  # (N, outputs) float
     selected: np.ndarray  # (N,) robust-phase selections
@@ -314,7 +314,7 @@ class RunFolder:
     def held(self, take: Callable[[Callable[[], None]], None] = run_now) -> Iterator[RunFolder]:
         """The lock for the run's life: taken here (`create` took it already: a new folder is never
         unlocked), released once when the run ends. `take` runs the taking: a torchrun run has
-        rank 0 alone take it (act/distributed.py `on_main`), its refusal raised on every rank."""
+        rank 0 alone take it (act/step/distributed.py `on_main`), its refusal raised on every rank."""
         try:
             take(lambda: acquire(self.path))
             yield self
@@ -376,9 +376,9 @@ class RunFolder:
                     classes=classes)
 
     def checkpoint(self) -> dict | None:
-        """The verified state of checkpoint.pt on the CPU (act/checkpoint.py), or None before the
+        """The verified state of checkpoint.pt on the CPU (act/run/checkpoint.py), or None before the
         first epoch ended."""
-        from act import checkpoint  # torch, only where a checkpoint is read
+        from act.run import checkpoint  # torch, only where a checkpoint is read
 
         path = self / CHECKPOINT
         return checkpoint.load(path) if path.exists() else None

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     stdout = PipeSafeStdout(sys.stdout)
-    previous = signal.signal(signal.SIGTERM, terminate)  # under torchrun, act/distributed.py `join` replaces it
+    previous = signal.signal(signal.SIGTERM, terminate)  # under torchrun, act/step/distributed.py `join` replaces it
     try:
         return run_command(args, stdout)
     except ActError as exc:
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         how, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
         if args.command == "convert":
             print(f"\nact: {how}; {args.out} is as it was before this conversion", file=sys.stderr)
-        else:  # a training loop says which epoch its folder holds (act/train.py `loop`)
+        else:  # a training loop says which epoch its folder holds (act/run/loop.py `loop`)
             print(f"\nact: {how}{'; ' + str(exc) if str(exc) else ''}", file=sys.stderr)
         return code
     finally:
@@ -200,18 +200,18 @@ class PipeSafeStdout:
 
 
 def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
-    from act import train as training
+    from act.run import loop as training
     from act.config import load_config
 
     if args.command == "report":
-        from act.report import report
+        from act.commands.report import report
 
         print(report(args.runs, args.format, args.out, force=args.force), file=stdout, end="")
         return 0
     if args.command == "issues":
         return list_issues(args, stdout)
     if args.command == "convert":
-        from act.convert import convert
+        from act.commands.convert import convert
 
         manifest = convert(load_config(args.config, args.overrides), args.format, args.out, force=args.force,
                            skip_bad=args.skip_bad, max_side=args.max_side, quality=args.quality)
@@ -231,7 +231,7 @@ def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
 def list_issues(args: argparse.Namespace, stdout) -> int:
     from pathlib import Path
 
-    from act import label_issues
+    from act.commands import issues as label_issues
 
     if args.top < 1:
         raise ActError(f"--top {args.top} must be at least 1")

@@ -27,8 +27,8 @@ import numpy as np
 from act.config import flatten, to_dict
 from act.datasets.registry import title as data_title
 from act.errors import ActError
-from act.methods import METHODS
-from act.rundir import CONFIG, LOCK, METRICS, SUMMARY, RunFileError, RunFolder, check_replaceable, write_text
+from act.method.registry import METHODS
+from act.run.folder import CONFIG, LOCK, METRICS, SUMMARY, RunFileError, RunFolder, check_replaceable, write_text
 
 # Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
 # (data set, noise type, close-set ratio, open-set ratio).
@@ -118,7 +118,7 @@ def read_run(path: Path) -> RunInfo:
 
 
 def is_locked(path: Path) -> bool:
-    """Whether a process holds the run folder's lock (act/rundir.py), i.e. is training it now."""
+    """Whether a process holds the run folder's lock (act/run/folder.py), i.e. is training it now."""
     try:
         with os.fdopen(os.open(path / LOCK, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)) as lock:
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -332,7 +332,7 @@ def slug(text: str) -> str:
 
 def name_curves(groups: list[Group]) -> str:
     """Give each group with a run that has metrics its curves file name; a note when matplotlib is missing."""
-    from act import plots
+    from act.commands import plots
 
     if not plots.available():
         return "Curves not drawn: matplotlib is not installed (pip install 'act-noisy[plots]')."
@@ -348,7 +348,7 @@ def curve_histories(group: Group) -> list[list[dict]]:
 
 
 def draw_group_curves(groups: list[Group], out: Path, written: dict[str, str]) -> None:
-    from act import plots
+    from act.commands import plots
 
     for group in groups:
         if group.curves:

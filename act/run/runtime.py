@@ -4,7 +4,7 @@
 bf16, the torchrun processes, CPU cores, matplotlib, DALI, a terminal) into one frozen
 `Runtime`: device, AMP and its grad scaler, compile and its mode, CUDA graphs, the static (GPU)
 code paths, sync batch norm, pipeline and workers, threads, progress bar, plots. It raises every
-refusal that depends on the machine, before any data is read. `prepare` (act/build.py) builds
+refusal that depends on the machine, before any data is read. `prepare` (act/run/build.py) builds
 the run from it, and `summary.json` records it whole (`runtime`). tests/test_runtime.py is its
 table of (setting, machine) -> decision.
 """
@@ -20,8 +20,8 @@ import torch
 
 from act.config import Config
 from act.datasets.registry import spec_of
-from act.distributed import World, world_from_env
 from act.errors import ActError
+from act.step.distributed import World, world_from_env
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Environment:
 
     @classmethod
     def read(cls) -> "Environment":
-        from act import plots
+        from act.commands import plots
         from pipelines import dali_installed
 
         cuda = torch.cuda.is_available()

@@ -88,7 +88,7 @@ def mark_warmup(ax, histories: list[list[dict]]) -> None:
 def save_curves(histories: list[list[dict]], title: str, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from act.rundir import atomic_write
+    from act.run.folder import atomic_write
 
     fig = draw_curves(histories, title)
     FigureCanvasAgg(fig)

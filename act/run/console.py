@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from act.methods import spec_of
+from act.method.registry import spec_of
 
 # The per-epoch table: (metrics key, header, width, format of a value).
 COLUMNS = (
@@ -30,7 +30,7 @@ def percent(value: float | None, digits: int = 1) -> str:
 
 def print_summary(run, summary: dict, out=sys.stdout) -> None:
     """The lines that end a run: its folder, both nets' accuracy, the selection, the epoch time.
-    `run` needs `cfg`, `dir` and `history` (an act.build.Run)."""
+    `run` needs `cfg`, `dir` and `history` (an act.run.build.Run)."""
     n = run.cfg.data.noise
     rtm, ntm = summary["rtm"], summary["ntm"]
     noise = "no added noise" if n.type == "none" else f"{n.closeset_ratio:.0%} {n.type} noise"

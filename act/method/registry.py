@@ -1,6 +1,6 @@
 """The method registry: every fact about a method (`method.name`) beside its name.
 
-A `MethodSpec` gives the loss function of each of its phases (act/engine.py's `*_losses`, or
+A `MethodSpec` gives the loss function of each of its phases (act/step/engine.py's `*_losses`, or
 one of its own with the same signature), the phase each epoch trains, whether its steps read
 the strong view, whether it selects samples (the summary then prints the selection's
 precision and recall), and how tables name it. Config choices, the trainer (one step per
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from act import engine
 from act.errors import ActError
+from act.step import engine
 
 # (ctx, batch, statistics vector) -> the step's summed loss; see engine.warmup_losses.
 Losses = Callable[[engine.StepContext, Any, Any], Any]

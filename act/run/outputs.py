@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 
-from act import label_issues, plots, report
+from act.commands import issues as label_issues
+from act.commands import plots, report
 from act.config import Config, flatten, to_dict
 from act.errors import ActError
-from act.rundir import BANK, CURVES, TENSORBOARD, RunFolder
+from act.run.folder import BANK, CURVES, TENSORBOARD, RunFolder
 
 
 def is_main_process() -> bool:
@@ -28,7 +29,7 @@ class Outputs:
     def __init__(self, run_dir: Path, cfg: Config, plots: bool) -> None:
         self.folder = RunFolder(run_dir)
         self.main = is_main_process()
-        self.plots = plots  # the Runtime's decision of run.plots (act/runtime.py)
+        self.plots = plots  # the Runtime's decision of run.plots (act/run/runtime.py)
         self.title = report.group_title(flatten(to_dict(cfg)))
         self.writer = open_writer(self.folder / TENSORBOARD) if cfg.run.tensorboard and self.main else None
 

@@ -1,7 +1,7 @@
 """Building a run from its config: data and noise, pipeline, both networks, optimisers, steps.
 
-`prepare` is the one entry point (act/train.py calls it for a new and a resumed run). How the
-run executes on this machine is its Runtime (act/runtime.py: every `auto` decided there); here
+`prepare` is the one entry point (act/run/loop.py calls it for a new and a resumed run). How the
+run executes on this machine is its Runtime (act/run/runtime.py: every `auto` decided there); here
 are the fused SGD of both nets and whether a model with batch norm can train on the data at all.
 """
 from __future__ import annotations
@@ -13,19 +13,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from act import distributed, engine, methods, runtime
-from act import method as M
 from act.config import Config, OptimConfig
 from act.datasets import limit, read_data
 from act.datasets.base import Source
 from act.datasets.registry import clean_known, spec_of
 from act.errors import ActError
-from act.lr import build_lr_plan, build_ntm_plan
+from act.method import functions as M
+from act.method import registry as methods
+from act.method.lr import build_lr_plan, build_ntm_plan
+from act.method.noise import corrupt, noise_report, transition_matrix
 from act.models import NO_WEIGHTS, create_model
-from act.noise import corrupt, noise_report, transition_matrix
-from act.results import noise_settings
-from act.rundir import RunFolder
-from act.runtime import Runtime
+from act.run import runtime
+from act.run.folder import RunFolder
+from act.run.records import noise_settings
+from act.run.runtime import Runtime
+from act.step import distributed, engine
 from pipelines import build_pipeline
 
 
@@ -47,8 +49,8 @@ class Run:
     stats: engine.EpochStats
     start_epoch: int = 0
     fingerprint: dict | None = None  # checkpoint.fingerprint of the data, checked on resume
-    world: distributed.World = distributed.World()  # the processes of a torchrun run (act/distributed.py)
-    runtime: Runtime | None = None  # every `auto` of the config decided (act/runtime.py)
+    world: distributed.World = distributed.World()  # the processes of a torchrun run (act/step/distributed.py)
+    runtime: Runtime | None = None  # every `auto` of the config decided (act/run/runtime.py)
 
     @property
     def folder(self) -> RunFolder:

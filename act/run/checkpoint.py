@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from act import distributed
 from act.config import RESUME_OVERRIDABLE, Config, experiment
 from act.datasets.base import Source
 from act.errors import ActError
-from act.rundir import CHECKPOINT, describe, write_bytes
+from act.run.folder import CHECKPOINT, describe, write_bytes
 from act.schema import NONE, mismatch
+from act.step import distributed
 
 MAGIC = b"ACT-CHECKPOINT 1\n"
 DIGEST_LINE = 64 + 1  # sha256 hex + newline
@@ -124,7 +124,7 @@ def fingerprint(source: Source, noisy: np.ndarray) -> dict:
 
 
 def save_run(run, epoch: int) -> None:
-    """Checkpoint `run` (act/build.py's Run) after its completed epoch `epoch`."""
+    """Checkpoint `run` (act/run/build.py's Run) after its completed epoch `epoch`."""
     ctx = run.ctx
     save(run.folder / CHECKPOINT, {
         "epoch": epoch,  # last completed epoch; the next starts at its first batch

@@ -1,11 +1,11 @@
 """One run: the epoch loop, new and resumed.
 
 `train` starts a run from a config, `resume` continues one from its folder; both build the run
-with act/build.py's `prepare` and hand it to `loop`, which trains epoch after epoch, checkpoints
-each (act/checkpoint.py), writes its metrics and summary (act/results.py) and prints the table
-(act/console.py).
+with act/run/build.py's `prepare` and hand it to `loop`, which trains epoch after epoch, checkpoints
+each (act/run/checkpoint.py), writes its metrics and summary (act/run/records.py) and prints the table
+(act/run/console.py).
 
-The run folder (one per run, never overwritten by accident) and its files: act/rundir.py's
+The run folder (one per run, never overwritten by accident) and its files: act/run/folder.py's
 `RunFolder`, locked for the run's life (`RunFolder.held`).
 """
 from __future__ import annotations
@@ -15,14 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-from act import checkpoint, distributed, engine, methods
-from act.build import Run, check_trainable, check_weights, has_batch_norm, prepare
 from act.config import RESUME_OVERRIDABLE, Config, override
-from act.console import format_header, format_row, print_summary
 from act.errors import ActError
-from act.outputs import Outputs
-from act.results import epoch_record, graph_modes, summarise
-from act.rundir import CHECKPOINT, LABELS, RunFolder, taken
+from act.method import registry as methods
+from act.run import checkpoint
+from act.run.build import Run, check_trainable, check_weights, has_batch_norm, prepare
+from act.run.console import format_header, format_row, print_summary
+from act.run.folder import CHECKPOINT, LABELS, RunFolder, taken
+from act.run.outputs import Outputs
+from act.run.records import epoch_record, graph_modes, summarise
+from act.step import distributed, engine
 
 def phase_of(cfg: Config, epoch: int) -> str:
     return methods.spec_of(cfg.method.name).phase(epoch, cfg.optim.warmup_epochs)
@@ -207,7 +209,7 @@ def loop(run: Run, out=sys.stdout) -> dict:
                 run.folder.write_summary(summary)
             outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files,
                            run.pipeline.source.num_classes)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as act/cli.py raises it
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as act/commands/cli.py raises it
         raise type(exc)(saved_text(run, saved)) from None
     print_summary(run, summary, out)
     return summary

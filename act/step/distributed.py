@@ -3,7 +3,7 @@
 `torchrun --nproc_per_node N -m act train ...` starts N processes with WORLD_SIZE, RANK and
 LOCAL_RANK set; `join` makes them one process group (NCCL on CUDA, gloo on the CPU). Without
 them, or with WORLD_SIZE=1, nothing here runs a collective and a run is a single process.
-What the processes share, and how (each piece is a helper that act/build.py and act/train.py call):
+What the processes share, and how (each piece is a helper that act/run/build.py and act/run/loop.py call):
 
 - data: `optim.batch_size` is the global batch; each rank trains its slice of every global
   batch (pipelines/shard.py), every index once per epoch, and every rank runs the same steps
@@ -43,10 +43,10 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
-from act import engine
 from act.config import Config, RunConfig
 from act.errors import ActError
-from act.method import Bank
+from act.method.functions import Bank
+from act.step import engine
 from pipelines.base import Batch, Pipeline
 from pipelines.shard import shard_positions
 
@@ -86,11 +86,11 @@ def world_from_env() -> World:
 
 def join(run: RunConfig) -> World:
     """The processes of this run; with more than one, the process group (created by the first call;
-    later calls return the same world), on NCCL when the run's device is CUDA (act/runtime.py)."""
+    later calls return the same world), on NCCL when the run's device is CUDA (act/run/runtime.py)."""
     world = world_from_env()
     if world.size == 1 or dist.is_initialized():
         return world
-    from act.runtime import Environment, resolve_device
+    from act.run.runtime import Environment, resolve_device
 
     device = resolve_device(run.device, Environment(cuda_devices=torch.cuda.device_count(), world=world))
     cuda = device.startswith("cuda")

@@ -1,6 +1,6 @@
 """What a run records about itself: one record per epoch (metrics.jsonl) and summary.json.
 
-Both are written as strict JSON (a NaN or infinity becomes null) by act/rundir.py's `RunFolder`.
+Both are written as strict JSON (a NaN or infinity becomes null) by act/run/folder.py's `RunFolder`.
 `epoch_record` turns an epoch's statistics into its record, `summarise` the records into the
 summary that `act report` reads.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from act.config import Config
-from act.metrics import last_k_summary, selection_quality
+from act.run.metrics import last_k_summary, selection_quality
 
 
 def epoch_record(run, epoch: int, phase: str, totals: dict, accs: list[float], seconds: float,
