@@ -1,6 +1,9 @@
 """`act issues`: the labels a run judged wrong, against the labels the demo's noise truly flipped."""
 import csv
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -148,3 +151,50 @@ def test_a_bank_or_labels_file_of_other_shapes_or_types_is_one_line(tmp_path, ca
     assert main(["issues", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and why in err
+
+
+def a_folder_run(run, files: list[str]) -> None:
+    """A `folder` run folder over `files` (two classes, halves in order) whose bank rejects every label."""
+    run.mkdir()
+    cfg = load_config(None, ["data.name=folder", "data.root=/x", "data.noise.type=none"])
+    (run / "config.yaml").write_text(dump_yaml(cfg))
+    labels = np.repeat([0, 1], len(files) // 2)
+    np.savez(run / "labels.npz", noisy=labels, true=labels)
+    np.savez(run / "bank.npz", count=np.zeros(len(files), int), ema=np.eye(2)[1 - labels], selected=np.zeros(len(files), int),
+             warmup_epochs=0, robust_epochs=2, classes=2, files=np.asarray(files, dtype=str))
+
+
+def test_the_csv_names_a_file_whose_name_is_not_utf8_by_its_bytes(tmp_path):
+    """os.listdir keeps a byte that is not UTF-8 as a surrogate escape; the CSV holds the byte itself,
+    so it names the file on disk, the terminal shows it as \\xNN, and a second --out replaces the first."""
+    from datafactory import write_image_folder
+    from act.datasets import read_source
+
+    root = write_image_folder(str(tmp_path / "images"), ["cat", "dog"], per_class=2, size=8)
+    cat = os.path.join(root, "train", "cat").encode()
+    os.rename(cat + b"/000.png", cat + b"/caf\xe9.png")
+    files = read_source("folder", root).train.files
+    a_folder_run(tmp_path / "run", files)
+    out = tmp_path / "issues.csv"
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "act", "issues", str(tmp_path / "run"), "--out", str(out)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert f"{root}/train/cat/caf\\xe9.png" in done.stdout
+    with open(out, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        listed = [row["file"] for row in csv.DictReader(f)]
+    assert sorted(map(os.fsencode, listed)) == sorted(map(os.fsencode, files))
+    assert cat + b"/caf\xe9.png" in out.read_bytes().split(b",")
+    assert all(os.path.isfile(name) for name in listed)
+
+
+def test_the_csv_is_utf8_in_an_ascii_locale(tmp_path):
+    a_folder_run(tmp_path / "run", ["/data/café.png", "/data/b.png"])
+    out = tmp_path / "issues.csv"
+    script = ("import sys; from pathlib import Path; from act.commands import issues; "
+              "issues.write_csv(issues.find_issues(sys.argv[1]), Path(sys.argv[2]))")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run"), str(out)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert b"\n0,/data/caf\xc3\xa9.png,0,1," in out.read_bytes()

@@ -160,6 +160,12 @@ def quality(issues: Issues, top: int) -> dict[str, float | int | None]:
 COLUMNS = ("index", "file", "given_label", "suggested_label", "times_selected", "robust_epochs", "score")
 
 
+def shown(name: str) -> str:
+    """A file name for the terminal: each byte of it that is not UTF-8 (kept by os.listdir as a
+    surrogate escape, which no terminal can print) written as \\xNN."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def rows(issues: Issues, chosen: np.ndarray) -> list[dict]:
     files = issues.bank.files
     out = []
@@ -176,13 +182,15 @@ def rows(issues: Issues, chosen: np.ndarray) -> list[dict]:
 
 def write_csv(issues: Issues, path: Path, force: bool = False) -> None:
     """Every listed sample, highest score first (`label_flipped` only where true labels are known),
-    replacing a file at `path` only where act issues wrote it or `force` asks."""
+    replacing a file at `path` only where act issues wrote it or `force` asks. The file is UTF-8
+    whatever the locale, except that the bytes of a file name that are not UTF-8 are written as
+    they are on disk, so the column names the same files (read it with errors="surrogateescape")."""
     columns = list(COLUMNS) + (["label_flipped"] if issues.flipped is not None else [])
     check_replaceable(path, "--out", written_by_act(path), force)
     table = rows(issues, issues.order)
 
     def write(p: Path) -> None:
-        with open(p, "w", newline="") as f:
+        with open(p, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(table)
@@ -195,7 +203,7 @@ def written_by_act(path: Path) -> bool:
     if path.is_symlink() or not path.is_file():
         return False
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
             header = f.readline(4096).rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return False
@@ -220,7 +228,7 @@ def describe(issues: Issues, run_dir: Path, top: int) -> str:
         lines.append(f"  against the {q['flipped']} truly flipped labels: precision {pct(q['precision'])}, "
                      f"recall {pct(q['recall'])}; top {q['top']}: precision {pct(q['top_precision'])}, "
                      f"recall {pct(q['top_recall'])}")
-    table = rows(issues, issues.order[:top])
+    table = [{**r, "file": shown(r["file"])} for r in rows(issues, issues.order[:top])]
     if table:
         columns = [c for c in table[0] if c != "file" or issues.bank.files]
         widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in columns}
