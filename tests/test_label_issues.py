@@ -143,8 +143,15 @@ def a_files_run(run, labels=None, **bank) -> None:
     (None, {"selected": np.array([4, 0])}, "labels.npz holds 3 noisy labels but the bank's selections 2"),
     (None, {"files": np.array(["a.jpg"])}, "labels.npz holds 3 noisy labels but the bank's files 1"),
     (np.array([0, 1, 7]), {}, "labels.npz holds labels outside the bank's 2 classes"),
+    (None, {"classes": -1}, "bank.npz does not hold what a run writes ('classes' is -1, not from 1 to the EMA's 2 "
+                            "columns)"),
+    (None, {"classes": 3}, "('classes' is 3, not from 1 to the EMA's 2 columns)"),
+    (None, {"robust_epochs": -4}, "bank.npz does not hold what a run writes ('robust_epochs' is -4, below 0)"),
+    (None, {"selected": np.array([4, -1, 2])}, "bank.npz does not hold what a run writes ('selected' holds -1, "
+                                               "below 0)"),
 ], ids=["2-d labels", "text labels", "1-d ema", "no selections", "epochs an array", "short selections",
-        "short files", "label past the classes"])
+        "short files", "label past the classes", "negative classes", "classes past the EMA", "negative epochs",
+        "negative selections"])
 def test_a_bank_or_labels_file_of_other_shapes_or_types_is_one_line(tmp_path, capsys, labels, bank, why):
     run = tmp_path / "web"
     a_files_run(run, labels, **bank)

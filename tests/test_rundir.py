@@ -84,6 +84,23 @@ def test_a_file_of_another_type_is_refused_naming_it(tmp_path, plant, read, why)
     assert str(caught.value).startswith(str(tmp_path / why.split(" ")[0].rstrip(":")))
 
 
+@pytest.mark.parametrize("record", ["[1, 2]", '"act"', "not json"])
+def test_a_checkpoint_whose_config_record_is_not_a_mapping_is_refused_in_one_line(tiny_run, tmp_path, capsys, record):
+    from act.run import checkpoint
+
+    folder = copy_of(tiny_run, tmp_path)
+    state = checkpoint.load(folder / rundir.CHECKPOINT)
+    state["config"] = record
+    checkpoint.save(folder / rundir.CHECKPOINT, state)
+    why = "checkpoint.pt holds a config record that is not the JSON of a mapping"
+    with pytest.raises(RunFileError) as caught:
+        folder.checkpoint()
+    assert caught.value.why.startswith(why) and str(caught.value).startswith(str(folder / rundir.CHECKPOINT))
+    assert main(["train", "--resume", str(folder.path), "optim.epochs=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{folder / rundir.CHECKPOINT} holds a config record" in err
+
+
 def test_a_file_that_is_a_folder_is_refused_not_read(tmp_path):
     (tmp_path / rundir.SUMMARY).mkdir()
     with pytest.raises(RunFileError, match="summary.json is not a regular file"):

@@ -272,6 +272,30 @@ class Bank:
     classes: int | None  # the data set's classes, the EMA's first columns (None: not recorded, a checkpoint)
 
 
+def bank_out_of_range(arrays: dict[str, np.ndarray]) -> str | None:
+    """What in bank.npz's arrays is out of the range a run writes, where their types (BANK_ARRAYS) do
+    not bound it: the classes are the EMA's first columns, counts are never negative."""
+    columns = arrays["ema"].shape[1]
+    if "classes" in arrays and not 1 <= arrays["classes"] <= columns:
+        return f"'classes' is {int(arrays['classes'])}, not from 1 to the EMA's {columns} columns"
+    if arrays["robust_epochs"] < 0:
+        return f"'robust_epochs' is {int(arrays['robust_epochs'])}, below 0"
+    if arrays["selected"].size and arrays["selected"].min() < 0:
+        return f"'selected' holds {int(arrays['selected'].min())}, below 0"
+    return None
+
+
+def is_config_record(record: str | None) -> bool:
+    """A checkpoint's config record as `save_run` writes it: the JSON of a mapping (None: a
+    checkpoint older than the record)."""
+    if record is None:
+        return True
+    try:
+        return isinstance(json.loads(record), dict)
+    except ValueError:
+        return False
+
+
 def run_now(take: Callable[[], None]) -> None:
     """How `RunFolder.held` takes the lock in a process of its own: now."""
     take()
@@ -369,6 +393,9 @@ class RunFolder:
         if not self.regular(BANK):
             return None
         z = self.npz(BANK, BANK_ARRAYS, optional=("files", "classes"))
+        wrong = bank_out_of_range(z)
+        if wrong:
+            raise RunFileError(self.path, f"{BANK} does not hold what a run writes ({wrong})")
         files = [str(f) for f in z["files"]] if "files" in z else None
         # A bank.npz without `classes` predates model.num_outputs: one EMA column per class.
         classes = int(z["classes"]) if "classes" in z else z["ema"].shape[1]
@@ -381,7 +408,13 @@ class RunFolder:
         from act.run import checkpoint  # torch, only where a checkpoint is read
 
         path = self / CHECKPOINT
-        return checkpoint.load(path) if path.exists() else None
+        if not path.exists():
+            return None
+        state = checkpoint.load(path)
+        if not is_config_record(state["config"]):
+            raise RunFileError(self.path, f"{CHECKPOINT} holds a config record that is not the JSON of a mapping; "
+                                          f"it is not a checkpoint act wrote")
+        return state
 
     def metrics(self) -> list[dict]:
         """The records of metrics.jsonl, one per epoch ([] before the first)."""
