@@ -52,7 +52,7 @@ class ModelConfig:
 
 @dataclass
 class AblationConfig:
-    mining: bool = True  # ASM: mine (pred0 != y) & (pred1 == y) while the memorisation check allows
+    mining: bool = True  # ASM: mine (rtm_pred != y) & (ntm_pred == y) while the memorisation check allows
     reweight: bool = True  # DSRW: weight the selected loss by count / (epoch + 1)
     consistency: bool = True  # CR: cross-entropy of the strong view against the EMA pseudo-label
 
@@ -70,9 +70,9 @@ class MethodConfig:
 @dataclass
 class OptimConfig:
     batch_size: int = 128
-    lr: float = 0.01
-    lr1: float = 0.08
-    warmup_lr: float = 0.01
+    lr: float = 0.01  # the RTM's (robust net's) rate after warm-up
+    lr1: float = 0.08  # the NTM's (normal net's) rate, as optim.ntm_lr_plan uses it
+    warmup_lr: float = 0.01  # the RTM's rate in warm-up; the NTM's too when ntm_lr_plan is own or shared
     warmup_epochs: int = 50
     epochs: int = 150
     lr_decay: str = "cosine:20,5e-4,100"  # cosine:S,END,E | constant
@@ -459,6 +459,16 @@ def dump_yaml(cfg: Config) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
+# What a key does where its name cannot say it, in `act train --help`. The learning-rate keys
+# keep the public scripts' names (lr, lr1); the nets they drive are named here.
+KEY_HELP = {
+    "optim.lr": "the RTM's rate after warm-up",
+    "optim.lr1": "the NTM's rate (read as optim.ntm_lr_plan says)",
+    "optim.warmup_lr": "the RTM's rate in warm-up (and the NTM's with ntm_lr_plan own or shared)",
+    "optim.ntm_lr_plan": "own: the RTM's plan from lr1 | shared: the RTM's plan | constant | step:E,F",
+}
+
+
 def describe_keys() -> str:
     """One line per key with its default, for `act train --help`."""
     default = Config()
@@ -467,5 +477,6 @@ def describe_keys() -> str:
         value = get_key(default, key)
         choices = all_choices().get(key)
         extra = f"  ({' | '.join(choices)})" if choices else ""
-        lines.append(f"  {key} = {value!r}{extra}")
+        said = f"  {KEY_HELP[key]}" if key in KEY_HELP else ""
+        lines.append(f"  {key} = {value!r}{extra}{said}")
     return "\n".join(lines)

@@ -154,7 +154,7 @@ def sync_bn_step_ms(config: str, overrides: list[str], source, steps: int = 20) 
             out[setting], out["note"] = None, f"{out['note']}; run.sync_bn={setting}: {exc}"
             continue
         epoch = cfg.optim.warmup_epochs  # the first robust epoch
-        engine.set_lrs(run.ctx, run.plan0[epoch], run.plan1[epoch])
+        engine.set_lrs(run.ctx, run.rtm_plan[epoch], run.ntm_plan[epoch])
         run.ctx.set_epoch(epoch)
         step, times = run.steps[training.phase_of(cfg, epoch)], []
         for _, batch in zip(range(steps + 3), training.train_batches(run, epoch)):

@@ -136,7 +136,7 @@ def syncs(s: Setting) -> dict:
     run = cifar_run(s, "run.cuda_graph=true" if s.cuda else "run.cuda_graph=auto", train=min(s.train, 10240))
     for epoch in (0, 1):  # warm-up epoch, first robust epoch (capture)
         train_epoch(run, epoch, False)
-    engine.set_lrs(run.ctx, run.plan0[2], run.plan1[2])
+    engine.set_lrs(run.ctx, run.rtm_plan[2], run.ntm_plan[2])
     run.ctx.set_epoch(2)
     run.stats.reset()
     step = run.steps["robust"]

@@ -41,7 +41,7 @@ class NaiveACT:
     def __init__(self, rtm: nn.Module, ntm: nn.Module, noisy: torch.Tensor, num_classes: int, *,
                  lr: float = 0.01, lr1: float = 0.08, tau: float = 0.025, mining: bool = True):
         self.rtm, self.ntm = rtm, ntm
-        self.opt0, self.opt1 = sgd(rtm, lr), sgd(ntm, lr1)
+        self.rtm_opt, self.ntm_opt = sgd(rtm, lr), sgd(ntm, lr1)
         self.device = next(rtm.parameters()).device
         self.num_classes = num_classes
         self.tau = tau
@@ -51,27 +51,27 @@ class NaiveACT:
 
     def warmup_step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[float, float]:
         """RTM on CE + confidence penalty, NTM on CE, every sample counted once."""
-        logits0 = self.rtm(x)
-        logits1 = self.ntm(x)
-        loss0 = F.cross_entropy(logits0, y) + conf_penalty(logits0)
-        loss1 = F.cross_entropy(logits1, y)
+        rtm_logits = self.rtm(x)
+        ntm_logits = self.ntm(x)
+        rtm_loss = F.cross_entropy(rtm_logits, y) + conf_penalty(rtm_logits)
+        ntm_loss = F.cross_entropy(ntm_logits, y)
         self.weights[idx] += 1
-        self.backward_and_step(loss0, loss1)
-        return loss0.item(), loss1.item()
+        self.backward_and_step(rtm_loss, ntm_loss)
+        return rtm_loss.item(), ntm_loss.item()
 
     def robust_step(self, x: torch.Tensor, xs: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
                     epoch: int) -> dict:
         """One robust-phase batch; returns the meters' losses and what the step decided."""
-        logits0 = self.rtm(x)
-        logits1 = self.ntm(x)
-        px0 = F.softmax(logits0, dim=1)
-        pred0, pred1 = logits0.argmax(dim=1), logits1.argmax(dim=1)
-        a0, a1 = accuracy(logits0, y), accuracy(logits1, y)
+        rtm_logits = self.rtm(x)
+        ntm_logits = self.ntm(x)
+        px0 = F.softmax(rtm_logits, dim=1)
+        rtm_pred, ntm_pred = rtm_logits.argmax(dim=1), ntm_logits.argmax(dim=1)
+        a0, a1 = accuracy(rtm_logits, y), accuracy(ntm_logits, y)
         mine = self.mining and a0 != 0 and (a1 - a0) / a0 < self.tau
         if mine:
-            select = (pred0 == y) & (pred1 == y) | (pred0 != y) & (pred1 == y)
+            select = (rtm_pred == y) & (ntm_pred == y) | (rtm_pred != y) & (ntm_pred == y)
         else:
-            select = (pred0 == y) & (pred1 == y)
+            select = (rtm_pred == y) & (ntm_pred == y)
         self.weights[idx[select]] += 1
 
         label_ema = self.ema_bank[idx.cpu()].clone().to(self.device)
@@ -80,21 +80,21 @@ class NaiveACT:
         q = F.one_hot(y, self.num_classes).float() * s + label_ema * (1 - s)
         pseudo = q.argmax(dim=1)
 
-        ce = F.cross_entropy(logits0[select], y[select], reduction="none")
-        loss0 = torch.mean(ce * self.weights[idx[select]] / (epoch + 1))
-        loss0 = torch.nan_to_num(loss0, nan=0.0)
-        loss1 = F.cross_entropy(logits1, y)
+        ce = F.cross_entropy(rtm_logits[select], y[select], reduction="none")
+        rtm_loss = torch.mean(ce * self.weights[idx[select]] / (epoch + 1))
+        rtm_loss = torch.nan_to_num(rtm_loss, nan=0.0)
+        ntm_loss = F.cross_entropy(ntm_logits, y)
         logits_cr = self.rtm(xs)
         loss_cr = F.cross_entropy(logits_cr, pseudo)
-        loss0 = 0.8 * loss0 + 0.2 * loss_cr
-        self.backward_and_step(loss0, loss1)
+        rtm_loss = 0.8 * rtm_loss + 0.2 * loss_cr
+        self.backward_and_step(rtm_loss, ntm_loss)
         self.ema_bank[idx.cpu()] = label_ema.detach().cpu()
-        return {"loss0": loss0.item(), "loss1": loss1.item(), "mining": mine, "selected": int(select.sum().item())}
+        return {"rtm_loss": rtm_loss.item(), "ntm_loss": ntm_loss.item(), "mining": mine, "selected": int(select.sum().item())}
 
-    def backward_and_step(self, loss0: torch.Tensor, loss1: torch.Tensor) -> None:
-        self.opt0.zero_grad()
-        loss0.backward()
-        self.opt0.step()
-        self.opt1.zero_grad()
-        loss1.backward()
-        self.opt1.step()
+    def backward_and_step(self, rtm_loss: torch.Tensor, ntm_loss: torch.Tensor) -> None:
+        self.rtm_opt.zero_grad()
+        rtm_loss.backward()
+        self.rtm_opt.step()
+        self.ntm_opt.zero_grad()
+        ntm_loss.backward()
+        self.ntm_opt.step()

@@ -8,7 +8,7 @@ draws its own crop, flip, sub-policy, coins and signs inside one batched computa
 views are those of the data set's ViewSpec (pipelines/views.py), the strong one with its own
 crop and flip, as the public code draws them.
 
-`Pipeline.static` (default: on any device but the CPU, pipelines/ops/masked.use_static) builds the views
+`Pipeline.static` (default: on any device but the CPU, pipelines/ops/masked.py `use_static`) builds the views
 with static shapes and no host sync (what a GPU needs, and what tests check on the CPU);
 otherwise the flip and the strong policy compute only the samples they pick.
 """

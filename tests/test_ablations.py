@@ -16,7 +16,7 @@ def context(**switches) -> engine.StepContext:
     rtm, ntm = create_model("tinycnn", CLASSES, 3, 12), create_model("tinycnn", CLASSES, 3, 12)
     opts = [torch.optim.SGD(net.parameters(), lr=0.1) for net in (rtm, ntm)]
     bank = M.Bank.create(torch.arange(N) % CLASSES, CLASSES)
-    return engine.StepContext(rtm=rtm, ntm=ntm, opt0=opts[0], opt1=opts[1], bank=bank, **switches)
+    return engine.StepContext(rtm=rtm, ntm=ntm, rtm_opt=opts[0], ntm_opt=opts[1], bank=bank, **switches)
 
 
 def batch(strong: bool = True) -> Batch:
@@ -50,7 +50,7 @@ def test_without_reweighting_the_selected_loss_ignores_how_often_a_sample_was_se
             ctx = context(reweight=reweight, consistency=False)
             ctx.bank.count.fill_(count)
             ctx.set_epoch(2)
-            losses[reweight, count] = robust(ctx, batch(strong=False))["loss0"]
+            losses[reweight, count] = robust(ctx, batch(strong=False))["rtm_loss"]
     assert losses[False, 0] == losses[False, 9]
     assert losses[True, 9] > losses[True, 0] > 0  # count / (epoch + 1) weights the selected CE
 
@@ -61,8 +61,8 @@ def test_without_mining_the_memorisation_check_never_adds_samples():
     plain.ntm.load_state_dict(mined.ntm.state_dict())
     b0 = batch(strong=False)
     with torch.no_grad():  # the step's own predictions (train-mode batch norm), on copies of the nets
-        pred0, pred1 = (copy.deepcopy(net)(b0.weak).argmax(1) for net in (mined.rtm, mined.ntm))
-    only_ntm_right = ((pred0 != b0.label) & (pred1 == b0.label)).sum().item()
+        rtm_pred, ntm_pred = (copy.deepcopy(net)(b0.weak).argmax(1) for net in (mined.rtm, mined.ntm))
+    only_ntm_right = ((rtm_pred != b0.label) & (ntm_pred == b0.label)).sum().item()
     a, b = robust(mined, b0), robust(plain, batch(strong=False))
     assert a["mining_steps"] == 1 and b["mining_steps"] == 0
     assert only_ntm_right > 0 and a["selected"] - b["selected"] == only_ntm_right

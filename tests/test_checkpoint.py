@@ -16,7 +16,7 @@ from datafactory import array_source
 
 def a_state():
     """A run's state after its first epoch, every entry save_run writes."""
-    return {"epoch": 0, "rtm": {"w": torch.arange(6.0).reshape(2, 3)}, "ntm": {}, "opt0": {}, "opt1": {},
+    return {"epoch": 0, "rtm": {"w": torch.arange(6.0).reshape(2, 3)}, "ntm": {}, "rtm_opt": {}, "ntm_opt": {},
             "scaler": None, "bank": {"count": torch.zeros(4), "ema": torch.zeros(4, 2)}, "world_size": 1,
             "history": [{"epoch": 0, "lr": 0.02}], "fingerprint": {"train_size": 5, "labels": "ab"},
             "config": '{"optim.lr": 0.02}', "threads": 1, "rng": checkpoint.rng_state()}

@@ -279,3 +279,12 @@ def test_a_number_beyond_what_the_machine_holds_is_refused_naming_the_bound(over
 def test_every_integer_key_refuses_a_value_past_a_c_int(key):
     with pytest.raises(ActError, match=re.escape(f"{key}={2**63} must be <= ")):
         load_config(None, [f"{key}={2**63}"])
+
+
+def test_the_help_names_the_net_each_learning_rate_drives():
+    """The keys keep the public scripts' names (lr, lr1); the help says which net each drives."""
+    from act.config import describe_keys
+    lines = {line.split(" = ")[0].strip(): line for line in describe_keys().splitlines()}
+    assert "RTM" in lines["optim.lr"] and "NTM" not in lines["optim.lr"]
+    assert "NTM" in lines["optim.lr1"] and "RTM" not in lines["optim.lr1"]
+    assert "warm-up" in lines["optim.warmup_lr"]

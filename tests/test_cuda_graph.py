@@ -91,18 +91,18 @@ def test_each_phase_traces_as_one_graph(tmp_path, phase):
 
 def test_learning_rates_are_written_into_the_same_device_tensors(tmp_path):
     run = tiny_run(tmp_path, True)
-    held = [g["lr"] for opt in (run.ctx.opt0, run.ctx.opt1) for g in opt.param_groups]
+    held = [g["lr"] for opt in (run.ctx.rtm_opt, run.ctx.ntm_opt) for g in opt.param_groups]
     engine.set_lrs(run.ctx, 0.25, 0.5)
-    assert [g["lr"] for opt in (run.ctx.opt0, run.ctx.opt1) for g in opt.param_groups] == held  # same objects
+    assert [g["lr"] for opt in (run.ctx.rtm_opt, run.ctx.ntm_opt) for g in opt.param_groups] == held  # same objects
     assert [t.item() for t in held] == [0.25, 0.5]
 
 
 @pytest.mark.parametrize("held", [0.3, torch.tensor(0.3, device="meta")], ids=["float", "other-device"])
 def test_a_learning_rate_not_on_the_parameters_device_becomes_a_tensor_there(tmp_path, held):
     run = tiny_run(tmp_path, False)
-    run.ctx.opt0.param_groups[0]["lr"] = held  # as an optimiser state loaded onto another device holds it
+    run.ctx.rtm_opt.param_groups[0]["lr"] = held  # as an optimiser state loaded onto another device holds it
     engine.set_lrs(run.ctx, 0.125, 0.5)
-    lr = run.ctx.opt0.param_groups[0]["lr"]
+    lr = run.ctx.rtm_opt.param_groups[0]["lr"]
     assert isinstance(lr, torch.Tensor) and lr.device.type == "cpu" and lr.item() == 0.125
 
 

@@ -45,11 +45,11 @@ def test_with_mining_on_the_selection_is_the_ntm_agreement():
 def test_memorisation_check(right0, right1, tau, expected):
     n = 128
     y = torch.zeros(n, dtype=torch.long)
-    pred0 = torch.ones(n, dtype=torch.long)
-    pred1 = torch.ones(n, dtype=torch.long)
-    pred0[:right0] = 0
-    pred1[:right1] = 0
-    assert bool(M.memorisation_check(pred0, pred1, y, tau)) is expected
+    rtm_pred = torch.ones(n, dtype=torch.long)
+    ntm_pred = torch.ones(n, dtype=torch.long)
+    rtm_pred[:right0] = 0
+    ntm_pred[:right1] = 0
+    assert bool(M.memorisation_check(rtm_pred, ntm_pred, y, tau)) is expected
 
 
 def test_count_update_adds_one_only_to_selected_samples():

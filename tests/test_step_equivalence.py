@@ -52,12 +52,12 @@ def labels_in_every_cell(t: Twins, x: torch.Tensor) -> torch.Tensor:
     random: samples land in every (RTM right?, NTM right?) cell, and a0 > 0. Predicted by
     copies, so the nets' BN statistics are untouched."""
     with torch.no_grad():
-        pred0 = copy.deepcopy(t.naive.rtm)(x).argmax(1)
-        pred1 = copy.deepcopy(t.naive.ntm)(x).argmax(1)
+        rtm_pred = copy.deepcopy(t.naive.rtm)(x).argmax(1)
+        ntm_pred = copy.deepcopy(t.naive.ntm)(x).argmax(1)
     y = torch.randint(0, CLASSES, (BATCH,), generator=t.generator)
     half, three_quarters = BATCH // 2, 3 * BATCH // 4
-    y[:half] = pred1[:half]
-    y[half:three_quarters] = pred0[half:three_quarters]
+    y[:half] = ntm_pred[:half]
+    y[half:three_quarters] = rtm_pred[half:three_quarters]
     return y
 
 

@@ -453,3 +453,60 @@ def test_a_folder_data_set_with_a_file_name_that_is_not_utf8_trains(tmp_path):
                 "model.name=tinycnn", "optim.batch_size=2", "pipeline.workers=0")
     assert training.train(cfg)["epochs"] == 4
     assert checkpoint.load(tmp_path / "runs" / "r" / "checkpoint.pt")["epoch"] == 3
+
+
+def test_a_checkpoint_of_an_earlier_layout_resumes_as_the_current_one_does(tmp_path):
+    """Checkpoints written before the nets' optimisers were rtm_opt/ntm_opt, and before they
+    recorded the config and the thread count, still resume, to the same run."""
+    training.train(quick(tmp_path / "new", "run.name=r", "optim.epochs=2"))
+    training.train(quick(tmp_path / "old", "run.name=r", "optim.epochs=2"))
+    path = tmp_path / "old" / "r" / "checkpoint.pt"
+    state = checkpoint.load(path)
+    state["opt0"], state["opt1"] = state.pop("rtm_opt"), state.pop("ntm_opt")
+    del state["config"], state["threads"]
+    checkpoint.save(path, state)
+    for which in ("new", "old"):
+        training.resume(tmp_path / which / "r", ["optim.epochs=3"])
+    assert (without_timings(read_metrics(tmp_path / "old" / "r"))
+            == without_timings(read_metrics(tmp_path / "new" / "r")))
+    assert len(read_metrics(tmp_path / "old" / "r")) == 3
+
+
+@pytest.mark.parametrize("value,refused", [("0.0", False), ("0.1", True)])
+def test_a_config_key_the_checkpoint_does_not_record_counts_as_its_default(tmp_path, value, refused):
+    """A key added to the config after a checkpoint was written is not an edit while it holds
+    its default; any other value is one."""
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1", f"method.label_smoothing={value}"))
+    path = tmp_path / "r" / "checkpoint.pt"
+    state = checkpoint.load(path)
+    record = json.loads(state["config"])
+    del record["method.label_smoothing"]
+    state["config"] = json.dumps(record, sort_keys=True)
+    checkpoint.save(path, state)
+    if refused:
+        with pytest.raises(ActError, match=r"disagree \(method.label_smoothing: 0.0 in the checkpoint, 0.1 in config"):
+            training.resume(tmp_path / "r", ["optim.epochs=2"])
+    else:
+        training.resume(tmp_path / "r", ["optim.epochs=2"])
+        assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1]
+
+
+def test_a_resume_does_not_need_the_weights_file_its_checkpoint_replaces(tmp_path):
+    """model.pretrained is read when a run starts; a checkpoint holds the nets after that."""
+    training.train(quick(tmp_path / "w", "run.name=w", "optim.epochs=1"))
+    weights = tmp_path / "weights.pt"
+    torch.save(checkpoint.load(tmp_path / "w" / "w" / "checkpoint.pt")["rtm"], weights)
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1", f"model.pretrained={weights}"))
+    weights.unlink()
+    training.resume(tmp_path / "r", ["optim.epochs=2"])
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1]
+
+
+def test_the_thread_count_is_checked_for_cpu_runs_only(tmp_path):
+    """A GPU run's sums do not depend on the CPU's thread count."""
+    from types import SimpleNamespace
+    cfg = quick(tmp_path)
+    state = {"threads": torch.get_num_threads() + 1}
+    checkpoint.check_threads(SimpleNamespace(device=torch.device("cuda", 0), cfg=cfg, dir=tmp_path), state, tmp_path)
+    with pytest.raises(ActError, match="CPU threads"):
+        checkpoint.check_threads(SimpleNamespace(device=torch.device("cpu"), cfg=cfg, dir=tmp_path), state, tmp_path)

@@ -2,7 +2,7 @@
 
 Nothing here synchronises with the host: no `.item()`, no `.cpu()`, no Python branch on a
 tensor value. The memorisation check is a boolean tensor that masks the mining term, and
-means over selected samples are masked sums divided by a clamped count. `engine.py` calls
+means over selected samples are masked sums divided by a clamped count. act/step/engine.py calls
 these functions inside one step; this module imports only torch.
 """
 from __future__ import annotations
@@ -52,13 +52,13 @@ def conf_penalty(logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     return per_sample.mean() if reduction == "mean" else per_sample
 
 
-def memorisation_check(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+def memorisation_check(rtm_pred: torch.Tensor, ntm_pred: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
     """The label-memorisation check: mining = (a0 != 0) and ((a1 - a0) / a0 < tau).
 
     a0, a1 are the batch accuracies of RTM and NTM against the noisy labels; computed from
     the integer counts of correct predictions so the ratio is exact. Returns a 0-d bool.
     """
-    return mining_from_counts((pred0 == y).sum().float(), (pred1 == y).sum().float(), tau)
+    return mining_from_counts((rtm_pred == y).sum().float(), (ntm_pred == y).sum().float(), tau)
 
 
 def mining_from_counts(c0: torch.Tensor, c1: torch.Tensor, tau: float) -> torch.Tensor:
@@ -68,7 +68,7 @@ def mining_from_counts(c0: torch.Tensor, c1: torch.Tensor, tau: float) -> torch.
     return (c0 > 0) & (gap < tau)
 
 
-def select(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor, mining: torch.Tensor,
+def select(rtm_pred: torch.Tensor, ntm_pred: torch.Tensor, y: torch.Tensor, mining: torch.Tensor,
            selection: str = "cifar", mine: bool = True) -> torch.Tensor:
     """Asymmetric sample selection (ASS), plus mining (ASM) while `mining` is on.
 
@@ -77,7 +77,7 @@ def select(pred0: torch.Tensor, pred1: torch.Tensor, y: torch.Tensor, mining: to
     public Web/Food scripts also keeps the other disagreement, those only the RTM predicts as
     labelled, in both cases. `mine=False` is the ablation without ASM.
     """
-    right0, right1 = pred0 == y, pred1 == y
+    right0, right1 = rtm_pred == y, ntm_pred == y
     agreement = right0 & right1
     sel = agreement
     if mine:

@@ -41,8 +41,8 @@ class Run:
     ctx: engine.StepContext
     steps: dict[str, engine.PhaseStep]
     pipeline: object
-    plan0: list[float]
-    plan1: list[float]
+    rtm_plan: list[float]
+    ntm_plan: list[float]
     history: list[dict]
     clean_known: bool
     noise: dict
@@ -58,9 +58,10 @@ class Run:
 
 
 def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None,
-            cuda_paths: bool | None = None) -> Run:
+            cuda_paths: bool | None = None, weights: bool = True) -> Run:
     """Build data, noise, pipeline, networks and optimisers; write the run's inputs into a new
-    run folder unless `run_dir` (a resumed run's) is given.
+    run folder unless `run_dir` (a resumed run's) is given. `weights=False` leaves
+    model.pretrained unread (a resume whose checkpoint holds the nets: the file may be gone).
 
     How it runs on this machine is decided first, once (`runtime.resolve`: every `auto`, every
     refusal that depends on the machine). `source` replaces reading the data of the config
@@ -90,8 +91,8 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
 
     torch.manual_seed(cfg.run.seed)
     random.seed(cfg.run.seed)
-    nets = [create_model(cfg.model.name, outputs, source.channels, source.image_size, cfg.model.pretrained)
-            for _ in range(2)]
+    pretrained = cfg.model.pretrained if weights else None
+    nets = [create_model(cfg.model.name, outputs, source.channels, source.image_size, pretrained) for _ in range(2)]
     rtm, ntm = (net.to(device) for net in nets)
     if device.type == "cuda":
         rtm, ntm = (net.to(memory_format=torch.channels_last) for net in (rtm, ntm))
@@ -100,16 +101,16 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions once
     ctx = step_context(cfg, rt, rtm, ntm, torch.as_tensor(noisy, device=device), outputs, world)
-    plan0 = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
-    plan1 = build_ntm_plan(o.ntm_lr_plan, o.lr, o.lr1, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
+    rtm_plan = build_lr_plan(o.lr, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
+    ntm_plan = build_ntm_plan(o.ntm_lr_plan, o.lr, o.lr1, o.epochs, o.warmup_epochs, o.warmup_lr, o.lr_decay)
 
     report.update(noise_settings(cfg))
     if run_dir is None:
         run_dir = distributed.on_main(world, lambda: RunFolder.create(cfg, noisy, true, report).path)
     steps = engine.build_steps(ctx, method.losses, batch_size, rt.compile, rt.compile_mode, rt.cuda_graph,
                                static_inputs=cuda_paths, strict=rt.cuda_graph_strict)
-    return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, plan0=plan0,
-               plan1=plan1, history=[], clean_known=clean_known(cfg.data.name), noise=report,
+    return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, rtm_plan=rtm_plan,
+               ntm_plan=ntm_plan, history=[], clean_known=clean_known(cfg.data.name), noise=report,
                stats=engine.EpochStats(device), world=world, runtime=rt)
 
 
@@ -117,10 +118,10 @@ def step_context(cfg: Config, rt: Runtime, rtm: torch.nn.Module, ntm: torch.nn.M
                  num_classes: int, world: distributed.World = distributed.World()) -> engine.StepContext:
     """What a step needs besides the batch, from the config and its Runtime: both nets, their
     optimisers, a new memory bank over the noisy labels, the method's settings, autocast and scaler."""
-    opt0, opt1 = build_optimisers(rtm, ntm, cfg.optim, rt.torch_device)
+    rtm_opt, ntm_opt = build_optimisers(rtm, ntm, cfg.optim, rt.torch_device)
     m, a = cfg.method, cfg.method.ablation
     return engine.StepContext(
-        rtm=rtm, ntm=ntm, opt0=opt0, opt1=opt1, bank=M.Bank.create(noisy, num_classes), tau=m.tau,
+        rtm=rtm, ntm=ntm, rtm_opt=rtm_opt, ntm_opt=ntm_opt, bank=M.Bank.create(noisy, num_classes), tau=m.tau,
         selection=m.selection, mine=a.mining, reweight=a.reweight, consistency=a.consistency,
         label_smoothing=m.label_smoothing, fuse_views=m.fuse_views, amp_dtype=rt.amp_dtype,
         scaler=torch.amp.GradScaler("cuda") if rt.grad_scaler else None, autocast_cache=not rt.cuda_paths,
@@ -165,10 +166,10 @@ def build_optimisers(rtm: torch.nn.Module, ntm: torch.nn.Module, o: OptimConfig,
     Learning rates are 0-d device tensors (filled per epoch): a captured step reads them there.
     One fused kernel per update on every device: it reads the lr on the device (the multi-tensor
     path reads it on the host, and rounds differently), and it is the faster one on the CPU too."""
-    opt0, opt1 = (torch.optim.SGD(net.parameters(), lr=torch.tensor(lr, device=device), momentum=o.momentum,
+    rtm_opt, ntm_opt = (torch.optim.SGD(net.parameters(), lr=torch.tensor(lr, device=device), momentum=o.momentum,
                                   weight_decay=o.weight_decay, nesterov=o.nesterov, fused=True)
                   for net, lr in ((rtm, o.lr), (ntm, o.lr1)))
-    return opt0, opt1
+    return rtm_opt, ntm_opt
 
 
 def has_batch_norm(model: torch.nn.Module) -> bool:

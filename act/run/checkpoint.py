@@ -33,11 +33,26 @@ MAGIC = b"ACT-CHECKPOINT 1\n"
 DIGEST_LINE = 64 + 1  # sha256 hex + newline
 # What `save_run` writes and `restore_run` and `act issues` read (act/schema.py).
 STATE = {
-    "epoch": int, "fingerprint": dict, "config": str, "threads": int, "world_size": int, "rtm": dict, "ntm": dict, "opt0": dict, "opt1": dict,
-    "scaler": (dict, NONE), "bank": {"count": torch.Tensor, "ema": torch.Tensor}, "history": [{"epoch": int}],
+    "epoch": int, "fingerprint": dict, "config": (str, NONE), "threads": (int, NONE), "world_size": int,
+    "rtm": dict, "ntm": dict, "rtm_opt": dict, "ntm_opt": dict, "scaler": (dict, NONE), "bank": {"count": torch.Tensor, "ema": torch.Tensor}, "history": [{"epoch": int}],
     "rng": {"torch": torch.Tensor, "python": list, "cuda": (list, NONE),
             "numpy": {"name": str, "keys": torch.Tensor, "pos": int, "has_gauss": int, "cached_gaussian": float}},
 }
+
+# Keys of checkpoints written by earlier versions: renamed (the optimisers were opt0/opt1), or
+# added since (the config record and the thread count: absent, the resume cannot check them).
+RENAMED = {"opt0": "rtm_opt", "opt1": "ntm_opt"}
+ADDED = ("config", "threads")
+
+
+def upgrade(state: dict) -> dict:
+    """A checkpoint of an earlier version in the current layout (nothing else changes)."""
+    for old, new in RENAMED.items():
+        if old in state and new not in state:
+            state[new] = state.pop(old)
+    for key in ADDED:
+        state.setdefault(key, None)
+    return state
 
 
 def save(path: Path, state: dict) -> None:
@@ -73,7 +88,7 @@ def load(path: Path) -> dict:
                        f"the run cannot be resumed from it") from exc
     if not isinstance(state, dict) or "epoch" not in state:
         raise ActError(f"checkpoint {path} does not hold an act run's state")
-    wrong = mismatch(state, STATE)
+    wrong = mismatch(upgrade(state), STATE)
     if wrong is None and len(state["history"]) != state["epoch"] + 1:
         wrong = f"'history' holds {len(state['history'])} epochs, 'epoch' says {state['epoch'] + 1}"
     if wrong:
@@ -133,7 +148,7 @@ def save_run(run, epoch: int) -> None:
         "threads": torch.get_num_threads(),  # in effect: it sets the order of float sums on the CPU
         "world_size": run.world.size,
         "rtm": distributed.unwrap(ctx.rtm).state_dict(), "ntm": distributed.unwrap(ctx.ntm).state_dict(),
-        "opt0": ctx.opt0.state_dict(), "opt1": ctx.opt1.state_dict(),
+        "rtm_opt": ctx.rtm_opt.state_dict(), "ntm_opt": ctx.ntm_opt.state_dict(),
         "scaler": ctx.scaler.state_dict() if ctx.scaler is not None else None,
         "bank": ctx.bank.state_dict(),
         "history": run.history,
@@ -144,13 +159,21 @@ def save_run(run, epoch: int) -> None:
 def check_experiment(state: dict, cfg: Config, path: Path) -> None:
     """A resume continues the experiment its checkpoint recorded: a key of the run's config.yaml
     that differs from the record (edited since, or a checkpoint of another run), other than
-    those a resume may change, is refused, naming it."""
+    those a resume may change, is refused, naming it. A key the record lacks (added to the config
+    since the checkpoint was written) counts as its default; a key the config no longer has is
+    not compared. A checkpoint written before the record existed is not checked."""
+    if state["config"] is None:
+        return
     try:
         then = json.loads(state["config"])
     except ValueError as exc:
         raise ActError(f"checkpoint {path} holds no readable config record; the run cannot be resumed from it") from exc
-    now = json.loads(json.dumps(experiment(cfg), sort_keys=True))  # as recorded: tuples are lists
-    changed = sorted(key for key in then.keys() | now.keys() if then.get(key, "(unset)") != now.get(key, "(unset)"))
+    if not isinstance(then, dict):
+        raise ActError(f"checkpoint {path} holds a config record that is not a mapping; "
+                       f"the run cannot be resumed from it")
+    now, default = (json.loads(json.dumps(experiment(c), sort_keys=True)) for c in (cfg, Config()))  # tuples: lists
+    then = {key: then.get(key, default[key]) for key in now}
+    changed = sorted(key for key in now if then[key] != now[key])
     if changed:
         key, more = changed[0], f" and {len(changed) - 1} more" if len(changed) > 1 else ""
         raise ActError(f"{path} and the config.yaml beside it disagree ({key}: {then.get(key, '(unset)')!r} in the "
@@ -160,16 +183,19 @@ def check_experiment(state: dict, cfg: Config, path: Path) -> None:
 
 
 def check_threads(run, state: dict, path: Path) -> None:
-    """The CPU thread count in effect sets the order of float sums: another one would not continue the run bit for bit."""
+    """The CPU thread count in effect sets the order of float sums: another one would not continue
+    a CPU run bit for bit (a GPU run's sums do not depend on it). Not recorded: not checked."""
     now = torch.get_num_threads()
-    if state["threads"] != now:
+    if run.device.type == "cpu" and state["threads"] is not None and state["threads"] != now:
         where = f"run.threads={run.cfg.run.threads}" if run.cfg.run.threads else "run.threads=0, torch's default here"
         raise ActError(f"run {run.dir} trained with {state['threads']} CPU threads and this process has {now} "
                        f"({where}); resume with run.threads={state['threads']}")
 
 
-def restore_run(run, state: dict) -> None:
-    """Put a verified checkpoint's state into the run; a state that does not fit is one line."""
+def restore_run(run, state: dict) -> tuple[list[dict], int]:
+    """Load a verified checkpoint's state into the run's nets, optimisers, scaler and bank and
+    set the RNG; returns what the Run continues from: (its epoch records, the next epoch). A
+    state that does not fit is one line."""
     path, ctx = run.folder / CHECKPOINT, run.ctx
     if state.get("fingerprint") != run.fingerprint:
         raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
@@ -179,8 +205,8 @@ def restore_run(run, state: dict) -> None:
     try:
         distributed.unwrap(ctx.rtm).load_state_dict(state["rtm"])
         distributed.unwrap(ctx.ntm).load_state_dict(state["ntm"])
-        ctx.opt0.load_state_dict(state["opt0"])
-        ctx.opt1.load_state_dict(state["opt1"])
+        ctx.rtm_opt.load_state_dict(state["rtm_opt"])
+        ctx.ntm_opt.load_state_dict(state["ntm_opt"])
         if ctx.scaler is not None and state["scaler"] is not None:
             ctx.scaler.load_state_dict(state["scaler"])
         ctx.bank.load_state_dict(state["bank"])
@@ -193,5 +219,4 @@ def restore_run(run, state: dict) -> None:
     except (TypeError, ValueError, RuntimeError, IndexError) as exc:
         raise ActError(f"checkpoint {path} holds random-number states that cannot be restored "
                        f"({type(exc).__name__}); the run cannot be resumed from it") from exc
-    run.history = list(state["history"])
-    run.start_epoch = state["epoch"] + 1
+    return list(state["history"]), state["epoch"] + 1

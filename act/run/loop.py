@@ -34,7 +34,7 @@ def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
     """One epoch of training and the test pass; returns the epoch's metrics record."""
     cfg, ctx = run.cfg, run.ctx
     phase = phase_of(cfg, epoch)
-    engine.set_lrs(ctx, run.plan0[epoch], run.plan1[epoch])
+    engine.set_lrs(ctx, run.rtm_plan[epoch], run.ntm_plan[epoch])
     ctx.set_epoch(epoch)
     for name, other in run.steps.items():
         if name != phase:
@@ -144,7 +144,7 @@ def resume_locked(world: distributed.World, folder: RunFolder, overrides: list[s
     if cfg.optim.epochs < done:
         raise ActError(f"optim.epochs={cfg.optim.epochs} is below the {done} epochs run {run_dir} has completed; "
                        f"give optim.epochs >= {done}")
-    run = prepare(cfg, run_dir)
+    run = prepare(cfg, run_dir, weights=state is None)  # a checkpoint holds the weights: model.pretrained unread
     out = distributed.console(run.world, out)
     source, noisy = run.pipeline.source, run.pipeline.noisy
     if (folder / LABELS).exists():
@@ -153,7 +153,7 @@ def resume_locked(world: distributed.World, folder: RunFolder, overrides: list[s
         folder.write_labels(noisy, source.train.labels, run.noise)
     admit(run)
     if state is not None:
-        checkpoint.restore_run(run, state)
+        run.history, run.start_epoch = checkpoint.restore_run(run, state)
     if overrides and run.world.main:
         folder.write_config(cfg)
     print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)

@@ -19,15 +19,15 @@ def epoch_record(run, epoch: int, phase: str, totals: dict, accs: list[float], s
         else {"precision": None, "recall": None, "f1": None}
     samples, steps = int(totals["samples"]), totals["steps"]
     return {
-        "epoch": epoch, "phase": phase, "lr": run.plan0[epoch], "lr1": run.plan1[epoch],
+        "epoch": epoch, "phase": phase, "lr": run.rtm_plan[epoch], "lr1": run.ntm_plan[epoch],
         "rtm_test_acc": accs[0], "ntm_test_acc": accs[1],
         "sel_precision": quality["precision"], "sel_recall": quality["recall"], "sel_f1": quality["f1"],
         "selected_frac": totals["selected"] / samples if samples else None,
         "mining": totals["mining_steps"] / steps if phase == "robust" and steps else None,
-        "rtm_train_acc": 100.0 * totals["correct0"] / samples if samples else None,
-        "ntm_train_acc": 100.0 * totals["correct1"] / samples if samples else None,
-        "rtm_loss": totals["loss0"] / steps if steps else None,
-        "ntm_loss": totals["loss1"] / steps if steps else None,
+        "rtm_train_acc": 100.0 * totals["rtm_correct"] / samples if samples else None,
+        "ntm_train_acc": 100.0 * totals["ntm_correct"] / samples if samples else None,
+        "rtm_loss": totals["rtm_loss"] / steps if steps else None,
+        "ntm_loss": totals["ntm_loss"] / steps if steps else None,
         "samples_seen": samples,
         "epoch_seconds": seconds, "train_seconds": train_seconds,
         "images_per_s": samples / train_seconds if train_seconds > 0 else None,

@@ -1,30 +1,10 @@
-"""The training step of each phase and the evaluation pass.
+"""The loss function of each built-in phase, the step that runs it, and the evaluation pass.
 
-A step runs both networks, the selection (robust phase), both losses, one backward over
-L0 + L1 (the two networks' parameters are disjoint, so this equals two backwards) and both
-optimiser updates. The maths lives in `method.py`; this module arranges it for speed:
-
-- `*_losses` functions compute a phase's loss, update the memory bank in place and add the
-  epoch statistics into one device vector, with no host synchronisation and static shapes,
-  so `torch.compile` can capture each as one graph (`build_steps(..., compile=True)`).
-- the epoch enters as a 0-d tensor and learning rates are 0-d device tensors held by the
-  optimisers (filled per epoch), so a new epoch never recompiles nor re-captures.
-- `PhaseStep` copies each full batch into static buffers and runs the whole step (losses,
-  backward, both updates) from them; with `cuda_graph=True` it runs a few real steps on its
-  own capture stream (warm-up: lazy initialisation, compilation), then captures the step as
-  one CUDA graph on that stream (act/step/graphs.py) and replays it for every later full batch; a
-  failed capture falls back to the eager step and says so. Without capture the same code runs
-  eagerly, which is how the CPU tests prove it equals the plain step (and `EagerGraph` walks
-  the capture and replay path on the CPU). The last, smaller
-  batch of an epoch takes the eager path (no padding: a padded batch would change the
-  batch-norm statistics).
-- SGD is `fused` (it reads the tensor learning rate on the device; act/run/build.py builds it).
-- Under DDP (act/step/distributed.py) the nets are DDP modules, which average gradients over the
-  ranks, and `StepContext.all_sum` adds tensors over the ranks: each step sums the batch
-  size, both correct counts and the selected counts once, so the memorisation check, the
-  selection's mean and every batch mean are those of the global batch (`select_batch`,
-  `batch_mean`). In one process none of this runs and the step is as before.
-The statistics vector lives for the whole run (`EpochStats.reset` per epoch, `read` syncs once).
+The maths is act/method/functions.py; this module arranges it for speed: both nets, one
+backward over L_rtm + L_ntm and both fused SGD updates, with no host sync and static shapes
+(`build_steps`: compiled, and on CUDA captured as one graph per phase by `PhaseStep` through
+act/step/graphs.py). Batch-level means go through act/step/batch.py (one process or DDP).
+README: *The step*.
 """
 from __future__ import annotations
 
@@ -37,11 +17,12 @@ import torch
 import torch.nn as nn
 
 from act.method import functions as M
+from act.step.batch import OneProcess, Ranks, means
 from act.step.graphs import CaptureStream, Graph, GraphType, capture, graph_type
 
 # The epoch statistics, in the order of EpochStats.totals.
 STAT_NAMES = ("samples", "selected", "selected_clean", "clean", "mining_steps", "steps",
-              "loss0", "loss1", "correct0", "correct1")
+              "rtm_loss", "ntm_loss", "rtm_correct", "ntm_correct")
 
 
 @dataclass
@@ -50,8 +31,8 @@ class StepContext:
 
     rtm: nn.Module
     ntm: nn.Module
-    opt0: torch.optim.Optimizer
-    opt1: torch.optim.Optimizer
+    rtm_opt: torch.optim.Optimizer
+    ntm_opt: torch.optim.Optimizer
     bank: M.Bank
     tau: float = 0.025
     selection: str = "cifar"
@@ -74,6 +55,10 @@ class StepContext:
     def set_epoch(self, epoch: int) -> None:
         self.epoch.fill_(epoch)
 
+    def means(self, y: torch.Tensor) -> OneProcess | Ranks:
+        """The batch this step's means are over: its own in one process, the global one under DDP."""
+        return means(self.ranks, self.all_sum, y)
+
     def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
@@ -95,29 +80,14 @@ class EpochStats:
         return dict(zip(STAT_NAMES, self.totals.tolist()))
 
 
-def add_stats(totals: torch.Tensor, *, sel, y, true, mining, loss0, loss1, pred0, pred1) -> None:
+def add_stats(totals: torch.Tensor, *, sel, y, true, mining, rtm_loss, ntm_loss, rtm_pred, ntm_pred) -> None:
     """Add one batch's statistics to `totals` (one stacked add: no host sync)."""
     clean = y == true
     row = torch.stack([
         y.new_full((), len(y)), sel.sum(), (sel & clean).sum(), clean.sum(),
-        mining.to(torch.float64), torch.ones((), device=y.device), loss0.detach(), loss1.detach(),
-        (pred0 == y).sum(), (pred1 == y).sum()]).to(torch.float64)
+        mining.to(torch.float64), torch.ones((), device=y.device), rtm_loss.detach(), ntm_loss.detach(),
+        (rtm_pred == y).sum(), (ntm_pred == y).sum()]).to(torch.float64)
     totals.add_(row)
-
-
-def batch_mean(ctx: StepContext, loss: Callable[[str], torch.Tensor], total: torch.Tensor | None) -> torch.Tensor:
-    """`loss(reduction)` as a mean over the batch. In one process (`total` None) its own mean.
-    Under DDP this rank's sum times ranks / `total` (the global batch's size): DDP averages the
-    ranks' gradients, which then are those of the global batch's mean, also for the uneven
-    last batch and on a rank whose part of it is empty (its mean would be NaN)."""
-    if total is None:
-        return loss("mean")
-    return loss("none").sum() * ctx.ranks / total
-
-
-def batch_total(ctx: StepContext, y: torch.Tensor) -> torch.Tensor | None:
-    """The global batch's size under DDP (one all-reduce), None in one process."""
-    return None if ctx.all_sum is None else ctx.all_sum(y.new_full((1,), len(y)))[0]
 
 
 def every_sample_losses(ctx: StepContext, batch, totals: torch.Tensor, warmup: bool) -> torch.Tensor:
@@ -125,18 +95,18 @@ def every_sample_losses(ctx: StepContext, batch, totals: torch.Tensor, warmup: b
     penalty and every sample's count grows by one; without it this is the paper's "Standard"."""
     y = batch.label
     with ctx.autocast():
-        logits0 = ctx.rtm(batch.weak)
-        logits1 = ctx.ntm(batch.weak)
-    total = batch_total(ctx, y)
-    loss0 = batch_mean(ctx, lambda r: M.cross_entropy(logits0, y, ctx.label_smoothing, reduction=r), total)
+        rtm_logits = ctx.rtm(batch.weak)
+        ntm_logits = ctx.ntm(batch.weak)
+    g = ctx.means(y)
+    rtm_loss = g.mean(lambda r: M.cross_entropy(rtm_logits, y, ctx.label_smoothing, reduction=r))
     if warmup:
-        loss0 = loss0 + batch_mean(ctx, lambda r: M.conf_penalty(logits0.float(), r), total)
+        rtm_loss = rtm_loss + g.mean(lambda r: M.conf_penalty(rtm_logits.float(), r))
         ctx.bank.count.index_add_(0, batch.index, torch.ones_like(batch.index))
-    loss1 = batch_mean(ctx, lambda r: M.cross_entropy(logits1, y, ctx.label_smoothing, reduction=r), total)
+    ntm_loss = g.mean(lambda r: M.cross_entropy(ntm_logits, y, ctx.label_smoothing, reduction=r))
     add_stats(totals, sel=torch.ones_like(y, dtype=torch.bool), y=y, true=batch.true_label,
-              mining=torch.zeros((), device=y.device), loss0=loss0, loss1=loss1,
-              pred0=logits0.argmax(1), pred1=logits1.argmax(1))
-    return loss0 + loss1
+              mining=torch.zeros((), device=y.device), rtm_loss=rtm_loss, ntm_loss=ntm_loss,
+              rtm_pred=rtm_logits.argmax(1), ntm_pred=ntm_logits.argmax(1))
+    return rtm_loss + ntm_loss
 
 
 def warmup_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
@@ -147,69 +117,52 @@ def standard_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tens
     return every_sample_losses(ctx, batch, totals, warmup=False)
 
 
-def select_batch(ctx: StepContext, pred0: torch.Tensor, pred1: torch.Tensor,
-                 y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """(mining, sel, total, selected): the memorisation check, the selection, and under DDP the
-    global batch's size and selected count (None in one process). The check is a decision on
-    the global batch, so every rank mines in the same steps: one all-reduce sums the size, both
-    correct counts and the selected counts with and without mining (known before the check)."""
-    if ctx.all_sum is None:
-        mining = M.memorisation_check(pred0, pred1, y, ctx.tau)
-        return mining, M.select(pred0, pred1, y, mining, ctx.selection, ctx.mine), None, None
-    mined = M.select(pred0, pred1, y, y.new_ones((), dtype=torch.bool), ctx.selection, ctx.mine)
-    plain = M.select(pred0, pred1, y, y.new_zeros((), dtype=torch.bool), ctx.selection, ctx.mine)
-    counts = ctx.all_sum(torch.stack([y.new_full((), len(y)), (pred0 == y).sum(), (pred1 == y).sum(),
-                                      mined.sum(), plain.sum()]))
-    mining = M.mining_from_counts(counts[1].float(), counts[2].float(), ctx.tau)
-    return mining, torch.where(mining, mined, plain), counts[0], torch.where(mining, counts[3], counts[4])
-
-
 def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
     """The robust phase (ACT_SPEC.md steps 1-8) on one batch; returns L0 + L1."""
     idx, y = batch.index, batch.label
     fused = ctx.consistency and ctx.fuse_views
     with ctx.autocast():
         if fused:
-            logits0, logits_s = ctx.rtm(torch.cat([batch.weak, batch.strong])).chunk(2)
+            rtm_logits, logits_s = ctx.rtm(torch.cat([batch.weak, batch.strong])).chunk(2)
         else:
-            logits0 = ctx.rtm(batch.weak)
-        logits1 = ctx.ntm(batch.weak)
-    p0 = logits0.float().softmax(dim=1)
-    pred0, pred1 = logits0.argmax(dim=1), logits1.argmax(dim=1)
-    mining, sel, total, selected = select_batch(ctx, pred0, pred1, y)
+            rtm_logits = ctx.rtm(batch.weak)
+        ntm_logits = ctx.ntm(batch.weak)
+    rtm_prob = rtm_logits.float().softmax(dim=1)
+    rtm_pred, ntm_pred = rtm_logits.argmax(dim=1), ntm_logits.argmax(dim=1)
+    g = ctx.means(y)
+    # agreement and disagreement: the memorisation check switches the selection (mining)
+    mining, sel = g.select(rtm_pred, ntm_pred, y, ctx.tau, ctx.selection, ctx.mine)
     M.count_selected(ctx.bank.count, idx, sel)
-    ce0 = M.cross_entropy(logits0, y, ctx.label_smoothing, reduction="none")
-    l_sel = M.selected_loss(ce0, sel, ctx.bank.count[idx], ctx.epoch, ctx.reweight, selected)
-    if total is not None:
-        l_sel = l_sel * ctx.ranks  # DDP averages over the ranks; `selected` is the global count already
+    rtm_ce = M.cross_entropy(rtm_logits, y, ctx.label_smoothing, reduction="none")
+    l_sel = g.selected_loss(rtm_ce, sel, ctx.bank.count[idx], ctx.epoch, ctx.reweight)  # DSRW
     l_cr = None
     if ctx.consistency:
-        ema_new, pseudo = M.consistency_targets(ctx.bank.ema[idx], p0.detach(), y, sel)
+        ema_new, pseudo = M.consistency_targets(ctx.bank.ema[idx], rtm_prob.detach(), y, sel)
         if not fused:  # the public code: a second RTM forward, batch-norm statistics per view
             with ctx.autocast():
                 logits_s = ctx.rtm(batch.strong)
-        l_cr = batch_mean(ctx, lambda r: M.consistency_loss(logits_s, pseudo, ctx.label_smoothing, reduction=r), total)
+        l_cr = g.mean(lambda r: M.consistency_loss(logits_s, pseudo, ctx.label_smoothing, reduction=r))
         ctx.bank.ema[idx] = ema_new
-    loss0 = M.rtm_loss(l_sel, l_cr)
-    loss1 = batch_mean(ctx, lambda r: M.cross_entropy(logits1, y, ctx.label_smoothing, reduction=r), total)
-    add_stats(totals, sel=sel, y=y, true=batch.true_label, mining=mining & ctx.mine, loss0=loss0, loss1=loss1,
-              pred0=pred0, pred1=pred1)
-    return loss0 + loss1
+    rtm_loss = M.rtm_loss(l_sel, l_cr)
+    ntm_loss = g.mean(lambda r: M.cross_entropy(ntm_logits, y, ctx.label_smoothing, reduction=r))
+    add_stats(totals, sel=sel, y=y, true=batch.true_label, mining=mining & ctx.mine, rtm_loss=rtm_loss,
+              ntm_loss=ntm_loss, rtm_pred=rtm_pred, ntm_pred=ntm_pred)
+    return rtm_loss + ntm_loss
 
 
 def backward_and_step(ctx: StepContext, loss: torch.Tensor) -> None:
     """One backward over L0 + L1 and both optimiser updates (through the scaler for fp16)."""
-    ctx.opt0.zero_grad(set_to_none=True)
-    ctx.opt1.zero_grad(set_to_none=True)
+    ctx.rtm_opt.zero_grad(set_to_none=True)
+    ctx.ntm_opt.zero_grad(set_to_none=True)
     if ctx.scaler is not None:
         ctx.scaler.scale(loss).backward()
-        ctx.scaler.step(ctx.opt0)
-        ctx.scaler.step(ctx.opt1)
+        ctx.scaler.step(ctx.rtm_opt)
+        ctx.scaler.step(ctx.ntm_opt)
         ctx.scaler.update()
     else:
         loss.backward()
-        ctx.opt0.step()
-        ctx.opt1.step()
+        ctx.rtm_opt.step()
+        ctx.ntm_opt.step()
 
 
 def run_step(ctx: StepContext, losses: Callable, batch, stats: EpochStats) -> None:
@@ -231,12 +184,12 @@ def robust_step(ctx: StepContext, batch, epoch: int, stats: EpochStats) -> None:
     run_step(ctx, robust_losses, batch, stats)
 
 
-def set_lrs(ctx: StepContext, lr0: float, lr1: float) -> None:
+def set_lrs(ctx: StepContext, rtm_lr: float, ntm_lr: float) -> None:
     """Write the epoch's learning rates into the optimisers' 0-d lr tensors, in place: a
     captured step reads them from the device. A float lr, or a tensor elsewhere than the
     parameters (an optimiser state loaded from a checkpoint onto the CPU), becomes such a
     tensor first; that happens before any capture, which holds the tensor's address."""
-    for opt, lr in ((ctx.opt0, lr0), (ctx.opt1, lr1)):
+    for opt, lr in ((ctx.rtm_opt, rtm_lr), (ctx.ntm_opt, ntm_lr)):
         for group in opt.param_groups:
             device = group["params"][0].device
             if not isinstance(group["lr"], torch.Tensor) or group["lr"].device != device:
@@ -339,7 +292,7 @@ class PhaseStep:
 def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats, stream: CaptureStream,
                  graphs: GraphType = Graph, strict: bool = False, what: str = "the step"):
     """Capture losses, backward and both updates from `static` as one graph: (graph, None), or
-    (None, why) when capture fails (act/graphs.capture).
+    (None, why) when capture fails (act/step/graphs.py `capture`).
 
     Gradients are set to None inside the captured function, so the captured backward writes (not
     accumulates) them into the graph's pool; every replay then recomputes them from the static
