@@ -306,6 +306,35 @@ def test_report_out_replaces_a_link_never_its_target(reference, tmp_path):
     assert elsewhere.read_text() == "kept" and not (out / "report.md").is_symlink()
 
 
+def test_report_out_reads_no_record_through_a_link_and_replaces_the_link_only_when_forced(reference, tmp_path,
+                                                                                          capsys):
+    """A link named as the record of what act report wrote vouches for nothing: a user's report.md
+    it claims is still refused, and the link is replaced (never its target) only with --force."""
+    import hashlib
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.md").write_text("my notes")
+    claim = tmp_path / "claim.json"
+    claim.write_text(json.dumps({"report.md": hashlib.sha256(b"my notes").hexdigest()}))
+    (out / ".act-report.json").symlink_to(claim)
+    assert main(["report", str(reference), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"act: error: --out {out / '.act-report.json'} exists and act did not write "
+                                       f"it; add --force to replace it, or choose another path\n")
+    assert (out / "report.md").read_text() == "my notes"
+    assert main(["report", str(reference), "--out", str(out), "--force"]) == 0
+    assert not (out / ".act-report.json").is_symlink() and claim.read_text().startswith('{"report.md"')
+    assert (out / "report.md").read_text().startswith("## Test accuracy")
+
+
+def test_report_out_with_a_folder_named_as_its_record_writes_nothing(reference, tmp_path, capsys):
+    out = tmp_path / "report"
+    (out / ".act-report.json").mkdir(parents=True)
+    assert main(["report", str(reference), "--out", str(out), "--force"]) == 2
+    assert capsys.readouterr().err == f"act: error: --out {out / '.act-report.json'} is a folder; name a file\n"
+    assert [p.name for p in out.iterdir()] == [".act-report.json"]
+
+
 def test_a_report_that_fails_to_write_keeps_the_earlier_one_whole(reference, tmp_path, monkeypatch):
     import act.run.folder
 

@@ -376,15 +376,27 @@ def open_out(out: Path, names: list[str], force: bool) -> dict[str, str]:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ActError(f"--out {out} cannot be created ({exc.strerror or exc})") from exc
-    try:
-        written = json.loads((out / WRITTEN).read_text())
-    except (OSError, ValueError):
-        written = {}
-    written = written if isinstance(written, dict) else {}
+    written = read_written(out, force)
     for name in names:
         found = digest(out / name)
         check_replaceable(out / name, "--out", found is not None and written.get(name) == found, force)
     return written
+
+
+def read_written(out: Path, force: bool) -> dict[str, str]:
+    """What the --out folder's record says act report wrote there. Only a regular file is the record
+    act report keeps, and is read; anything else of that name (a link, a folder, a FIFO) is checked
+    as any file about to be replaced (check_replaceable), and then vouches for nothing."""
+    marker = out / WRITTEN
+    ours = marker.is_file() and not marker.is_symlink()
+    check_replaceable(marker, "--out", ours, force)
+    if not ours:
+        return {}
+    try:
+        written = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return {}
+    return written if isinstance(written, dict) else {}
 
 
 def report(paths: list[str], fmt: str = "md", out: str | Path | None = None, force: bool = False) -> str:
