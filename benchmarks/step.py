@@ -114,7 +114,7 @@ def fused_runner(setup: Setup, compile: bool = False, amp: bool = False) -> tupl
     stats = engine.EpochStats(setup.device)
     layout = fused_layout(setup.device)
     if not compile:
-        return (lambda b: engine.robust_step(ctx, b, EPOCH, stats)), layout
+        return (lambda b: engine.eager_step(ctx, engine.robust_losses, b, EPOCH, stats)), layout
     ctx.set_epoch(EPOCH)
     step = engine.build_steps(ctx, {"robust": engine.robust_losses}, setup.batch, compile=True, mode=setup.compile_mode)["robust"]
     return (lambda b: step(b, stats)), layout
@@ -205,7 +205,7 @@ def equivalence(setup: Setup, steps: int) -> dict:
         per_step = []
         for batch in synthetic_batches(setup, steps, noisy, seed=2):
             info = naive.robust_step(batch.weak, batch.strong, batch.label, batch.index, EPOCH)
-            engine.robust_step(ctx, layout(batch), EPOCH, stats)
+            engine.eager_step(ctx, engine.robust_losses, layout(batch), EPOCH, stats)
             floor.robust_step(batch.weak, batch.strong, batch.label, batch.index, EPOCH)
             mining_steps += info["mining"]
             selected += info["selected"]

@@ -68,7 +68,7 @@ def run_warmup(t: Twins, steps: int) -> None:
         batch = Batch(index=index, weak=images(t.generator), strong=None, label=t.noisy[index],
                       true_label=t.noisy[index])
         t.naive.warmup_step(batch.weak, batch.label, batch.index)
-        engine.warmup_step(t.ctx, batch, WARMUP_EPOCH, stats)
+        engine.eager_step(t.ctx, engine.warmup_losses, batch, WARMUP_EPOCH, stats)
 
 
 def run_robust(t: Twins, steps: int) -> tuple[list[dict], dict]:
@@ -81,7 +81,7 @@ def run_robust(t: Twins, steps: int) -> tuple[list[dict], dict]:
         y = labels_in_every_cell(t, weak)
         batch = Batch(index=index, weak=weak, strong=strong, label=y, true_label=y)
         decisions.append(t.naive.robust_step(weak, strong, y, index, ROBUST_EPOCH))
-        engine.robust_step(t.ctx, batch, ROBUST_EPOCH, stats)
+        engine.eager_step(t.ctx, engine.robust_losses, batch, ROBUST_EPOCH, stats)
     return decisions, stats.read()
 
 

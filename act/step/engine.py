@@ -169,19 +169,11 @@ def run_step(ctx: StepContext, losses: Callable, batch, stats: EpochStats) -> No
     backward_and_step(ctx, losses(ctx, batch, stats.totals))
 
 
-def warmup_step(ctx: StepContext, batch, epoch: int, stats: EpochStats) -> None:
+def eager_step(ctx: StepContext, losses: Callable, batch, epoch: int, stats: EpochStats) -> None:
+    """One plain step of a phase (`losses`: its loss function) at `epoch`: no static buffers, no
+    compile, no graph (the benchmarks' and the equivalence tests' reference)."""
     ctx.set_epoch(epoch)
-    run_step(ctx, warmup_losses, batch, stats)
-
-
-def standard_step(ctx: StepContext, batch, epoch: int, stats: EpochStats) -> None:
-    ctx.set_epoch(epoch)
-    run_step(ctx, standard_losses, batch, stats)
-
-
-def robust_step(ctx: StepContext, batch, epoch: int, stats: EpochStats) -> None:
-    ctx.set_epoch(epoch)
-    run_step(ctx, robust_losses, batch, stats)
+    run_step(ctx, losses, batch, stats)
 
 
 def set_lrs(ctx: StepContext, rtm_lr: float, ntm_lr: float) -> None:
