@@ -245,6 +245,22 @@ def test_a_folder_linked_from_outside_is_read_once(tmp_path):
     assert [os.path.relpath(f, root) for f in source.train.files] == ["train/a/000.png", "train/a/link1/far.png"]
 
 
+def test_a_link_to_a_sibling_class_counts_its_images_once_under_their_own_class(tmp_path):
+    root = write_image_folder(str(tmp_path), ["a", "b"], per_class=2, size=8)
+    os.symlink(os.path.join("..", "b"), os.path.join(root, "train", "a", "also_b"))
+    source = read_source("folder", root)
+    assert [os.path.relpath(f, root) for f in source.train.files] == [f"train/{c}/00{i}.png" for c in "ab" for i in range(2)]
+    assert source.train.labels.tolist() == [0, 0, 1, 1]
+
+
+def test_a_link_from_train_into_val_brings_no_test_image_into_training(tmp_path):
+    root = write_image_folder(str(tmp_path), ["a", "b"], per_class=1, size=8)
+    os.symlink(os.path.join(root, "val", "b", ""), os.path.join(root, "train", "a", "more"))
+    source = read_source("folder", root)
+    assert [os.path.relpath(f, root) for f in source.train.files] == ["train/a/000.png", "train/b/000.png"]
+    assert [os.path.relpath(f, root) for f in source.test.files] == ["val/a/000.png", "val/b/000.png"]
+
+
 def test_missing_val_folder_is_an_error(tmp_path):
     root = write_image_folder(str(tmp_path), ["a"], per_class=1, size=8, splits=("train",))
     with pytest.raises(ActError, match="val"):

@@ -34,21 +34,27 @@ def _listing(folder: str, cache: dict[str, set[str]]) -> set[str]:
     return cache[folder]
 
 
-def list_class_images(split_dir: str, class_name: str) -> list[str]:
+def list_class_images(split_dir: str, class_name: str, class_dirs: set[str]) -> list[str]:
     """Every image under split_dir/class_name (recursively), sorted by path.
 
     Directory links are followed, since data sets are often assembled from links to other
     disks, but each real directory is read once: a second link to the same folder adds no
     images, and a link to the class folder or above it (a loop, which would also bring in the
-    other classes) is not entered, so the walk stays linear however many loops there are.
-    Subfolders are walked in sorted order, so the path kept for a folder reached twice is the
-    same on every read."""
+    other classes) is not entered, so the walk stays linear however many loops there are. Nor is
+    a link into another class folder of the data set (`class_dirs`: the real paths of every
+    class folder of both splits): its images are read there, under their own class, and a link
+    from train into val would put test images in training. Subfolders are walked in sorted
+    order, so the path kept for a folder reached twice is the same on every read."""
     class_dir = os.path.join(split_dir, class_name)
-    below_class = os.path.join(os.path.realpath(class_dir), "")
+    own = os.path.realpath(class_dir)
+    below_class = os.path.join(own, "")
+    others = [os.path.join(c, "") for c in class_dirs if c != own]
     found, seen = [], set()
     for dirpath, dirnames, names in os.walk(class_dir, followlinks=True):
         real = os.path.realpath(dirpath)
-        if real in seen or (seen and below_class.startswith(os.path.join(real, ""))):
+        below = os.path.join(real, "")
+        if (real in seen or (seen and below_class.startswith(below))
+                or (not below.startswith(below_class) and any(below.startswith(o) for o in others))):
             dirnames.clear()
             continue
         seen.add(real)
@@ -69,14 +75,15 @@ def class_folders(split_dir: str) -> list[str]:
     return names
 
 
-def read_split(split_dir: str, classes: list[str]) -> Split:
-    """One split of an ImageFolder tree, labelled by the position of its folder in `classes`."""
+def read_split(split_dir: str, classes: list[str], class_dirs: set[str]) -> Split:
+    """One split of an ImageFolder tree, labelled by the position of its folder in `classes`
+    (`class_dirs`: list_class_images)."""
     index = {name: i for i, name in enumerate(classes)}
     files, labels = [], []
     for name in class_folders(split_dir):
         if name not in index:
             raise ActError(f"{os.path.join(split_dir, name)}: class {name!r} is not among the train classes")
-        images = list_class_images(split_dir, name)
+        images = list_class_images(split_dir, name, class_dirs)
         files.extend(images)
         labels.extend([index[name]] * len(images))
     return Split(labels=np.array(labels, dtype=np.int64), files=files)
@@ -88,8 +95,9 @@ def read_image_folder(root: str | None, name: str, image_size: int, resize: int)
         raise ActError(f"data.root={root}: folder not found; {name} expects {LAYOUT}")
     train_dir, val_dir = os.path.join(root, "train"), os.path.join(root, "val")
     classes = class_folders(train_dir)
+    class_dirs = {os.path.realpath(os.path.join(d, c)) for d in (train_dir, val_dir) for c in class_folders(d)}
     return Source(
-        name=name, train=read_split(train_dir, classes), test=read_split(val_dir, classes),
+        name=name, train=read_split(train_dir, classes, class_dirs), test=read_split(val_dir, classes, class_dirs),
         classes=classes, image_size=image_size, resize=resize)
 
 
