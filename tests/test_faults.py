@@ -244,13 +244,23 @@ def test_a_link_planted_as_the_lock_is_refused_and_its_target_untouched(referenc
 
 
 def test_a_resume_never_writes_through_a_link_planted_as_a_temp_file(reference, tmp_path):
+    """Links named as act's temp files (act/run/folder.py `new_temp`) are removed by the lock's
+    taker as a killed writer's leftovers: the links, never their target."""
+    from act.run.folder import is_temp, new_temp
+
     run = copy_run(reference, tmp_path)
     outside = tmp_path / "outside.txt"
     outside.write_text("a user's file")
+    planted = []
     for name in ("metrics.jsonl", "checkpoint.pt", "summary.json"):
-        (run / f".{name}.tmp").symlink_to(outside)
+        temp = new_temp(run / name)
+        temp.unlink()
+        temp.symlink_to(outside)
+        planted.append(temp)
+    assert all(is_temp(t.name) and t.is_symlink() for t in planted)
     training.resume(run, ["optim.epochs=7"])
     assert outside.read_text() == "a user's file" and len(read_metrics(run)) == 7
+    assert not any(t.is_symlink() or t.exists() for t in planted)
 
 
 def test_a_named_run_keeps_a_users_own_temp_file_and_refuses_the_folder(tmp_path, capsys):
