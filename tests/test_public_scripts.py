@@ -60,15 +60,31 @@ def test_a_200_output_head_spreads_the_smoothing_over_the_99_unused_outputs(tmp_
 
 
 def test_a_head_with_more_outputs_than_classes_trains_and_never_suggests_an_unused_output(tmp_path):
+    """The bank is as wide as the head. Where a sample's EMA peaks on an output no label names
+    (column 150), the consistency pseudo-label falls there, as the public script reads it, but
+    act issues suggests the EMA's argmax over the 10 classes and scores the given label's column."""
     cfg = load_config(None, [f"run.out_dir={tmp_path}", "run.name=r", "model.num_outputs=200",
                              "method.label_smoothing=0.35", "optim.epochs=3", "optim.warmup_epochs=1",
                              "optim.lr_decay=constant", "data.train_limit=300", "data.test_limit=100", *CPU])
     summary = training.train(cfg)
     assert 0 <= summary["rtm"]["final"] <= 100 and summary["epochs"] == 3
-    with np.load(tmp_path / "r" / "bank.npz") as bank:
-        assert bank["ema"].shape == (300, 200) and int(bank["classes"]) == 10
+    path = tmp_path / "r" / "bank.npz"
+    with np.load(path) as z:
+        bank = dict(z)
+    assert bank["ema"].shape == (300, 200) and int(bank["classes"]) == 10 and int(bank["robust_epochs"]) == 2
+    with np.load(tmp_path / "r" / "labels.npz") as labels:
+        given = int(labels["noisy"][0])
+    second = 3 if given != 3 else 4
+    bank["ema"][0] = 0.0
+    bank["ema"][0, [150, second, given]] = [0.6, 0.3, 0.1]
+    np.savez_compressed(path, **bank)
+    _, pseudo = M.consistency_targets(torch.from_numpy(bank["ema"][:1]), torch.from_numpy(bank["ema"][:1]),
+                                      torch.tensor([given]), torch.tensor([False]))
+    assert pseudo.tolist() == [150]
     issues = label_issues.find_issues(tmp_path / "r")
-    assert issues.suggested.max() < 10
+    assert issues.suggested[0] == second
+    assert np.array_equal(issues.suggested, bank["ema"][:, :10].argmax(1))
+    assert issues.score[0] == pytest.approx(1 - (bank["selected"][0] / 2 + 0.1) / 2)
 
 
 def test_fewer_outputs_than_classes_are_refused(tmp_path):
