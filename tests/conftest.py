@@ -5,8 +5,8 @@ and in the processes it starts: CUDA_VISIBLE_DEVICES is empty for them), so `pyt
 machine runs the same tests the same way as CI. A test that needs CUDA carries the marker and
 is skipped where there is none; `pytest -m cuda` runs only those. CUDA tests that compare
 results exactly run with deterministic cuDNN (the `deterministic_cudnn` fixture).
-`tests/plugins/pretend_cuda.py` makes `torch.cuda.is_available()` answer True to check this
-on a machine without a GPU: `pytest -p tests.plugins.pretend_cuda -m "not cuda"` must pass.
+`tests/support/pretend_cuda.py` makes `torch.cuda.is_available()` answer True to check this
+on a machine without a GPU: `pytest -p tests.support.pretend_cuda -m "not cuda"` must pass.
 """
 import pytest
 import torch

@@ -11,7 +11,7 @@ import torch
 
 from act.errors import ActError
 from act.run import checkpoint
-from datafactory import array_source
+from support.datafactory import array_source
 
 
 def a_state():

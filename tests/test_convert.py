@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datafactory import write_image_folder
+from support.datafactory import write_image_folder
 
 from act.commands.cli import main
 from act.commands.convert import convert

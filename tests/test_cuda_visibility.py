@@ -1,6 +1,6 @@
 """`pytest` means the same on a GPU machine: an unmarked test sees no CUDA device (tests/conftest.py).
 
-Checked here with tests/plugins/pretend_cuda.py, which makes `torch.cuda.is_available()` answer
+Checked here with tests/support/pretend_cuda.py, which makes `torch.cuda.is_available()` answer
 True from collection on, as a GPU machine would: the refusal of `benchmarks.gpu` to measure
 without a GPU passes under it, and fails once the conftest is left out (so the check has teeth).
 """
@@ -13,7 +13,7 @@ TEST = "tests/test_gpu_benchmarks.py::test_the_gpu_command_refuses_to_measure_wi
 
 
 def pretend_cuda(*extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.plugins.pretend_cuda", "-p",
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.support.pretend_cuda", "-p",
                            "no:cacheprovider", "-m", "not cuda", *extra, TEST],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from datafactory import (
+from support.datafactory import (
     archive_cifar,
     write_cifar,
     write_food101n,

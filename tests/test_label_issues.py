@@ -174,7 +174,7 @@ def a_folder_run(run, files: list[str]) -> None:
 def test_the_csv_names_a_file_whose_name_is_not_utf8_by_its_bytes(tmp_path):
     """os.listdir keeps a byte that is not UTF-8 as a surrogate escape; the CSV holds the byte itself,
     so it names the file on disk, the terminal shows it as \\xNN, and a second --out replaces the first."""
-    from datafactory import write_image_folder
+    from support.datafactory import write_image_folder
     from act.datasets import read_source
 
     root = write_image_folder(str(tmp_path / "images"), ["cat", "dog"], per_class=2, size=8)

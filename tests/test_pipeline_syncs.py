@@ -9,7 +9,7 @@ import importlib.util
 
 import pytest
 import torch
-from datafactory import write_image_folder
+from support.datafactory import write_image_folder
 
 from act.commands.convert import convert
 from act.config import load_config

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datafactory import write_food101n, write_image
+from support.datafactory import write_food101n, write_image
 from PIL import Image, ImageFile
 
 from act.commands import issues as label_issues

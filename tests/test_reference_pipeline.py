@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from datafactory import array_source
+from support.datafactory import array_source
 from PIL import Image
 
 from act.datasets.base import Source, Split

@@ -17,7 +17,7 @@ from act.run import loop as training
 from act.step import engine
 from pipelines import PIPELINES
 from pipelines.tensor import TensorPipeline
-from tests.datafactory import array_source
+from support.datafactory import array_source
 
 
 @pytest.fixture

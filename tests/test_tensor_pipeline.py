@@ -1,7 +1,7 @@
 """The device-resident tensor pipeline: epoch contract, views, selection by `auto`."""
 import pytest
 import torch
-from datafactory import array_source
+from support.datafactory import array_source
 
 from act.datasets.base import Source, Split
 from act.errors import ActError

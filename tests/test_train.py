@@ -155,7 +155,7 @@ def test_resume_of_a_folder_without_a_run_is_refused(tmp_path, capsys):
 
 
 def test_a_cifar_run_reads_the_real_format(tmp_path):
-    from datafactory import write_cifar
+    from support.datafactory import write_cifar
 
     root = write_cifar(tmp_path / "data", "cifar100", n_train=300, n_test=100, seed=0)
     cfg = load_config(Path(__file__).resolve().parent.parent / "configs" / "cifar80n" / "sym20.yaml",
@@ -435,7 +435,7 @@ def test_a_named_folder_holding_other_files_is_left_alone(tmp_path):
 def test_the_data_limits_cut_a_source_given_to_prepare_too(tmp_path):
     """Benchmarks hand prepare a Source of their own; data.train_limit / test_limit still hold."""
     from act.run.build import prepare
-    from tests.datafactory import array_source
+    from support.datafactory import array_source
 
     cfg = load_config(None, ["data.train_limit=50", "data.test_limit=20", "run.threads=1"])
     run = prepare(cfg, run_dir=tmp_path, source=array_source(n=120, size=8, channels=1, n_test=40))
@@ -444,7 +444,7 @@ def test_the_data_limits_cut_a_source_given_to_prepare_too(tmp_path):
 
 
 def test_a_folder_data_set_with_a_file_name_that_is_not_utf8_trains(tmp_path):
-    from datafactory import write_image_folder
+    from support.datafactory import write_image_folder
 
     root = write_image_folder(str(tmp_path / "images"), ["cat", "dog"], per_class=2, size=36)
     cat = os.path.join(root, "train", "cat").encode()

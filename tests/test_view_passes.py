@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from datafactory import array_source
+from support.datafactory import array_source
 
 from act.run.loop import train_batches
 from act.step import graphs

@@ -8,7 +8,7 @@ the same 256 images and two epochs, each tolerance about four standard errors of
 import numpy as np
 import pytest
 import torch
-from datafactory import array_source
+from support.datafactory import array_source
 from PIL import Image
 
 from pipelines import build_pipeline
