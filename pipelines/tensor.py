@@ -23,8 +23,7 @@ from act.datasets.base import Source
 from act.errors import ActError
 from act.step.graphs import passes_tried
 from pipelines.base import Batch, Pipeline
-from pipelines.ops.crop import crop_at
-from pipelines.ops.flip import flip_where
+from pipelines.ops.weak import crop_at, flip_where
 from pipelines.ops.policy import DRAWS, POLICIES
 from pipelines.ops.slot import apply_draws
 from pipelines.registry import register

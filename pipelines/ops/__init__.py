@@ -5,11 +5,11 @@ per sample (value: N float64, N x 3 for cutout; ignored by the ops without a mag
 loop over images, no host sync. Each op reproduces its PIL counterpart (tests/test_ops.py
 measures the difference):
 
-crop.py, flip.py        the weak view (batch_crop, batch_flip_lr; they draw their own offsets/coins)
+weak.py                 the weak view (batch_crop, batch_flip_lr; they draw their own offsets/coins)
 affine.py               shear_x/y, translate_x/y, rotate: PIL's maps per sample (`*_map`) and its
                         nearest (`warp_nearest`) and bicubic (`warp_shear`: 4 taps, shears move one axis)
 color.py                brightness, color, contrast, sharpness (ImageEnhance: `blend` towards a degenerate)
-posterize.py, solarize.py, invert.py, equalize.py, autocontrast.py   (ImageOps)
+imageops.py             posterize, solarize, invert, equalize, autocontrast (ImageOps)
 cutout.py               grey square (RandAugment)
 lut.py                  per-sample, per-channel lookup tables: the pointwise ops as one gather
 masked.py               the op convention, `apply_to_picked`, and `use_static` (which path a device takes)
@@ -21,8 +21,7 @@ policy.py               autoaugment_cifar10 and rand_augment: an eager, seeded d
 The ops' names, bins, signs and fills, and the policies' tables, are pipelines/augment_table.py's,
 which the PIL reference reads too.
 """
-from pipelines.ops.crop import batch_crop
-from pipelines.ops.flip import batch_flip_lr
+from pipelines.ops.weak import batch_crop, batch_flip_lr
 from pipelines.ops.policy import autoaugment_cifar10, rand_augment
 
 __all__ = ["batch_crop", "batch_flip_lr", "autoaugment_cifar10", "rand_augment"]

@@ -28,14 +28,11 @@ from typing import Callable, NamedTuple
 import torch
 
 from pipelines.ops import affine, color
-from pipelines.ops.autocontrast import autocontrast, channel_range, stretch
 from pipelines.ops.cutout import cutout
-from pipelines.ops.equalize import equalize, equalize_lut
-from pipelines.ops.invert import invert
+from pipelines.ops.imageops import (autocontrast, channel_range, equalize, equalize_lut, invert, posterize, solarize,
+                                    stretch)
 from pipelines.ops.lut import apply_lut, histograms, levels, pixel_index
 from pipelines.ops.masked import Op, apply_to_picked, use_static
-from pipelines.ops.posterize import posterize
-from pipelines.ops.solarize import solarize
 
 # Every op a policy can pick, as pipelines/augment_table.py names and orders them; the position
 # is the op's index in `Draws.op`.

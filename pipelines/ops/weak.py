@@ -1,9 +1,14 @@
-"""Random crop with zero padding, per sample, as one indexing of a strided window view."""
+"""The weak view's ops, per sample: random crop with zero padding (one indexing of a strided
+window view) and the horizontal flip."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from pipelines.ops.masked import use_static
+
+
+# Random crop with zero padding, per sample, as one indexing of a strided window view
 
 def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """RandomCrop(size, padding) for every image of an N x C x H x W batch: each image its own
@@ -26,3 +31,24 @@ def crop_at(images: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tens
     sn, sc, sh, sw = padded.stride()
     windows = padded.as_strided((n, c, offsets, offsets, h, w), (sn, sc, sh, sw, sh, sw))
     return windows[torch.arange(n, device=images.device), :, dy, dx]
+
+
+# Horizontal flip, per sample
+
+def batch_flip_lr(images: torch.Tensor, generator: torch.Generator, p: float = 0.5,
+                  static: bool | None = None) -> torch.Tensor:
+    """Mirror each image of an N x C x H x W batch with probability p.
+
+    `static` (see masked.use_static): one `where` over the batch, no host sync; otherwise only
+    the flipped images are copied."""
+    return flip_where(images, torch.rand(len(images), device=images.device, generator=generator) < p, static)
+
+
+def flip_where(images: torch.Tensor, flip: torch.Tensor, static: bool | None = None) -> torch.Tensor:
+    """Mirror the images where `flip` (N bools) is set."""
+    if use_static(static, images.device):
+        return torch.where(flip[:, None, None, None], images.flip(-1), images)
+    picked = flip.nonzero().squeeze(1)
+    out = images.clone()
+    out[picked] = images[picked].flip(-1)
+    return out
