@@ -27,7 +27,8 @@ setup(
         "plots": ["matplotlib>=3.7"],  # curves.png of a run, the curves of `act report --out`
         "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true
         "cleanlab": ["cleanlab>=2.5"],  # benchmarks/label_issues.py only
-        "test": ["pytest>=7", "timm>=0.9", "matplotlib>=3.7", "tensorboard>=2.14"],
+        "slurm": ["submitit>=1.5"],  # act sweep --executor slurm | submitit-local
+        "test": ["pytest>=7", "timm>=0.9", "matplotlib>=3.7", "tensorboard>=2.14", "submitit>=1.5"],
     },
     entry_points={"console_scripts": ["act=act.commands.cli:main"]},
 )

@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   act train --resume runs/cifar100n-symm20-act-20261124-120000
   act convert --format dali --config configs/web/aircraft.yaml data.root=/data/web-aircraft --out /fast/aircraft-dali
   act train --config configs/web/aircraft.yaml pipeline.path=/fast/aircraft-dali model.pretrained=/w/resnet50.pth
+  act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar100
 """
 
 
@@ -27,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="commands:\n  train    train ACT (or the Standard baseline); `act train --help` lists every config key\n"
                "  convert  write an image-file data set once for the DALI or FFCV pipeline\n"
                "  report   runs grouped over seeds in the paper's tables, beside its figures, with curves\n"
-               "  issues   the training labels a run judged wrong, ranked\n\n" + EXAMPLES)
+               "  issues   the training labels a run judged wrong, ranked\n"
+               "  sweep    a paper table in one command: a sweep file's runs, resumable, reported at the end\n\n"
+               + EXAMPLES)
     sub = parser.add_subparsers(dest="command", metavar="command")
     from act.config import describe_keys
 
@@ -86,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     iss.add_argument("--out", metavar="FILE.csv", help="write every listed sample to this CSV file")
     iss.add_argument("--force", action="store_true", help="replace a --out file act issues did not write "
                                                           "(never a run's own files)")
+    from act.commands.sweep import add_parser as add_sweep
+
+    add_sweep(sub)
     return parser
 
 
@@ -159,7 +165,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     option (`act train a=1 --config f.yaml b=2`); they keep their order."""
     args, extra = parser.parse_known_args(argv)
     options = [item for item in extra if item.startswith("-")]
-    if options or (extra and args.command not in ("train", "convert", "report")):
+    if options or (extra and args.command not in ("train", "convert", "report", "sweep")):
         parser.error(f"unrecognized arguments: {' '.join(options or extra)}")
     if args.command == "report":
         args.runs += extra
@@ -210,6 +216,10 @@ def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
         return 0
     if args.command == "issues":
         return list_issues(args, stdout)
+    if args.command == "sweep":
+        from act.commands.sweep import sweep_command
+
+        return sweep_command(args, stdout)
     if args.command == "convert":
         from act.commands.convert import convert
 

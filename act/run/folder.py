@@ -39,12 +39,13 @@ BANK = "bank.npz"  # the memory bank at the run's end, read by `act issues`
 CURVES = "curves.png"  # run.plots
 TENSORBOARD = "tensorboard"  # a folder: run.tensorboard
 LOCK = ".lock"  # held (flock) by the process writing the folder
+CONSOLE = "console.log"  # the run's console output, kept by `act sweep` (act/sweep/), which opens it first
 # The files a run folder holds; `act issues --out` and `act report --out` never replace one.
-RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK)
+RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE)
 # A temp file of `atomic_write`: `.<name>.act-<8 hex>.tmp`, so that no file of a user's is taken for one.
 TEMP = re.compile(r"\..+\.act-[0-9a-f]{8}\.tmp")
 # Files act writes into a run folder before it holds a run (config.yaml marks a run).
-TOOL_LEFTOVERS = (LOCK,)
+TOOL_LEFTOVERS = (LOCK, CONSOLE)
 RUN_MARKER = CONFIG
 # The arrays of bank.npz and labels.npz (act/schema.py): name -> (dimensions, numpy kinds).
 BANK_ARRAYS = {"ema": (2, "f"), "selected": (1, "iu"), "robust_epochs": (0, "iu"), "files": (1, "U"),

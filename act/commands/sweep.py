@@ -1,0 +1,242 @@
+"""`act sweep`: a paper table in one command (README, *Reproducing a table*).
+
+Every cell of the sweep file is validated before anything starts; the sweep folder is tied to
+its sweep (act/sweep/spec.py); then each cell that is not finished is started or continued as an
+ordinary run folder under DIR/runs (act/sweep/executors.py), a finished or diverged one left as it
+is and one another process holds waited for. One line per run that ends, a progress line with an
+ETA on a terminal, and at the end the report of the sweep in DIR/report.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections import deque
+from pathlib import Path
+
+from act.config import Config
+from act.errors import ActError
+from act.sweep.executors import Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
+from act.sweep.spec import RECORD, RUNS, Sweep, check_cells, open_folder, read_record, read_sweep
+from act.sweep.state import CellState, counts, read_state, status_table
+
+EXECUTORS = ("local", "slurm", "submitit-local")
+REPORT = "report"  # DIR/report: the report of the sweep
+EXAMPLES = """examples:
+  act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python
+  act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python --per-gpu 2
+  act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python \\
+      --executor slurm --slurm-partition gpu --slurm-time 240 --slurm-arg account=myproject
+  act sweep configs/sweeps/demo.yaml --out sweeps/demo --grid run.seed=0,1,2 --jobs 2
+  act sweep --status sweeps/table1
+"""
+
+
+def add_parser(sub) -> None:
+    sweep = sub.add_parser(
+        "sweep", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="a paper table in one command: every cell of a sweep file a run, resumable, reported at the end",
+        description="Run every cell of a sweep file (base config files x grid values, configs/sweeps/) as an "
+                    "ordinary run folder under DIR/runs/<cell>, then write the report of the sweep to "
+                    "DIR/report/report.md. Every cell is validated first. The same command again skips finished "
+                    "runs, continues stopped or killed ones, waits for runs another process holds and retries "
+                    "failed ones; DIR belongs to one sweep (another sweep file or other overrides are refused). "
+                    "Exit code 0 when every cell finished, 1 when some did not, 2 on a refusal.",
+        epilog=EXAMPLES)
+    sweep.add_argument("sweep", nargs="?", metavar="SWEEP.yaml", help="the sweep file: base, grid, set")
+    sweep.add_argument("--out", metavar="DIR", help="the sweep folder: runs/<cell>, report/, sweep.yaml")
+    sweep.add_argument("--status", metavar="DIR", help="print one row per cell of the sweep in DIR and its state")
+    sweep.add_argument("--grid", action="append", default=[], metavar="key=v1,v2",
+                       help="one more grid axis (repeatable), e.g. --grid run.seed=0,1,2")
+    sweep.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local (default): processes of this machine; slurm: one SLURM job array through "
+                            "submitit; submitit-local: the submitit path as processes of this machine")
+    sweep.add_argument("--jobs", type=int, metavar="N", help="runs at a time (local default: one per visible GPU "
+                                                             "times --per-gpu, 1 on the CPU)")
+    sweep.add_argument("--per-gpu", type=int, metavar="K", help="runs sharing one GPU (local; default 1)")
+    sweep.add_argument("--slurm-partition", metavar="NAME", help="the SLURM partition")
+    sweep.add_argument("--slurm-time", type=int, metavar="MINUTES", help="each job's time limit (slurm: "
+                       "required); a run out of time is requeued and continues from its checkpoint")
+    sweep.add_argument("--slurm-gpus-per-task", type=int, default=1, metavar="G", help="GPUs of each job (default 1)")
+    sweep.add_argument("--slurm-arg", action="append", default=[], metavar="key=value",
+                       help="any other sbatch option (repeatable), e.g. --slurm-arg account=myproject")
+    sweep.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides of every cell, e.g. "
+                                                                         "data.root=/data/cifar-100-python")
+
+
+def sweep_command(args: argparse.Namespace, stdout) -> int:
+    if args.status:
+        if args.sweep or args.out or args.overrides or args.grid:
+            raise ActError("--status DIR takes nothing else: act sweep --status DIR")
+        print(status(Path(args.status)), file=stdout)
+        return 0
+    if not (args.sweep and args.out):
+        raise ActError("act sweep needs a sweep file and --out DIR (or --status DIR): act sweep SWEEP.yaml --out DIR")
+    check_options(args)
+    out = Path(os.path.abspath(args.out))
+    sweep = read_sweep(args.sweep, args.overrides, args.grid)
+    configs = check_cells(sweep, out / RUNS, machine=args.executor != "slurm")
+    local = local_processes(args, out) if args.executor == "local" else None  # its refusals before any folder
+    lock = open_folder(out, sweep, configs)
+    try:
+        epochs = {name: cfg.optim.epochs for name, cfg in configs.items()}
+        controller = Controller(sweep, out, local or submitit_jobs(args, out), epochs, stdout)
+        done = controller.run()
+        write_report(out, stdout)
+    finally:
+        lock.release()
+    return 0 if done else 1
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """The executor's options, checked before anything is read or created."""
+    for name in ("jobs", "per_gpu", "slurm_time", "slurm_gpus_per_task"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "slurm_gpus_per_task" else 1):
+            raise ActError(f"--{name.replace('_', '-')} {value} must be at least {0 if 'gpus' in name else 1}")
+    given = [f"--{name.replace('_', '-')}" for name in ("slurm_partition", "slurm_time") if getattr(args, name)]
+    given += ["--slurm-arg"] if args.slurm_arg else []
+    if args.executor == "local" and given:
+        raise ActError(f"{given[0]} is an option of --executor slurm (or submitit-local)")
+    if args.executor != "local" and args.per_gpu is not None:
+        raise ActError("--per-gpu is an option of --executor local; a SLURM job has --slurm-gpus-per-task")
+    if args.executor == "slurm" and args.slurm_time is None:
+        raise ActError("--executor slurm needs --slurm-time MINUTES (at most the partition's limit); a run longer "
+                       "than it is requeued and continues from its checkpoint")
+    for item in args.slurm_arg:
+        if "=" not in item or not item.partition("=")[0].strip():
+            raise ActError(f"--slurm-arg {item!r} is not of the form key=value (e.g. account=myproject)")
+    if args.executor != "local":
+        submitit_here(args.executor)
+
+
+def submitit_jobs(args: argparse.Namespace, out: Path) -> SubmititJobs:
+    """The submitit executor; its logs and pickles in DIR/submitit."""
+    extra = {k.strip(): v for k, _, v in (item.partition("=") for item in args.slurm_arg)}
+    executor = make_submitit(args.executor, out / "submitit", args.slurm_time, args.slurm_partition,
+                             args.slurm_gpus_per_task, extra, args.jobs)
+    local = args.executor == "submitit-local"
+    return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local)
+
+
+def local_processes(args: argparse.Namespace, out: Path) -> LocalProcesses:
+    """Processes of this machine: one per visible GPU times --per-gpu by default, 1 on the CPU."""
+    gpus = visible_gpus()
+    if not gpus:
+        if args.per_gpu is not None:
+            raise ActError("--per-gpu shares a GPU, and this machine has none; --jobs N sets the runs at a time")
+        return LocalProcesses(out / RUNS, args.jobs or 1, [])
+    most = len(gpus) * (args.per_gpu or 1)
+    if args.jobs is not None and args.jobs > most:
+        raise ActError(f"--jobs {args.jobs} is more than the {len(gpus)} visible GPUs x --per-gpu {args.per_gpu or 1}; "
+                       f"give --per-gpu {-(-args.jobs // len(gpus))} to share GPUs")
+    return LocalProcesses(out / RUNS, args.jobs or most, gpus)
+
+
+class Controller:
+    """Runs the cells that are to run and waits for those another process holds, telling each
+    run's end in one line and the progress on a terminal."""
+
+    def __init__(self, sweep: Sweep, out: Path, executor, epochs: dict[str, int], stream):
+        self.cells, self.out, self.runs, self.executor = sweep.cells, out, out / RUNS, executor
+        self.epochs, self.stream = epochs, stream
+        self.states = {cell.name: self.read(cell.name) for cell in self.cells}
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def read(self, name: str) -> CellState:
+        return read_state(self.runs / name, self.epochs[name])
+
+    def run(self) -> bool:
+        """True when every cell finished."""
+        pending = deque(Job((cell,)) for cell in self.cells if self.states[cell.name].to_run)
+        waiting = [cell for cell in self.cells if self.states[cell.name].kind == "running"]
+        self.say(f"sweep {self.out}: {len(self.cells)} cells ({counts(self.states)}); "
+                 f"{len(pending)} to run {self.executor.how}")
+        try:
+            while pending or waiting or self.executor.busy():
+                for cell in list(waiting):  # held by another process: theirs until they let go
+                    state = self.read(cell.name)
+                    if state.kind != "running":
+                        waiting.remove(cell)
+                        pending.extend([Job((cell,))] if state.to_run else [])
+                        self.tell(cell.name, state, ended=not state.to_run)
+                room = min(self.executor.room(), len(pending))
+                if room > 0:
+                    self.executor.start([pending.popleft() for _ in range(room)])
+                for job in self.executor.ended():
+                    for cell in job.cells:
+                        self.tell(cell.name, self.read(cell.name), ended=True)
+                self.draw()
+                time.sleep(self.executor.poll_seconds)
+        except KeyboardInterrupt as exc:  # Ctrl-C reached the runs too; SIGTERM (cli.Terminated) only this process
+            from act.commands.cli import Terminated
+
+            self.executor.stop(grace=0.0 if isinstance(exc, Terminated) else 3.0)
+            raise type(exc)(f"the sweep's runs stopped at their last checkpoints; the same command continues "
+                            f"them (`act sweep --status {self.out}` shows where they are)") from None
+        self.states = {cell.name: self.read(cell.name) for cell in self.cells}
+        finished = sum(state.kind == "finished" for state in self.states.values())
+        self.say(f"sweep {self.out}: {finished} of {len(self.cells)} cells finished ({counts(self.states)})")
+        return finished == len(self.cells)
+
+    def tell(self, name: str, state: CellState, ended: bool) -> None:
+        """One line for a run that ended (or found ended): how, and its figure or its log."""
+        self.states[name] = state
+        if not ended:
+            return
+        done = sum(s.kind == "finished" for s in self.states.values())
+        how = f"RTM last-10 {state.rtm_last10:.2f} %" if state.rtm_last10 is not None else state.text
+        log = "" if state.kind == "finished" else f" (log: {self.runs / name / 'console.log'})"
+        self.say(f"[{done}/{len(self.cells)} finished] {name}: {how}{log}")
+
+    def say(self, line: str) -> None:
+        print(("\r\x1b[K" if self.tty else "") + line, file=self.stream, flush=True)
+
+    def draw(self) -> None:
+        """The progress line (a terminal only): runs finished, epochs done, ETA from the epochs' times."""
+        if not self.tty:
+            return
+        for name, state in self.states.items():
+            if state.kind != "finished":
+                self.states[name] = self.read(name)
+        states = self.states.values()
+        done = sum(s.kind == "finished" for s in states)
+        left = [s for s in states if s.kind not in ("finished", "diverged", "failed")]
+        epochs_left = sum(s.total - s.epochs for s in left)
+        seconds = [s.epoch_seconds for s in states if s.epoch_seconds]
+        slots = max(1, min(self.executor.slots or len(left), len(left)))
+        eta = clock(epochs_left * statistics.median(seconds) / slots) if seconds and left else "-"
+        width = 20
+        bar = "#" * (width * done // len(self.cells))
+        print(f"\r\x1b[K[{bar:<{width}}] {done}/{len(self.cells)} runs finished | "
+              f"{sum(s.epochs for s in states)}/{sum(s.total for s in states)} epochs | ETA {eta}",
+              end="", file=self.stream, flush=True)
+
+
+def clock(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m" if minutes else f"{seconds:.0f}s"
+
+
+def write_report(out: Path, stream) -> None:
+    """`act report` of the sweep: DIR/report/report.md (and its curves), printed too."""
+    from act.commands.report import report
+
+    try:
+        text = report([str(out / RUNS)], "md", out / REPORT)
+    except ActError as exc:
+        print(f"act sweep: no report: {exc}", file=stream)
+        return
+    print(f"\n{text}\nwrote {out / REPORT / 'report.md'}", file=stream)
+
+
+def status(out: Path) -> str:
+    """One row per cell of the sweep in `out`: its state and RTM last-10."""
+    if not (out / RECORD).is_file():
+        raise ActError(f"--status {out}: not a sweep folder (no {RECORD}); give the --out of an act sweep")
+    record = read_record(out)
+    default = Config().optim.epochs
+    states = {name: read_state(out / RUNS / name, cell["config"].get("optim.epochs", default))
+              for name, cell in record["cells"].items()}
+    return f"sweep {record.get('sweep')} in {out}: {len(states)} cells ({counts(states)})\n" + status_table(states)

@@ -1,0 +1,299 @@
+"""The processes of a sweep. Each job is one `act train` process that starts its cell's run, or
+continues it (`--resume`) when its folder holds one; the process's console goes to the run's
+console.log, framed by an attempt line and an exit line (act/sweep/state.py).
+
+Executors: `LocalProcesses` on this machine, at most `jobs` at a time, each pinned to a GPU
+(CUDA_VISIBLE_DEVICES), and `SubmititJobs`: one SLURM job array through submitit, or submitit's
+local executor (the same path, as processes of this machine). A submitit task follows submitit's
+checkpointing protocol (`Task.checkpoint`): preempted or out of time, it stops the run, whose
+last epoch is on disk, and is requeued, and the requeued task continues the run.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from act.config import DATA_PLACES, flatten, to_dict
+from act.errors import ActError
+from act.run.folder import CONFIG, CONSOLE, RunFolder
+from act.sweep.spec import Cell
+from act.sweep.state import ATTEMPT, exit_line, read_state
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
+TASK_FAILED = 1  # the exit code a cell's log gets when its submitit task failed around the run
+# How many times a task out of time is requeued before submitit gives it up (preemptions do not
+# count): a run longer than --slurm-time continues over this many jobs.
+MAX_REQUEUES = 100
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one process trains: one cell (packed runs will give a job several cells of one shape)."""
+
+    cells: tuple[Cell, ...]
+
+
+def train_command(cell: Cell, runs: Path) -> list[str]:
+    """`act train` for the cell: a new run, or --resume where its folder holds one."""
+    folder = runs / cell.name
+    if (folder / CONFIG).is_file():
+        return [sys.executable, "-m", "act", "train", "--resume", str(folder), *moved_data(cell, runs)]
+    return [sys.executable, "-m", "act", "train", "--config", str(cell.base), *cell.overrides, *cell.folder_keys(runs)]
+
+
+def moved_data(cell: Cell, runs: Path) -> list[str]:
+    """The cell's data places (data.root, pipeline.path) where its run recorded others: the data
+    moved, and the resume's data fingerprint checks that they are the same data."""
+    try:
+        before = flatten(to_dict(RunFolder(runs / cell.name).config()))
+        now = flatten(to_dict(cell.config(runs)))
+    except ActError:
+        return []  # act train --resume names what is wrong
+    return [f"{key}={now[key]}" for key in DATA_PLACES if now[key] is not None and now[key] != before[key]]
+
+
+def open_console(folder: Path, argv: list[str]) -> IO[str]:
+    """The run's console.log, opened to append an attempt: its first line says when, where and what."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = open(folder / CONSOLE, "a", encoding="utf-8")
+    when = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    log.write(f"{ATTEMPT}at {when} on {socket.gethostname()}: {shlex.join(['act', *argv[3:]])}\n")
+    log.flush()
+    return log
+
+
+def close_console(log: IO[str], code: int, why: str = "") -> None:
+    log.write(f"{why}\n" if why else "")
+    log.write(exit_line(code) + "\n")
+    log.close()
+
+
+@functools.cache
+def libc() -> ctypes.CDLL | None:
+    return ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def in_child(parent: int, ignore_usr2: bool) -> None:
+    """In the forked child before `act train` runs: SIGTERM (a stop act reports, its last epoch on
+    disk) when the process that started it dies, so that no run outlives its sweep unwatched; and
+    in a submitit task, SIGUSR2 (the preemption signal) left to the task."""
+    if libc() is not None:
+        libc().prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the line above
+            os._exit(143)
+    if ignore_usr2:
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+def start(argv: list[str], log: IO[str], ignore_usr2: bool = False, gpu: str | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    libc()  # loaded here, not in the forked child
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                            preexec_fn=functools.partial(in_child, os.getpid(), ignore_usr2))
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process sees, as CUDA_VISIBLE_DEVICES names them to a child."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    listed = [name.strip() for name in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if name.strip()]
+    return (listed or [str(i) for i in range(count)])[:count]
+
+
+class LocalProcesses:
+    """`act train` processes on this machine, at most `jobs` at a time; where there are GPUs, each
+    pinned to the one that has the fewest of them."""
+
+    poll_seconds = 0.5
+
+    def __init__(self, runs: Path, jobs: int, gpus: list[str]):
+        self.runs, self.slots, self.gpus = runs, jobs, gpus
+        self.how = f"{jobs} at a time " + (f"on GPUs {','.join(gpus)}" if gpus else "on the CPU")
+        self.running: dict[subprocess.Popen, tuple[Job, str | None, IO[str]]] = {}
+
+    def room(self) -> int:
+        return self.slots - len(self.running)
+
+    def busy(self) -> bool:
+        return bool(self.running)
+
+    def start(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            (cell,) = job.cells  # one process trains one run, until runs are packed
+            gpu = self.free_gpu()
+            argv = train_command(cell, self.runs)
+            log = open_console(self.runs / cell.name, argv)
+            self.running[start(argv, log, gpu=gpu)] = (job, gpu, log)
+
+    def free_gpu(self) -> str | None:
+        """The GPU with the fewest of this sweep's runs (None on a machine without one)."""
+        if not self.gpus:
+            return None
+        load = {gpu: 0 for gpu in self.gpus}
+        for _, gpu, _ in self.running.values():
+            load[gpu] += 1
+        return min(self.gpus, key=lambda gpu: load[gpu])
+
+    def ended(self) -> list[Job]:
+        done = []
+        for process, (job, _, log) in list(self.running.items()):
+            code = process.poll()
+            if code is not None:
+                close_console(log, code)
+                del self.running[process]
+                done.append(job)
+        return done
+
+    def stop(self, grace: float = 3.0) -> None:
+        """Every run stopped as SIGTERM stops it (its last epoch on disk), after `grace` seconds in
+        which a Ctrl-C that reached them too may stop them first."""
+        deadline = time.monotonic() + grace
+        while self.running and time.monotonic() < deadline and any(p.poll() is None for p in self.running):
+            time.sleep(0.1)
+        for process in self.running:
+            if process.poll() is None:
+                process.terminate()
+        for process, (_, _, log) in self.running.items():
+            close_console(log, process.wait())
+        self.running.clear()
+
+
+class Task:
+    """A sweep job as a submitit task: trains its cells as LocalProcesses does. Preempted or out of
+    time (SIGUSR2 from SLURM, or from submitit's local executor), `checkpoint` stops the run and
+    hands submitit a fresh task of the same job to requeue; it continues the run from its folder."""
+
+    def __init__(self, runs: Path, cwd: Path):
+        self.runs, self.cwd = runs, cwd
+        self.process: subprocess.Popen | None = None
+        self.log: IO[str] | None = None
+
+    def __getstate__(self) -> dict:
+        return {"runs": self.runs, "cwd": self.cwd}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["runs"], state["cwd"])
+
+    def __call__(self, job: Job) -> list[int | None]:
+        return [self.train(cell) for cell in job.cells]
+
+    def train(self, cell: Cell) -> int | None:
+        """The cell's `act train` to its end; None when it is not to run (finished, diverged, or
+        held by another process: a second submission of a cell that is done or under way)."""
+        if not read_state(self.runs / cell.name, 0).to_run:
+            return None
+        argv = train_command(cell, self.runs)
+        self.log = open_console(self.runs / cell.name, argv)
+        self.process = start(argv, self.log, ignore_usr2=True, cwd=self.cwd)
+        while (code := self.process.poll()) is None:  # not wait(): `checkpoint` may reap it from a signal handler
+            time.sleep(0.5)
+        close_console(self.log, code)
+        self.process = None
+        return code
+
+    def checkpoint(self, job: Job):
+        """submitit's requeue hook: the run stopped by SIGTERM (its last completed epoch is on disk)."""
+        from submitit.helpers import DelayedSubmission
+
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                code = os.waitstatus_to_exitcode(os.waitpid(process.pid, 0)[1])
+            except ChildProcessError:  # reaped by the task's own poll meanwhile
+                code = process.returncode
+            close_console(self.log, code, "act sweep: preempted or out of time: the task is requeued")
+        return DelayedSubmission(Task(self.runs, self.cwd), job)
+
+
+class SubmititJobs:
+    """The sweep's jobs as submitit jobs: at most `jobs` at a time (submitit's local executor), or
+    all at once as one SLURM job array (at most `jobs` running, when given)."""
+
+    def __init__(self, executor, runs: Path, jobs: int | None, local: bool):
+        self.executor, self.runs, self.local, self.slots = executor, runs, local, jobs
+        self.poll_seconds = 1.0 if local else 15.0
+        self.how = f"{jobs} at a time as submitit local jobs" if local else \
+            "as one SLURM job array" + (f", {jobs} at a time" if jobs else "")
+        self.running: dict = {}
+
+    def room(self) -> int:
+        return self.slots - len(self.running) if self.local else sys.maxsize
+
+    def busy(self) -> bool:
+        return bool(self.running)
+
+    def start(self, jobs: list[Job]) -> None:
+        task = Task(self.runs, Path.cwd())
+        try:
+            with self.executor.batch():
+                handles = [self.executor.submit(task, job) for job in jobs]
+        except Exception as exc:  # sbatch missing or refusing: what it said, in one line
+            raise ActError(f"submitit could not submit the sweep's jobs: {' '.join(str(exc).split())[:500]}") from exc
+        self.running.update(zip(handles, jobs))
+
+    def ended(self) -> list[Job]:
+        done = []
+        for handle, job in list(self.running.items()):
+            if handle.done():
+                del self.running[handle]
+                done.append(job)
+                try:
+                    handle.result()
+                except Exception as exc:  # the task itself failed (not its run): the cells' logs say so
+                    said = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+                    for cell in job.cells:
+                        (self.runs / cell.name).mkdir(parents=True, exist_ok=True)
+                        with open(self.runs / cell.name / CONSOLE, "a", encoding="utf-8") as log:
+                            log.write(f"submitit job {handle.job_id} failed: {said}\n{exit_line(TASK_FAILED)}\n")
+        return done
+
+    def stop(self, grace: float = 0.0) -> None:
+        """Local jobs are cancelled (their runs stop at their last epoch); SLURM's go on."""
+        if self.local:
+            for handle in self.running:
+                handle.cancel(check=False)
+        self.running.clear()
+
+
+def submitit_here(kind: str):
+    """The submitit module, where `kind`'s executor can run here; one line where it cannot."""
+    try:
+        import submitit
+    except ImportError:
+        raise ActError(f"--executor {kind} needs submitit: pip install 'act-noisy[slurm]'") from None
+    if kind == "slurm" and not (shutil.which("srun") and shutil.which("sbatch")):
+        raise ActError("--executor slurm needs SLURM's srun and sbatch, and this machine has none: run act sweep on "
+                       "the cluster's login node (--executor submitit-local runs the same path here)")
+    return submitit
+
+
+def make_submitit(kind: str, folder: Path, time_min: int | None, partition: str | None, gpus: int,
+                  extra: dict[str, str], jobs: int | None):
+    """A submitit executor: `slurm` (one job array), or `submitit-local` (its local executor)."""
+    submitit = submitit_here(kind)
+    if kind == "submitit-local":
+        executor = submitit.LocalExecutor(folder=folder, max_num_timeout=MAX_REQUEUES)
+        executor.update_parameters(timeout_min=time_min or 7 * 24 * 60, gpus_per_node=min(gpus, len(visible_gpus())))
+        return executor
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=MAX_REQUEUES)
+    executor.update_parameters(time=time_min, partition=partition, gpus_per_node=gpus, ntasks_per_node=1,
+                               job_name="act-sweep", additional_parameters=extra,
+                               **({"array_parallelism": jobs} if jobs else {}))
+    return executor

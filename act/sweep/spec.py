@@ -1,0 +1,292 @@
+"""A sweep file -> the cells of a table, each validated as `act train` validates its config, and
+the record that ties a sweep folder to one sweep.
+
+A sweep file (YAML; every path relative to the file):
+    base: FILE | [FILE, ...]      config files, each a part of the table; an entry may also be
+                                  {config: FILE, set: {key: value}, name: NAME}: its own overrides, its name
+    grid: {key: [v1, v2, ...]}    axes whose product with the bases gives the cells; an axis may also
+                                  name a set of overrides per value: {axis: {name: {key: value}, ...}}
+    set: {key: value}             overrides of every cell
+A cell's overrides are its base's own, `set`, its grid values, then the command line's, in that
+order; its name is its base's stem, then one part per axis (`sym20-seed0`).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from act.config import DATA_PLACES, Config, flatten, load_config, read_yaml, to_dict
+from act.commands.report import is_locked
+from act.errors import ActError
+from act.run.folder import LOCK, RunLock, write_text
+
+SWEEP_KEYS = ("base", "grid", "set")
+OWN_KEYS = ("run.out_dir", "run.name")  # the sweep names each run's folder: DIR/runs/<cell>
+RUNS = "runs"  # DIR/runs/<cell>: the run folders
+RECORD = "sweep.yaml"  # DIR/sweep.yaml: the sweep the folder holds
+# Keys a rerun may change: where the data lie (each resume's data fingerprint compares what is read
+# there), how a run shows itself, and the folder keys the sweep sets.
+FREE_KEYS = (*OWN_KEYS, *DATA_PLACES, "run.progress", "run.plots", "run.tensorboard")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the table: its name (its folder's), its base config file and its overrides."""
+
+    name: str
+    base: Path
+    overrides: tuple[str, ...]
+
+    def folder_keys(self, runs: Path) -> list[str]:
+        return [f"run.out_dir={runs}", f"run.name={self.name}"]
+
+    def config(self, runs: Path) -> Config:
+        """The config `act train --config BASE OVERRIDES` builds for this cell's folder under `runs`."""
+        return load_config(self.base, [*self.overrides, *self.folder_keys(runs)])
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of the grid: per value, the part it adds to a cell's name and its overrides."""
+
+    key: str
+    values: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass
+class Sweep:
+    path: Path
+    cells: list[Cell]
+    overrides: list[str]  # the command line's, in every cell
+
+
+def read_sweep(path: str | Path, overrides: list[str], grid: list[str] = ()) -> Sweep:
+    """The cells of the sweep file at `path`, with the command line's overrides and `--grid` axes."""
+    path = Path(os.path.abspath(path))
+    data = read_yaml(path)
+    unknown = sorted(set(data) - set(SWEEP_KEYS))
+    if unknown:
+        raise ActError(f"sweep file {path}: unknown key {unknown[0]!r}; a sweep has {', '.join(SWEEP_KEYS)}")
+    if not data.get("base"):
+        raise ActError(f"sweep file {path} names no base config (base: FILE, or a list of files)")
+    bases = read_bases(path, data["base"])
+    fixed = overrides_of(path, "set", data.get("set") or {})
+    axes = name_axes(read_grid(path, data.get("grid") or {}) + [grid_arg(item) for item in grid])
+    check_keys(path, [own for _, _, own in bases] + [fixed, list(overrides)], axes, list(overrides))
+    cells = [Cell("-".join([label, *(part for part, _ in combo)]), base,
+                  (*own, *fixed, *(item for _, items in combo for item in items), *overrides))
+             for label, base, own in bases for combo in itertools.product(*(axis.values for axis in axes))]
+    named: dict[str, Cell] = {}
+    for cell in cells:
+        if cell.name in named:
+            raise ActError(f"sweep file {path}: two cells would be named {cell.name} (of {named[cell.name].base} and "
+                           f"{cell.base}); name the bases: base: [{{config: FILE, name: NAME}}, ...]")
+        named[cell.name] = cell
+    return Sweep(path, cells, list(overrides))
+
+
+def safe(text: str) -> str:
+    """A part of a folder name: letters, digits and . _ + - kept, anything else an underscore."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", text)
+
+
+def overrides_of(path: Path, where: str, mapping) -> tuple[str, ...]:
+    """`key=value` overrides of a mapping of the sweep file (dotted keys, or nested sections)."""
+    if not isinstance(mapping, dict):
+        raise ActError(f"sweep file {path}: {where} must be a mapping of config keys to values")
+    items = flatten(mapping)
+    for key, value in items.items():
+        if not isinstance(value, str):
+            raise ActError(f"sweep file {path}: {where}: {key} must be one value (a grid axis takes a list)")
+    return tuple(f"{key}={value}" for key, value in items.items())
+
+
+def read_bases(path: Path, entries) -> list[tuple[str, Path, tuple[str, ...]]]:
+    """(name, file, own overrides) of each base."""
+    found = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        name, own = None, ()
+        if isinstance(entry, dict):
+            if "config" not in entry or set(entry) - {"config", "set", "name"}:
+                raise ActError(f"sweep file {path}: a base is a config file or {{config: FILE, set: {{key: value}}, "
+                               f"name: NAME}}")
+            name, own = entry.get("name"), overrides_of(path, f"the set of base {entry['config']}", entry.get("set") or {})
+            entry = entry["config"]
+        if not isinstance(entry, str) or not entry or not (name is None or isinstance(name, str) and name):
+            raise ActError(f"sweep file {path}: a base names one config file (and a name, if given)")
+        found.append((name, Path(os.path.normpath(path.parent / entry)), own))
+    labels = base_labels([file for _, file, _ in found])
+    return [(safe(name or label), file, own) for (name, file, own), label in zip(found, labels)]
+
+
+def base_labels(files: list[Path]) -> list[str]:
+    """Each file's stem, with as many of its parent folders as tell the different files apart
+    (cifar100n/sym20.yaml and cifar80n/sym20.yaml: cifar100n-sym20, cifar80n-sym20)."""
+    deepest = max(len(file.parts) for file in files)
+    for depth in range(1, deepest + 1):
+        labels = ["-".join(file.with_suffix("").parts[-depth:]) for file in files]
+        if len(set(labels)) == len(set(files)):
+            break
+    return labels
+
+
+def read_grid(path: Path, grid) -> list[tuple[str, list[str] | dict]]:
+    """The grid's axes as (key, values): a list of values of a config key, or {name: overrides}."""
+    if not isinstance(grid, dict):
+        raise ActError(f"sweep file {path}: grid must be a mapping of config keys to lists of values")
+    axes = []
+    for key, values in grid.items():
+        if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+            axes.append((key, values))
+        elif isinstance(values, dict) and values and all(v == "" or isinstance(v, dict) for v in values.values()):
+            axes.append((key, {name: overrides_of(path, f"grid.{key}.{name}", v or {}) for name, v in values.items()}))
+        else:
+            raise ActError(f"sweep file {path}: grid.{key} must be a list of values (e.g. [0, 1, 2]) or a mapping of "
+                           f"named override sets ({{name: {{key: value}}}})")
+    return axes
+
+
+def grid_arg(item: str) -> tuple[str, list[str]]:
+    """`--grid key=v1,v2` as an axis."""
+    key, sep, values = item.partition("=")
+    if not sep or not key.strip() or not values:
+        raise ActError(f"--grid {item!r} is not of the form key=v1,v2 (e.g. --grid run.seed=0,1,2)")
+    return key.strip(), values.split(",")
+
+
+def name_axes(axes: list[tuple[str, list[str] | dict]]) -> list[Axis]:
+    """Each value's part of a cell name: a config key's shortest dotted ending that no other axis
+    shares, then the value (run.seed 0: seed0); a named override set: its name."""
+    keys = [key for key, values in axes if isinstance(values, list)]
+    named = []
+    for key, values in axes:
+        if isinstance(values, dict):
+            named.append(Axis(key, tuple((safe(name), items) for name, items in values.items())))
+            continue
+        parts = key.split(".")
+        short = next(".".join(parts[-n:]) for n in range(1, len(parts) + 1)
+                     if not any(other != key and ("." + other).endswith("." + ".".join(parts[-n:])) for other in keys))
+        named.append(Axis(key, tuple((safe(f"{short}{value}"), (f"{key}={value}",)) for value in values)))
+    return named
+
+
+def key_of(item: str) -> str:
+    return item.partition("=")[0].strip()
+
+
+def check_keys(path: Path, fixed: list, axes: list[Axis], command_line: list[str]) -> None:
+    """The folder keys are the sweep's; an axis is given once; the command line sets no axis's key."""
+    items = [item for group in fixed for item in group] + [item for axis in axes for _, its in axis.values for item in its]
+    for key in [key_of(item) for item in items] + [axis.key for axis in axes]:
+        if key in OWN_KEYS:
+            raise ActError(f"{key} is the sweep's to set: each run's folder is DIR/runs/<cell> (--out DIR)")
+    seen: set[str] = set()
+    for axis in axes:
+        if axis.key in seen:
+            raise ActError(f"grid axis {axis.key} is given twice (in {path.name} and --grid); give it once")
+        seen.add(axis.key)
+    for item in command_line:
+        for axis in axes:
+            if key_of(item) in {key_of(i) for _, its in axis.values for i in its}:
+                raise ActError(f"{item} on the command line would give every value of grid axis {axis.key} the same "
+                               f"{key_of(item)}; drop it, or give the axis another list (--grid or the sweep file)")
+
+
+def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
+    """Every cell's config, built and refused as `act train` builds and refuses it (and, where the
+    runs will train on this machine, as its Runtime refuses it), before anything starts; a
+    refusal is one line naming the cell."""
+    from act.run.build import check_weights
+    from act.run.runtime import Environment, resolve
+
+    env = Environment.read() if machine else None
+    configs = {}
+    for cell in sweep.cells:
+        try:
+            cfg = cell.config(runs)
+            check_weights(cfg)
+            if env is not None:
+                resolve(cfg, env)
+        except ActError as exc:
+            raise ActError(f"cell {cell.name}: {exc}") from None
+        configs[cell.name] = cfg
+    return configs
+
+
+def experiment_of(cfg: Config) -> dict:
+    """The keys of a cell's config that are not act's defaults, but for FREE_KEYS."""
+    default = flatten(to_dict(Config()))
+    return {key: value for key, value in flatten(to_dict(cfg)).items()
+            if key not in FREE_KEYS and value != default.get(key)}
+
+
+def record_of(sweep: Sweep, configs: dict[str, Config]) -> dict:
+    return {"sweep": str(sweep.path), "overrides": sweep.overrides,
+            "cells": {cell.name: {"base": str(cell.base), "overrides": list(cell.overrides),
+                                  "config": experiment_of(configs[cell.name])} for cell in sweep.cells}}
+
+
+def read_record(out: Path) -> dict:
+    """DIR/sweep.yaml as act sweep wrote it."""
+    path = out / RECORD
+    try:
+        record = yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ActError(f"{path} cannot be read ({exc}); it is the record act sweep writes") from exc
+    cells = record.get("cells") if isinstance(record, dict) else None
+    if not isinstance(cells, dict) or not all(isinstance(c, dict) and isinstance(c.get("config"), dict)
+                                              for c in cells.values()):
+        raise ActError(f"{path} is not the record act sweep writes (cells with their configs)")
+    return record
+
+
+def check_same(out: Path, record: dict, sweep: Sweep, configs: dict[str, Config]) -> None:
+    """This sweep is the one `out` holds, or one line naming the first difference."""
+    held = f"--out {out} holds the sweep of {record.get('sweep')}" + \
+        (f" {' '.join(record['overrides'])}" if record.get("overrides") else "")
+    advice = "rerun that sweep, or give another --out"
+    old = record["cells"]
+    for cell in sweep.cells:
+        if cell.name not in old:
+            raise ActError(f"{held}, which has no cell {cell.name}: {advice}")
+    for name in old:
+        if name not in configs:
+            raise ActError(f"{held}, whose cell {name} this sweep lacks: {advice}")
+    default = flatten(to_dict(Config()))
+    for name, cfg in configs.items():
+        before, now = old[name]["config"], experiment_of(cfg)
+        for key in sorted(set(before) | set(now)):
+            if before.get(key, default.get(key)) != now.get(key, default.get(key)):
+                raise ActError(f"{held}, whose cell {name} has {key}={before.get(key, default.get(key))}, here "
+                               f"{now.get(key, default.get(key))}: {advice}")
+
+
+def open_folder(out: Path, sweep: Sweep, configs: dict[str, Config]) -> RunLock:
+    """The sweep folder `out`, locked for this process: new (with its record), or this sweep's.
+    Another sweep's, a folder of other files, or one another act sweep is running is refused."""
+    if (out / RECORD).is_file():
+        check_same(out, read_record(out), sweep, configs)
+    elif out.exists() and (not out.is_dir() or set(os.listdir(out)) - {LOCK}):
+        raise ActError(f"--out {out} is not a sweep folder (it holds no {RECORD}) and is not empty; give a new folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(out)
+    except (OSError, ActError) as exc:
+        if not is_locked(out):
+            raise ActError(f"--out {out} cannot be written ({getattr(exc, 'strerror', None) or exc})") from exc
+        owner = (out / LOCK).read_text().strip() or "unknown"
+        raise ActError(f"sweep {out} is being run by another act sweep (process {owner}); "
+                       f"`act sweep --status {out}` shows it") from None
+    if (out / RECORD).is_file():  # again under the lock: another act sweep may have begun it meanwhile
+        check_same(out, read_record(out), sweep, configs)
+    else:
+        write_text(out / RECORD, "# The sweep this folder holds, written by act sweep: a rerun of another sweep, or "
+                                 "with other overrides,\n# is refused (data.root and pipeline.path may change).\n"
+                                 + yaml.safe_dump(record_of(sweep, configs), sort_keys=False))
+    (out / RUNS).mkdir(exist_ok=True)
+    return lock

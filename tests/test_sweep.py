@@ -1,0 +1,198 @@
+"""`act sweep`: a table of tiny demo runs (digits, tinycnn, CPU) run to its report, rerun, killed
+and rerun, refused, and run through submitit's local executor with a task preempted mid-run."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from act.commands.cli import main
+from act.commands.report import is_locked, report
+from act.sweep.spec import check_cells, read_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="")
+TINY = {"optim.epochs": "3", "optim.warmup_epochs": "1", "optim.lr_decay": "cosine:1,5e-4,3",
+        "data.train_limit": "200", "data.test_limit": "100", "run.threads": "1", "run.plots": "false"}
+# Runs slow enough (epochs of 600 samples) that a kill lands between their first and last epoch.
+SLOWER = {**TINY, "optim.epochs": "6", "optim.lr_decay": "cosine:1,5e-4,6", "data.train_limit": "600"}
+
+
+def write_sweep(folder: Path, grid: dict, fixed: dict = TINY) -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"base": str(ROOT / "configs" / "demo.yaml"), "grid": grid, "set": fixed}))
+    return path
+
+
+def sweep(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "act", "sweep", *map(str, args)], cwd=ROOT, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def epochs(run: Path) -> list[int]:
+    path = run / "metrics.jsonl"
+    return [json.loads(line)["epoch"] for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def wait_for_an_epoch(runs: Path, controller: subprocess.Popen) -> Path:
+    """The first run folder with an epoch done and the run not finished, while the sweep runs."""
+    while controller.poll() is None:
+        for run in sorted(runs.glob("*")) if runs.is_dir() else []:
+            if epochs(run) and not (run / "summary.json").exists():
+                return run
+        time.sleep(0.02)
+    raise AssertionError(controller.stdout.read())
+
+
+def wait_unlocked(runs: Path) -> None:
+    deadline = time.monotonic() + 60
+    while any(is_locked(run) for run in runs.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def modified(runs: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in runs.rglob("*") if p.name != "console.log"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A 2 x 2 sweep (noise 20/40 % x seeds 0/1) run to its end, two runs at a time."""
+    folder = tmp_path_factory.mktemp("grid")
+    path = write_sweep(folder, {"data.noise.closeset_ratio": ["0.2", "0.4"], "run.seed": ["0", "1"]})
+    done = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(folder / "out"), "--jobs",
+                           "2"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return path, folder / "out", done.stdout
+
+
+def test_a_2x2_sweep_finishes_4_runs_and_reports_2_groups_of_2(finished):
+    _, out, console = finished
+    runs = sorted((out / "runs").iterdir())
+    assert [run.name for run in runs] == ["demo-closeset_ratio0.2-seed0", "demo-closeset_ratio0.2-seed1",
+                                          "demo-closeset_ratio0.4-seed0", "demo-closeset_ratio0.4-seed1"]
+    assert all(epochs(run) == [0, 1, 2] and (run / "summary.json").is_file() for run in runs)
+    assert all("act sweep: act train ended with exit code 0" in (run / "console.log").read_text() for run in runs)
+    groups = json.loads(report([str(out / "runs")], "json"))["groups"]
+    assert [(g["setting"], g["n"]) for g in groups] == [("digits Sym-20", 2), ("digits Sym-40", 2)]
+    assert "(n=2)" in (out / "report" / "report.md").read_text()
+    assert console.count("finished] demo-") == 4
+
+
+def test_rerunning_a_finished_sweep_trains_nothing(finished, capsys, monkeypatch):
+    path, out, _ = finished
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    before = {p: t for p, t in modified(out / "runs").items()}
+    assert main(["sweep", str(path), "--out", str(out), "--jobs", "2"]) == 0
+    assert modified(out / "runs") == before
+    assert "0 to run" in capsys.readouterr().out
+    assert all((run / "console.log").read_text().count("act sweep: attempt") == 1 for run in (out / "runs").iterdir())
+
+
+def test_another_sweep_or_other_overrides_in_a_sweep_folder_are_refused_in_one_line(finished, tmp_path, capsys):
+    path, out, _ = finished
+    before = modified(out)
+    assert main(["sweep", str(path), "--out", str(out), "optim.lr=0.05"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optim.lr=0.02, here 0.05" in err and "another --out" in err
+    other = write_sweep(tmp_path, {"run.seed": ["0", "1"]})
+    assert main(["sweep", str(other), "--out", str(out)]) == 2
+    assert "which has no cell demo-seed0" in capsys.readouterr().err
+    assert modified(out) == before
+
+
+def test_an_invalid_cell_is_refused_naming_it_and_its_key_before_any_folder_exists(tmp_path, capsys):
+    path = write_sweep(tmp_path, {"optim.lr": ["0.01", "-1"]})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "act: error: cell demo-lr-1: optim.lr=-1.0 must be >= 0"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """A sweep of 3 seeds, 2 runs at a time, its controller SIGKILLed once a run has an epoch: its
+    runs stop (SIGTERM when their parent dies) and the third was never started."""
+    folder = tmp_path_factory.mktemp("killed")
+    path = write_sweep(folder, {"run.seed": ["0", "1", "2"]}, SLOWER)
+    controller = sweep(path, "--out", folder / "out", "--jobs", "2")
+    wait_for_an_epoch(folder / "out" / "runs", controller)
+    controller.send_signal(signal.SIGKILL)
+    controller.wait()
+    wait_unlocked(folder / "out" / "runs")
+    return path, folder / "out"
+
+
+def test_status_of_a_half_done_sweep_has_one_row_per_cell(killed, capsys):
+    _, out = killed
+    assert main(["sweep", "--status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"sweep {killed[0]} in {out}: 3 cells (")
+    assert lines[1].split() == ["cell", "RTM", "last-10", "state"]
+    rows = {line.split()[0]: line.split(None, 2)[1:] for line in lines[2:]}
+    assert sorted(rows) == ["demo-seed0", "demo-seed1", "demo-seed2"]
+    assert rows["demo-seed2"] == ["-", "queued"]
+    stopped = [state for _, state in rows.values() if state.startswith("stopped after ")]
+    assert stopped and all(state.endswith("of 6 epochs") for state in stopped)
+
+
+def test_a_killed_sweep_rerun_finishes_every_cell_exactly_once(killed, tmp_path):
+    path, first = killed
+    out = tmp_path / "out"
+    shutil.copytree(first, out)
+    rerun = sweep(path, "--out", out, "--jobs", "2")
+    console, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, console
+    runs = sorted((out / "runs").iterdir())
+    assert [run.name for run in runs] == ["demo-seed0", "demo-seed1", "demo-seed2"]
+    for run in runs:
+        log = (run / "console.log").read_text()
+        assert epochs(run) == list(range(6)) and log.count("ended with exit code 0") == 1, log
+    assert any("resuming" in (run / "console.log").read_text() for run in runs)
+
+
+def test_submitit_local_runs_a_sweep_and_a_preempted_task_is_requeued_and_resumes(tmp_path):
+    path = write_sweep(tmp_path, {"run.seed": ["0", "1"]}, SLOWER)
+    controller = sweep(path, "--out", tmp_path / "out", "--executor", "submitit-local", "--jobs", "2")
+    run = wait_for_an_epoch(tmp_path / "out" / "runs", controller)
+    trainer = int((run / ".lock").read_text())
+    task = int(Path(f"/proc/{trainer}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
+    os.kill(task, signal.SIGUSR2)  # what SLURM sends before a preemption or the time limit
+    console, _ = controller.communicate(timeout=300)
+    assert controller.returncode == 0, console
+    log = (run / "console.log").read_text()
+    assert "preempted or out of time: the task is requeued" in log and "resuming" in log, log
+    for done in (tmp_path / "out" / "runs").iterdir():
+        assert epochs(done) == list(range(6)) and (done / "summary.json").is_file()
+
+
+def test_slurm_options_become_the_job_arrays_sbatch_lines(tmp_path, monkeypatch):
+    from act.sweep.executors import make_submitit
+
+    for tool in ("srun", "sbatch"):  # stand-ins: no cluster here
+        (tmp_path / tool).write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    executor = make_submitit("slurm", tmp_path / "submitit", 240, "gpu", 1, {"account": "proj"}, 8)
+    lines = executor._make_submission_file_text("true", "uid").splitlines()
+    for line in ("--partition=gpu", "--time=240", "--gpus-per-node=1", "--account=proj", "--signal=USR2@90"):
+        assert f"#SBATCH {line}" in lines
+
+
+def test_slurm_without_a_time_limit_is_refused(tmp_path, capsys):
+    path = write_sweep(tmp_path, {"run.seed": ["0"]})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--executor", "slurm"]) == 2
+    assert "--slurm-time" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_sweep_names_its_table_and_its_cells_validate(path):
+    assert path.read_text().startswith("# ")
+    table = read_sweep(path, ["data.root=/somewhere", "model.pretrained=/weights/resnet50.pth"])
+    assert len(check_cells(table, Path("/nowhere/runs"), machine=True)) == len(table.cells) >= 4
