@@ -93,10 +93,17 @@ def add_stats(totals: torch.Tensor, *, sel, y, true, mining, rtm_loss, ntm_loss,
 def every_sample_losses(ctx: StepContext, batch, totals: torch.Tensor, warmup: bool) -> torch.Tensor:
     """Both nets on CE over every sample (weak view). In warm-up the RTM adds the confidence
     penalty and every sample's count grows by one; without it this is the paper's "Standard"."""
-    y = batch.label
     with ctx.autocast():
         rtm_logits = ctx.rtm(batch.weak)
         ntm_logits = ctx.ntm(batch.weak)
+    return every_sample_from_logits(ctx, batch, rtm_logits, ntm_logits, totals, warmup)
+
+
+def every_sample_from_logits(ctx: StepContext, batch, rtm_logits: torch.Tensor, ntm_logits: torch.Tensor,
+                             totals: torch.Tensor, warmup: bool) -> torch.Tensor:
+    """`every_sample_losses` after the forwards: a function of the logits (act/pack/step.py maps
+    it over the runs of a pack); reads `batch`'s index, label and true_label only."""
+    y = batch.label
     g = ctx.means(y)
     rtm_loss = g.mean(lambda r: M.cross_entropy(rtm_logits, y, ctx.label_smoothing, reduction=r))
     if warmup:
@@ -119,14 +126,26 @@ def standard_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tens
 
 def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
     """The robust phase (ACT_SPEC.md steps 1-8) on one batch; returns L0 + L1."""
-    idx, y = batch.index, batch.label
     fused = ctx.consistency and ctx.fuse_views
+    strong_logits = None
     with ctx.autocast():
         if fused:
-            rtm_logits, logits_s = ctx.rtm(torch.cat([batch.weak, batch.strong])).chunk(2)
+            rtm_logits, strong_logits = ctx.rtm(torch.cat([batch.weak, batch.strong])).chunk(2)
         else:
             rtm_logits = ctx.rtm(batch.weak)
         ntm_logits = ctx.ntm(batch.weak)
+        if ctx.consistency and not fused:  # the public code: a second RTM forward, batch-norm statistics per view
+            strong_logits = ctx.rtm(batch.strong)
+    return robust_from_logits(ctx, batch, rtm_logits, ntm_logits, strong_logits, totals)
+
+
+def robust_from_logits(ctx: StepContext, batch, rtm_logits: torch.Tensor, ntm_logits: torch.Tensor,
+                       strong_logits: torch.Tensor | None, totals: torch.Tensor) -> torch.Tensor:
+    """`robust_losses` after the forwards (`strong_logits`: the RTM's on the strong view, None
+    without CR): a function of the logits (act/pack/step.py maps it over the runs of a pack);
+    reads `batch`'s index, label and true_label only. No value it computes feeds a forward, so
+    running the strong view's forward first changes no number."""
+    idx, y = batch.index, batch.label
     rtm_prob = rtm_logits.float().softmax(dim=1)
     rtm_pred, ntm_pred = rtm_logits.argmax(dim=1), ntm_logits.argmax(dim=1)
     g = ctx.means(y)
@@ -138,10 +157,7 @@ def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor
     l_cr = None
     if ctx.consistency:
         ema_new, pseudo = M.consistency_targets(ctx.bank.ema[idx], rtm_prob.detach(), y, sel)
-        if not fused:  # the public code: a second RTM forward, batch-norm statistics per view
-            with ctx.autocast():
-                logits_s = ctx.rtm(batch.strong)
-        l_cr = g.mean(lambda r: M.consistency_loss(logits_s, pseudo, ctx.label_smoothing, reduction=r))
+        l_cr = g.mean(lambda r: M.consistency_loss(strong_logits, pseudo, ctx.label_smoothing, reduction=r))
         ctx.bank.ema[idx] = ema_new
     rtm_loss = M.rtm_loss(l_sel, l_cr)
     ntm_loss = g.mean(lambda r: M.cross_entropy(ntm_logits, y, ctx.label_smoothing, reduction=r))
