@@ -23,6 +23,7 @@ from act.sweep.state import CellState, counts, read_state, status_table
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 REPORT = "report"  # DIR/report: the report of the sweep
+DRAW_SECONDS = 2.0  # how often the progress line reads the runs' folders
 EXAMPLES = """examples:
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python --per-gpu 2
@@ -77,7 +78,7 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
     out = Path(os.path.abspath(args.out))
     sweep = read_sweep(args.sweep, args.overrides, args.grid)
     configs = check_cells(sweep, out / RUNS, machine=args.executor != "slurm")
-    local = local_processes(args, out) if args.executor == "local" else None  # its refusals before any folder
+    local = local_processes(args, out, configs) if args.executor == "local" else None  # refusals before any folder
     lock = open_folder(out, sweep, configs)
     try:
         epochs = {name: cfg.optim.epochs for name, cfg in configs.items()}
@@ -120,9 +121,13 @@ def submitit_jobs(args: argparse.Namespace, out: Path) -> SubmititJobs:
     return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local)
 
 
-def local_processes(args: argparse.Namespace, out: Path) -> LocalProcesses:
+def local_processes(args: argparse.Namespace, out: Path, configs: dict[str, Config]) -> LocalProcesses:
     """Processes of this machine: one per visible GPU times --per-gpu by default, 1 on the CPU."""
     gpus = visible_gpus()
+    named = next((name for name, cfg in configs.items() if gpus and cfg.run.device.startswith("cuda:")), None)
+    if named:
+        raise ActError(f"cell {named}: run.device={configs[named].run.device} names one GPU, but act sweep gives each "
+                       f"run a GPU of its own (CUDA_VISIBLE_DEVICES); use run.device=auto or cuda")
     if not gpus:
         if args.per_gpu is not None:
             raise ActError("--per-gpu shares a GPU, and this machine has none; --jobs N sets the runs at a time")
@@ -143,6 +148,7 @@ class Controller:
         self.epochs, self.stream = epochs, stream
         self.states = {cell.name: self.read(cell.name) for cell in self.cells}
         self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.drawn = 0.0
 
     def read(self, name: str) -> CellState:
         return read_state(self.runs / name, self.epochs[name])
@@ -172,9 +178,9 @@ class Controller:
         except KeyboardInterrupt as exc:  # Ctrl-C reached the runs too; SIGTERM (cli.Terminated) only this process
             from act.commands.cli import Terminated
 
-            self.executor.stop(grace=0.0 if isinstance(exc, Terminated) else 3.0)
-            raise type(exc)(f"the sweep's runs stopped at their last checkpoints; the same command continues "
-                            f"them (`act sweep --status {self.out}` shows where they are)") from None
+            what = self.executor.stop(grace=0.0 if isinstance(exc, Terminated) else 3.0)
+            raise type(exc)(f"{what}; the same command continues the sweep (`act sweep --status {self.out}` "
+                            f"shows where its runs are)") from None
         self.states = {cell.name: self.read(cell.name) for cell in self.cells}
         finished = sum(state.kind == "finished" for state in self.states.values())
         self.say(f"sweep {self.out}: {finished} of {len(self.cells)} cells finished ({counts(self.states)})")
@@ -194,9 +200,11 @@ class Controller:
         print(("\r\x1b[K" if self.tty else "") + line, file=self.stream, flush=True)
 
     def draw(self) -> None:
-        """The progress line (a terminal only): runs finished, epochs done, ETA from the epochs' times."""
-        if not self.tty:
+        """The progress line (a terminal only, every DRAW_SECONDS): runs finished, epochs done, ETA
+        from the epochs' times."""
+        if not self.tty or time.monotonic() < self.drawn + DRAW_SECONDS:
             return
+        self.drawn = time.monotonic()
         for name, state in self.states.items():
             if state.kind != "finished":
                 self.states[name] = self.read(name)

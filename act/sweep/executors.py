@@ -160,9 +160,9 @@ class LocalProcesses:
                 done.append(job)
         return done
 
-    def stop(self, grace: float = 3.0) -> None:
+    def stop(self, grace: float = 3.0) -> str:
         """Every run stopped as SIGTERM stops it (its last epoch on disk), after `grace` seconds in
-        which a Ctrl-C that reached them too may stop them first."""
+        which a Ctrl-C that reached them too may stop them first; says so."""
         deadline = time.monotonic() + grace
         while self.running and time.monotonic() < deadline and any(p.poll() is None for p in self.running):
             time.sleep(0.1)
@@ -172,6 +172,7 @@ class LocalProcesses:
         for process, (_, _, log) in self.running.items():
             close_console(log, process.wait())
         self.running.clear()
+        return "the sweep's runs stopped at their last checkpoints"
 
 
 class Task:
@@ -264,12 +265,14 @@ class SubmititJobs:
                             log.write(f"submitit job {handle.job_id} failed: {said}\n{exit_line(TASK_FAILED)}\n")
         return done
 
-    def stop(self, grace: float = 0.0) -> None:
-        """Local jobs are cancelled (their runs stop at their last epoch); SLURM's go on."""
+    def stop(self, grace: float = 0.0) -> str:
+        """Local jobs are cancelled (their runs stop at their last epoch); SLURM's go on. Says which."""
         if self.local:
             for handle in self.running:
                 handle.cancel(check=False)
         self.running.clear()
+        return "the sweep's runs stopped at their last checkpoints" if self.local else \
+            "its SLURM jobs go on (scancel stops them)"
 
 
 def submitit_here(kind: str):

@@ -68,6 +68,8 @@ class Sweep:
 def read_sweep(path: str | Path, overrides: list[str], grid: list[str] = ()) -> Sweep:
     """The cells of the sweep file at `path`, with the command line's overrides and `--grid` axes."""
     path = Path(os.path.abspath(path))
+    if not path.is_file():
+        raise ActError(f"sweep file {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     data = read_yaml(path)
     unknown = sorted(set(data) - set(SWEEP_KEYS))
     if unknown:
