@@ -29,7 +29,7 @@ EXAMPLES = """examples:
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python --per-gpu 2
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python \\
       --executor slurm --slurm-partition gpu --slurm-time 240 --slurm-arg account=myproject
-  act sweep configs/sweeps/demo.yaml --out sweeps/demo --grid run.seed=0,1,2 --jobs 2
+  act sweep configs/sweeps/demo.yaml --out sweeps/demo --grid optim.lr=0.01,0.02 --jobs 2
   act sweep --status sweeps/table1
 """
 
