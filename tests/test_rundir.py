@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from act.commands.cli import main
-from act.commands.report import is_locked
+from act.run.state import is_locked
 from act.config import Config, dump_yaml, load_config
 from act.errors import ActError
 from act.run import folder as rundir

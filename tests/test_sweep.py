@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from act.commands.cli import main
-from act.commands.report import is_locked, report
+from act.commands.report import report
+from act.run.state import is_locked
 from act.sweep.spec import check_cells, read_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,3 +197,23 @@ def test_every_shipped_sweep_names_its_table_and_its_cells_validate(path):
     assert path.read_text().startswith("# ")
     table = read_sweep(path, ["data.root=/somewhere", "model.pretrained=/weights/resnet50.pth"])
     assert len(check_cells(table, Path("/nowhere/runs"), machine=True)) == len(table.cells) >= 4
+
+
+def test_a_diverged_cell_stops_alone_is_told_by_status_and_not_rerun(tmp_path, capsys):
+    """A run whose loss turns NaN writes diverged.json (act/run/loop.py); the sweep goes on with
+    the others, exits 1, --status names the epoch, and a rerun leaves the cell as it is."""
+    path = write_sweep(tmp_path, {"optim.lr1": ["0.08", "1e30"]})
+    out = tmp_path / "out"
+    first = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(out)], cwd=ROOT, env=ENV,
+                           capture_output=True, text=True)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert main(["sweep", "--status", str(out)]) == 0
+    rows = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines()[2:])
+    assert sorted(rows) == ["demo-lr10.08", "demo-lr11e30"], rows
+    assert "finished" in rows["demo-lr10.08"]
+    assert "diverged: training diverged in epoch 1" in rows["demo-lr11e30"], rows
+    diverged = out / "runs" / "demo-lr11e30" / "diverged.json"
+    before = diverged.stat().st_mtime_ns
+    again = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(out)], cwd=ROOT, env=ENV,
+                           capture_output=True, text=True)
+    assert again.returncode == 1 and diverged.stat().st_mtime_ns == before

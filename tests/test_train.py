@@ -18,6 +18,7 @@ from act.errors import ActError
 from act.run import checkpoint, console
 from act.run import loop as training
 from act.run.folder import to_json
+from act.run.state import read_run
 
 TIMING_KEYS = {"epoch_seconds", "train_seconds", "images_per_s"}
 REQUIRED = {"epoch", "phase", "lr", "lr1", "rtm_test_acc", "ntm_test_acc", "sel_precision", "sel_recall",
@@ -280,6 +281,23 @@ def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_p
     assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0]
     assert checkpoint.load(tmp_path / "r" / "checkpoint.pt")["epoch"] == 0
     assert not (tmp_path / "r" / "summary.json").exists()
+    # the folder says so, for act report and act sweep: not "stopped after 1 of 3 epochs"
+    record = json.loads((tmp_path / "r" / "diverged.json").read_text())
+    assert record["epoch"] == 1 and record["why"] in err
+    assert read_run(tmp_path / "r").state == f"diverged: {record['why']} (diverged.json)"
+
+
+def test_a_resume_of_a_diverged_run_tries_again_and_the_folder_tells_the_new_outcome(tmp_path, capsys):
+    args = [f"run.out_dir={tmp_path}", "run.name=r", "optim.epochs=2", "optim.warmup_epochs=1",
+            "optim.lr_decay=constant", "optim.lr=1e30", "optim.lr1=1e30", "data.train_limit=300",
+            "data.test_limit=100", "run.progress=false", "run.threads=1"]
+    assert main(["train", *args]) == 2
+    (tmp_path / "r" / "diverged.json").write_text('{"epoch": 1, "why": "an earlier attempt"}')
+    assert main(["train", "--resume", str(tmp_path / "r")]) == 2  # diverges again: written anew
+    assert json.loads((tmp_path / "r" / "diverged.json").read_text())["why"].startswith("training diverged in epoch 1")
+    assert main(["train", "--resume", str(tmp_path / "r"), "optim.epochs=1"]) == 0  # nothing left to diverge
+    assert not (tmp_path / "r" / "diverged.json").exists()
+    assert read_run(tmp_path / "r").state == "finished"
 
 
 def test_metrics_are_strict_json_with_null_for_non_finite_values():

@@ -12,7 +12,6 @@ the means; no run is left out of table 3.
 from __future__ import annotations
 
 import csv
-import fcntl
 import hashlib
 import io
 import json
@@ -24,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from act.config import flatten, to_dict
 from act.datasets.registry import title as data_title
 from act.errors import ActError
 from act.method.registry import METHODS
-from act.run.folder import CONFIG, LOCK, METRICS, SUMMARY, RunFileError, RunFolder, check_replaceable, write_text
+from act.run.folder import CONFIG, METRICS, SUMMARY, RunFolder, check_replaceable, write_text
+from act.run.state import RunInfo, read_run
 
 # Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
 # (data set, noise type, close-set ratio, open-set ratio).
@@ -48,21 +47,6 @@ ABLATIONS = (("mining", "ASM"), ("reweight", "DSRW"), ("consistency", "CR"))
 # Keys that do not change the experiment: runs differing only in these share a group.
 NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard")
 RUN_FILES = (CONFIG, METRICS, SUMMARY)  # any of them marks a run folder
-
-
-@dataclass
-class RunInfo:
-    """One run folder as the report sees it; `config` and `history` are empty when unreadable."""
-
-    path: Path
-    state: str  # finished | running | stopped | diverged: ... | broken: ...
-    config: dict = field(default_factory=dict)  # flat: {"data.name": ..., ...}
-    summary: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
-
-    @property
-    def finished(self) -> bool:
-        return self.state == "finished"
 
 
 @dataclass
@@ -92,53 +76,6 @@ def find_runs(paths: list[str]) -> list[Path]:
     if not runs:
         raise ActError(f"no run folder (one holding {', '.join(RUN_FILES)}) under {', '.join(paths)}")
     return runs
-
-
-def read_run(path: Path) -> RunInfo:
-    """A run folder's files and its state; a file that cannot be read makes it `broken: <why>`."""
-    run, folder = RunInfo(path=path, state=""), RunFolder(path)
-    try:
-        run.config = flatten(to_dict(folder.config()))
-        run.history = folder.metrics()
-        run.summary = folder.summary() or {}
-    except RunFileError as exc:
-        run.state = f"broken: {exc.why}"
-        return run
-    total = run.config.get("optim.epochs")
-    if run.summary and (len(run.history) > run.summary.get("epochs", 0) or 0 < len(run.history) < total):
-        run.summary = {}  # a stale one: the run was resumed for more epochs and has not finished them
-    if divergence(run):
-        run.state = divergence(run)
-    elif not run.summary:
-        run.state = "running" if is_locked(path) else "stopped"
-        run.state += f" after {len(run.history)} of {total} epochs"
-    else:
-        run.state = "finished"
-    return run
-
-
-def is_locked(path: Path) -> bool:
-    """Whether a process holds the run folder's lock (act/run/folder.py), i.e. is training it now."""
-    try:
-        with os.fdopen(os.open(path / LOCK, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)) as lock:
-            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-
-
-def divergence(run: RunInfo) -> str:
-    """Where the run's numbers stopped being finite (NaN or inf in metrics.jsonl or the summary), or ""."""
-    for record in run.history:
-        bad = [key for key, value in record.items() if isinstance(value, float) and not math.isfinite(value)]
-        if bad:
-            return f"diverged: {bad[0]}={record[bad[0]]} at epoch {record.get('epoch')} ({METRICS})"
-    bad = [f"{part}.{key}" for part in ("rtm", "ntm") for key, value in run.summary.get(part, {}).items()
-           if isinstance(value, float) and not math.isfinite(value)]
-    return f"diverged: {bad[0]} is not finite ({SUMMARY})" if bad else ""
 
 
 def setting_of(cfg: dict) -> tuple:

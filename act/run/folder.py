@@ -40,8 +40,9 @@ CURVES = "curves.png"  # run.plots
 TENSORBOARD = "tensorboard"  # a folder: run.tensorboard
 LOCK = ".lock"  # held (flock) by the process writing the folder
 CONSOLE = "console.log"  # the run's console output, kept by `act sweep` (act/sweep/), which opens it first
+DIVERGED = "diverged.json"  # the epoch whose loss turned NaN or infinite, and the loop's line; a resume removes it
 # The files a run folder holds; `act issues --out` and `act report --out` never replace one.
-RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE)
+RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE, DIVERGED)
 # A temp file of `atomic_write`: `.<name>.act-<8 hex>.tmp`, so that no file of a user's is taken for one.
 TEMP = re.compile(r"\..+\.act-[0-9a-f]{8}\.tmp")
 # Files act writes into a run folder before it holds a run (config.yaml marks a run).
@@ -460,6 +461,18 @@ class RunFolder:
             raise RunFileError(self.path, f"{SUMMARY} holds a figure that is not finite ({bad[0]})")
         return summary
 
+    def diverged(self) -> dict | None:
+        """diverged.json ({"epoch": int, "why": str}), or None for a run that has not diverged."""
+        if not self.regular(DIVERGED):
+            return None
+        try:
+            record = json.loads((self / DIVERGED).read_text())
+        except (OSError, ValueError) as exc:
+            raise RunFileError(self.path, f"{DIVERGED} cannot be read as JSON ({exc})") from exc
+        if not (isinstance(record, dict) and isinstance(record.get("epoch"), int) and isinstance(record.get("why"), str)):
+            raise RunFileError(self.path, f"{DIVERGED} does not hold an epoch and a reason")
+        return record
+
     def check_labels(self, noisy: np.ndarray, true: np.ndarray) -> None:
         """The labels read now against the run's labels.npz: one line where they differ."""
         saved_noisy, saved_true = self.labels()
@@ -486,3 +499,11 @@ class RunFolder:
 
     def write_summary(self, summary: dict) -> None:
         write_text(self / SUMMARY, to_json(summary, indent=2))
+
+    def write_diverged(self, epoch: int, why: str) -> None:
+        write_text(self / DIVERGED, to_json({"epoch": epoch, "why": why}, indent=2))
+
+    def clear_diverged(self) -> None:
+        """A resume tries again: the run is no longer diverged unless it diverges anew."""
+        if self.regular(DIVERGED):
+            (self / DIVERGED).unlink()

@@ -81,8 +81,11 @@ def check_finite(run: Run, record: dict, saved: int | None) -> None:
         losses = ", ".join(f"{k}={v}" for k, v in bad.items())
         last = "no epoch was checkpointed" if saved is None else \
             f"the last good epoch, {saved}, is checkpointed in {run.folder / CHECKPOINT}"
-        raise ActError(f"training diverged in epoch {record['epoch']} ({losses}; optim.lr={run.cfg.optim.lr}, "
-                       f"optim.lr1={run.cfg.optim.lr1}): stopped without checkpointing it; {last}")
+        why = f"training diverged in epoch {record['epoch']} ({losses}; optim.lr={run.cfg.optim.lr}, " \
+              f"optim.lr1={run.cfg.optim.lr1})"
+        if run.world.main:  # the folder says so: act report and act sweep read it
+            run.folder.write_diverged(record["epoch"], why)
+        raise ActError(f"{why}: stopped without checkpointing it; {last}")
 
 
 def saved_text(run: Run, saved: int | None) -> str:
@@ -156,6 +159,8 @@ def resume_locked(world: distributed.World, folder: RunFolder, overrides: list[s
         run.history, run.start_epoch = checkpoint.restore_run(run, state)
     if overrides and run.world.main:
         folder.write_config(cfg)
+    if run.world.main:
+        folder.clear_diverged()
     print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)
     return loop(run, out)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from act.config import DATA_PLACES, Config, flatten, load_config, read_yaml, to_dict
-from act.commands.report import is_locked
+from act.run.state import is_locked
 from act.errors import ActError
 from act.run.folder import LOCK, RunLock, write_text
 

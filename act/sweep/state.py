@@ -12,7 +12,7 @@ import signal
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from act.commands.report import is_locked, read_run
+from act.run.state import is_locked, read_run
 from act.run.folder import CONFIG, CONSOLE
 
 ATTEMPT = "act sweep: attempt "
@@ -20,7 +20,6 @@ EXIT = "act sweep: act train ended with exit code "
 # Exit codes of a run stopped by Ctrl-C or SIGTERM (act/commands/cli.py), or killed by them: it
 # continues from its checkpoint. Any other non-zero code is a failure.
 STOPPED = (130, 143, -signal.SIGINT, -signal.SIGTERM)
-DIVERGED = "training diverged"  # act/run/loop.py's line for a loss that turned NaN or infinite
 TAIL_BYTES = 65536  # how much of a console log is read for its last attempt
 
 
@@ -63,13 +62,13 @@ def read_state(folder: Path, total: int) -> CellState:
 
 
 def after_last_attempt(state: CellState, folder: Path) -> CellState:
-    """`state`, or failed (diverged) when the last attempt ended with a failure's exit code."""
+    """`state`, or failed when the last attempt ended with a failure's exit code (a diverged run's
+    folder says so itself: act/run/state.py)."""
     ended = last_attempt(folder / CONSOLE)
     if ended is None or ended[0] == 0 or ended[0] in STOPPED:
         return state
     line = ended[1].removeprefix("act: error: ")
-    kind = "diverged" if DIVERGED in line else "failed"
-    return replace(state, kind=kind, text=f"{kind}: {line}")
+    return replace(state, kind="failed", text=f"failed: {line}")
 
 
 def last_attempt(log: Path) -> tuple[int, str] | None:
