@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +206,14 @@ def test_the_csv_is_utf8_in_an_ascii_locale(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert b"\n0,/data/caf\xc3\xa9.png,0,1," in out.read_bytes()
+
+
+def test_act_issues_prints_a_name_the_locale_cannot_encode_escaped(tmp_path):
+    """The terminal table of `act issues` in an ASCII locale: the name escaped, not a crash."""
+    a_folder_run(tmp_path / "run", ["/data/café.png", "/data/b.png"])
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": "ascii",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-m", "act", "issues", str(tmp_path / "run")], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "/data/caf\\xe9.png" in done.stdout

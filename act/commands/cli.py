@@ -158,6 +158,9 @@ def open_standard_streams() -> None:
     if sys.stdout is None:
         sys.stdout = sys.stderr
         print("act: stdout is closed; the console goes to stderr", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):  # a file name the locale cannot encode is shown escaped, not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
