@@ -88,8 +88,9 @@ def select(rtm_pred: torch.Tensor, ntm_pred: torch.Tensor, y: torch.Tensor, mini
 
 
 def count_selected(count: torch.Tensor, idx: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
-    """count[idx[sel]] += 1, written as a masked add so the shapes stay static."""
-    return count.index_add_(0, idx, sel.to(count.dtype))
+    """count[idx[sel]] += 1, written as a masked add so the shapes stay static (a scatter-add:
+    vmap over packed runs, act/pack/step.py, makes it one op, where index_add_ loops over the runs)."""
+    return count.scatter_add_(0, idx, sel.to(count.dtype))
 
 
 def selected_loss(ce0: torch.Tensor, sel: torch.Tensor, count: torch.Tensor, epoch: int,
@@ -115,9 +116,10 @@ def consistency_targets(ema_rows: torch.Tensor, p0: torch.Tensor, y: torch.Tenso
     ema_new = 0.8 * ema + 0.2 * p0; q = onehot(y) for selected samples, ema_new otherwise;
     pseudo = argmax q. Returns (ema_new, pseudo).
     """
-    ema_new = EMA_MOMENTUM * ema_rows + (1 - EMA_MOMENTUM) * p0.float()
-    # scatter, not F.one_hot: one_hot checks the label range on the host (a sync) on some devices.
-    onehot = torch.zeros_like(ema_rows).scatter_(1, y[:, None], 1.0)
+    ema_new = EMA_MOMENTUM * ema_rows + (1 - EMA_MOMENTUM) * widen(p0)
+    # scatter, not F.one_hot: one_hot checks the label range on the host (a sync) on some devices;
+    # out of place: vmap (packed runs, act/pack/step.py) has a batching rule for it, not for scatter_.
+    onehot = torch.zeros_like(ema_rows).scatter(1, y[:, None], 1.0)
     s = sel.float().unsqueeze(1)
     q = onehot * s + ema_new * (1 - s)
     return ema_new, q.argmax(dim=1)
@@ -139,4 +141,10 @@ def rtm_loss(l_sel: torch.Tensor, l_cr: torch.Tensor | None) -> torch.Tensor:
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0,
                   reduction: str = "mean") -> torch.Tensor:
     """The CE every loss uses (label smoothing 0 on CIFAR, 0.35 in the Web/Food scripts)."""
-    return F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing, reduction=reduction)
+    return F.cross_entropy(widen(logits), y, label_smoothing=label_smoothing, reduction=reduction)
+
+
+def widen(t: torch.Tensor) -> torch.Tensor:
+    """`t` in the precision the losses take: half-precision (AMP) logits in float32, float32 and
+    float64 ones as they are (float64 nets keep their losses in float64: the exactness tests)."""
+    return t if t.dtype == torch.float64 else t.float()

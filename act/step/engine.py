@@ -93,10 +93,13 @@ def add_stats(totals: torch.Tensor, *, sel, y, true, mining, rtm_loss, ntm_loss,
 def every_sample_losses(ctx: StepContext, batch, totals: torch.Tensor, warmup: bool) -> torch.Tensor:
     """Both nets on CE over every sample (weak view). In warm-up the RTM adds the confidence
     penalty and every sample's count grows by one; without it this is the paper's "Standard"."""
+    return every_sample_from_logits(ctx, batch, *weak_forwards(ctx, batch), totals, warmup)
+
+
+def weak_forwards(ctx: StepContext, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both nets on the weak view: (rtm_logits, ntm_logits)."""
     with ctx.autocast():
-        rtm_logits = ctx.rtm(batch.weak)
-        ntm_logits = ctx.ntm(batch.weak)
-    return every_sample_from_logits(ctx, batch, rtm_logits, ntm_logits, totals, warmup)
+        return ctx.rtm(batch.weak), ctx.ntm(batch.weak)
 
 
 def every_sample_from_logits(ctx: StepContext, batch, rtm_logits: torch.Tensor, ntm_logits: torch.Tensor,
@@ -107,8 +110,8 @@ def every_sample_from_logits(ctx: StepContext, batch, rtm_logits: torch.Tensor, 
     g = ctx.means(y)
     rtm_loss = g.mean(lambda r: M.cross_entropy(rtm_logits, y, ctx.label_smoothing, reduction=r))
     if warmup:
-        rtm_loss = rtm_loss + g.mean(lambda r: M.conf_penalty(rtm_logits.float(), r))
-        ctx.bank.count.index_add_(0, batch.index, torch.ones_like(batch.index))
+        rtm_loss = rtm_loss + g.mean(lambda r: M.conf_penalty(M.widen(rtm_logits), r))
+        ctx.bank.count.scatter_add_(0, batch.index, torch.ones_like(batch.index))  # as M.count_selected
     ntm_loss = g.mean(lambda r: M.cross_entropy(ntm_logits, y, ctx.label_smoothing, reduction=r))
     add_stats(totals, sel=torch.ones_like(y, dtype=torch.bool), y=y, true=batch.true_label,
               mining=torch.zeros((), device=y.device), rtm_loss=rtm_loss, ntm_loss=ntm_loss,
@@ -126,6 +129,12 @@ def standard_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tens
 
 def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor:
     """The robust phase (ACT_SPEC.md steps 1-8) on one batch; returns L0 + L1."""
+    return robust_from_logits(ctx, batch, *robust_forwards(ctx, batch), totals)
+
+
+def robust_forwards(ctx: StepContext, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The robust phase's forwards: (rtm_logits, ntm_logits, strong_logits), the last the RTM's
+    on the strong view (None without CR)."""
     fused = ctx.consistency and ctx.fuse_views
     strong_logits = None
     with ctx.autocast():
@@ -136,7 +145,7 @@ def robust_losses(ctx: StepContext, batch, totals: torch.Tensor) -> torch.Tensor
         ntm_logits = ctx.ntm(batch.weak)
         if ctx.consistency and not fused:  # the public code: a second RTM forward, batch-norm statistics per view
             strong_logits = ctx.rtm(batch.strong)
-    return robust_from_logits(ctx, batch, rtm_logits, ntm_logits, strong_logits, totals)
+    return rtm_logits, ntm_logits, strong_logits
 
 
 def robust_from_logits(ctx: StepContext, batch, rtm_logits: torch.Tensor, ntm_logits: torch.Tensor,
@@ -146,7 +155,7 @@ def robust_from_logits(ctx: StepContext, batch, rtm_logits: torch.Tensor, ntm_lo
     reads `batch`'s index, label and true_label only. No value it computes feeds a forward, so
     running the strong view's forward first changes no number."""
     idx, y = batch.index, batch.label
-    rtm_prob = rtm_logits.float().softmax(dim=1)
+    rtm_prob = M.widen(rtm_logits).softmax(dim=1)
     rtm_pred, ntm_pred = rtm_logits.argmax(dim=1), ntm_logits.argmax(dim=1)
     g = ctx.means(y)
     # agreement and disagreement: the memorisation check switches the selection (mining)
