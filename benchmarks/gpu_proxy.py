@@ -25,7 +25,11 @@ static buffers, fused SGD on device learning rates; the static strong view) run 
 - blocking_copies: per pipeline (tensor, reference, dali, ffcv), copies to the device that would
   block the host on a GPU, per batch of a training epoch and a test pass (goal 0; None where the
   pipeline's extra is not installed).
---quick: tinycnn and no compile (what the tests run).
+- packed_step_ops: one robust step of K packed runs (act/pack: the nets' grouped twins, the loss
+  math vmapped over the runs) at K = 1, 4, 8: aten ops, host syncs, and bytes against those of K
+  runs' own steps. Goals: ops at K = 8 at most 1.3x those at K = 1 (one launch per op for all
+  K runs); bytes at most 1.2x K runs alone; 0 syncs.
+--quick: tinycnn and no compile, packs of 1 and 8 runs of batch 32 (what the tests run).
 """
 from __future__ import annotations
 
@@ -42,16 +46,20 @@ from act.config import load_config
 from act.datasets.converted import read_converted
 from act.method.registry import phase_losses
 from act.run.build import prepare
+from act.pack import step as packed
 from act.step import engine
 from benchmarks.pipelines import device_name, random_cifar, synthetic_files
 from benchmarks.record import command_line, commit, write_record
 from benchmarks.recorder import NO_TRAFFIC, CopyRecorder, OpRecorder, Record
+from benchmarks.step import Setup, fused_context, make_nets, noisy_labels, synthetic_batches
 from pipelines import build_pipeline
 from pipelines.ops import policy
 from pipelines.ops.slot import apply_static
 
 BATCH, SIZE, CLASSES = 128, 32, 100
 BYTES_GOAL = 0.4e9
+PACKS = (1, 4, 8)  # runs per pack measured
+PACKED_OPS_GOAL, PACKED_BYTES_GOAL = 1.3, 1.2  # ops at K=8 over K=1; bytes over K runs alone
 
 
 def cifar_run(model: str, train: int = 1024, warmup_epochs: int = 1):
@@ -191,6 +199,29 @@ def all_blocking_copies() -> dict[str, float | None]:
     return out
 
 
+def packed_step_ops(model: str, packs: tuple[int, ...] = PACKS, batch: int = BATCH) -> dict:
+    """One robust step (CIFAR-100 shape) of a run alone and of packs of K runs (each run its own
+    seed, labels and batch), recorded after a first step that sets up optimiser state. The op
+    counts do not depend on the batch size; the tests take a smaller one."""
+    def recorded_step(ctx, losses, batch, stats) -> Record:
+        engine.set_lrs(ctx, 0.01, 0.08)
+        engine.eager_step(ctx, losses, batch, 1, stats)
+        return recorded(engine.eager_step, ctx, losses, batch, 1, stats)
+
+    setups = [Setup(model, CLASSES, batch, torch.device("cpu"), samples=1024, seed=k) for k in range(max(packs))]
+    contexts = [lambda s=s: fused_context(*make_nets(s), noisy_labels(s), CLASSES) for s in setups]
+    batches = [synthetic_batches(s, 1, noisy_labels(s), seed=s.seed + 1)[0] for s in setups]
+    alone = recorded_step(contexts[0](), engine.robust_losses, batches[0], engine.EpochStats(torch.device("cpu")))
+    out = {"model": model, "batch": batch, "alone": {"ops": alone.total_ops, "bytes": alone.bytes}, "packs": []}
+    for k in packs:
+        ctx = packed.pack_contexts([make() for make in contexts[:k]])
+        record = recorded_step(ctx, packed.robust_losses, packed.stack_batches(batches[:k]),
+                               packed.PackStats(torch.device("cpu"), k))
+        out["packs"].append({"runs": k, "ops": record.total_ops, "syncs": record.total_syncs, "bytes": record.bytes,
+                             "bytes_over_runs_alone": record.bytes / (k * alone.bytes)})
+    return out
+
+
 def chunk_syncs(run) -> int:
     """Syncs over a whole tensor-pipeline epoch of the run (both views, static path)."""
     return recorded(lambda: list(run.pipeline.train_batches(0))).total_syncs
@@ -215,6 +246,8 @@ def measure(quick: bool = False, compile: bool = True) -> dict:
         "warmup_strong_view_ops": warmup_strong_view_ops(run),
         "view_apply_capturable": view_apply_capturable(),
         "blocking_copies": all_blocking_copies(),
+        "packed_step_ops": packed_step_ops(run.cfg.model.name, (1, PACKS[-1]), batch=32) if quick else
+        packed_step_ops(run.cfg.model.name),
     }
 
 
@@ -230,6 +263,10 @@ def print_table(result: dict) -> None:
     print("view apply pass capturable: " + ", ".join(f"{k} {v}" for k, v in result["view_apply_capturable"].items()))
     print("blocking copies per batch: " + ", ".join(f"{k} {'-' if v is None else v}"
                                                    for k, v in result["blocking_copies"].items()) + "   (goal 0)")
+    p = result["packed_step_ops"]
+    print(f"packed robust step ({p['model']}, batch {p['batch']}): alone {p['alone']['ops']} ops; " + ", ".join(
+        f"K={k['runs']} {k['ops']} ops, {k['syncs']} syncs, bytes {k['bytes_over_runs_alone']:.3f}x K runs alone"
+        for k in p["packs"]) + f"   (goal: K={PACKS[-1]} <= {PACKED_OPS_GOAL}x K=1 ops, <= {PACKED_BYTES_GOAL}x bytes)")
     for v in result["strong_view_per_batch"]:
         print(f"strong view {v['policy']}: {v['ops']} ops, {v['float64_ops']} float64, "
               f"{v['bytes'] / 1e9:.3f} GB per {v['batch']}-image batch (goal <= {BYTES_GOAL / 1e9:.1f} GB)")
@@ -238,7 +275,7 @@ def print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", default=None, help="write the figures to this file")
-    parser.add_argument("--quick", action="store_true", help="tinycnn, no compile: what the tests run")
+    parser.add_argument("--quick", action="store_true", help="tinycnn, no compile, packs of 1 and 8 at batch 32: what the tests run")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled op count (a minute on 2 cores)")
     args = parser.parse_args(argv)
     result = measure(quick=args.quick, compile=not args.no_compile)

@@ -22,6 +22,10 @@ def test_the_cuda_code_paths_meet_the_proxy_goals():
     assert set(result["blocking_copies"]) == {"tensor", "reference", "dali", "ffcv"}
     assert all(n in (0, None) for n in result["blocking_copies"].values()), result["blocking_copies"]
     assert result["blocking_copies"]["tensor"] == result["blocking_copies"]["reference"] == 0
+    one, eight = result["packed_step_ops"]["packs"]  # a robust step of 1 and of 8 packed runs
+    assert (one["runs"], eight["runs"]) == (1, 8) and one["syncs"] == eight["syncs"] == 0
+    assert eight["ops"] <= gpu_proxy.PACKED_OPS_GOAL * one["ops"], result["packed_step_ops"]
+    assert eight["bytes_over_runs_alone"] <= gpu_proxy.PACKED_BYTES_GOAL, result["packed_step_ops"]
 
 
 def test_the_gpu_command_runs_on_the_cpu_in_smoke_mode_and_names_what_needs_cuda(tmp_path):
