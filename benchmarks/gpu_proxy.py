@@ -275,7 +275,8 @@ def print_table(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", default=None, help="write the figures to this file")
-    parser.add_argument("--quick", action="store_true", help="tinycnn, no compile, packs of 1 and 8 at batch 32: what the tests run")
+    parser.add_argument("--quick", action="store_true",
+                        help="tinycnn, no compile, packs of 1 and 8 at batch 32: what the tests run")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled op count (a minute on 2 cores)")
     args = parser.parse_args(argv)
     result = measure(quick=args.quick, compile=not args.no_compile)

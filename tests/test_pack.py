@@ -20,6 +20,7 @@ from act.pack import step as packed
 from act.pack.models import pack, stack_images, unpack
 from act.run.build import build_optimisers
 from act.step import engine
+from benchmarks.recorder import OpRecorder
 from pipelines.base import Batch
 
 MODELS = ("sevencnn", "resnet32", "tinycnn")
@@ -189,3 +190,24 @@ def test_runs_of_other_method_settings_or_learning_rates_are_not_packed():
     engine.set_lrs(runs[1], 0.02, 0.04)
     with pytest.raises(ActError, match="the same optimiser settings and learning rates"):
         packed.pack_contexts(runs)
+
+
+def test_the_packed_step_runs_as_a_phase_step_from_static_buffers_without_host_sync():
+    """engine.PhaseStep's capturable path (what a GPU replays as a CUDA graph) takes a pack as it is."""
+    x, true = dataset()
+    noisy = [noisy_labels(seed, rate, true) for seed, rate in RUNS]
+    eager, static = (packed.pack_contexts([run_alone("tinycnn", seed, labels)
+                                           for (seed, _), labels in zip(RUNS, noisy)]) for _ in range(2))
+    step = engine.PhaseStep(static, packed.robust_losses, BATCH, compile=False, static_inputs=True)
+    eager_stats, static_stats = (packed.PackStats(torch.device("cpu"), len(RUNS)) for _ in range(2))
+    for ctx in (eager, static):
+        engine.set_lrs(ctx, 0.02, 0.04)
+        ctx.set_epoch(1)
+    per_run = [epoch_batches(k, x, true, noisy[k], 1) for k in range(len(RUNS))]
+    for i, batch in enumerate(packed.stack_batches(list(b)) for b in zip(*per_run)):
+        engine.eager_step(eager, packed.robust_losses, batch, 1, eager_stats)
+        with OpRecorder() as recorder:
+            step(batch, static_stats)
+        assert i == 0 or dict(recorder.record.syncs) == {}  # the first call allocates the buffers
+    assert torch.equal(eager_stats.totals, static_stats.totals)
+    assert all(torch.equal(a, b) for a, b in zip(eager.rtm.state_dict().values(), static.rtm.state_dict().values()))
