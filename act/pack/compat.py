@@ -1,0 +1,41 @@
+"""Which runs may share a packed step: the contract `act sweep --pack` groups cells by and the
+pack's trainer checks again.
+
+Runs in one pack share the data set, model, batch size, epochs and phase plan, method switches
+and learning-rate plans (one fused SGD drives them all), and how they run (device, AMP,
+pipeline); their seeds and noise settings may differ, and each keeps its own folder.
+"""
+from __future__ import annotations
+
+import json
+
+from act.config import Config, flatten, to_dict
+
+PACKABLE_MODELS = ("sevencnn", "resnet32", "tinycnn")  # act/pack/models.py has their grouped twins
+# Keys in which the runs of one pack may differ: each run's own.
+OWN = ("run.seed", "run.name", "run.out_dir", "data.noise.type", "data.noise.closeset_ratio",
+       "data.noise.openset_ratio", "data.noise.seed")
+
+
+def why_alone(cfg: Config) -> str | None:
+    """Why a run cannot join a pack (one line), or None when it may."""
+    if cfg.model.name not in PACKABLE_MODELS:
+        return f"model.name={cfg.model.name} has no grouped twin (packs: {', '.join(PACKABLE_MODELS)})"
+    if cfg.run.amp == "fp16":
+        return "run.amp=fp16: its loss scaling reads the scale on the host, per run"
+    return None
+
+
+def pack_key(cfg: Config) -> str:
+    """Equal for the configs whose runs may share a step (all keys but a run's own, as JSON)."""
+    shared = {key: value for key, value in flatten(to_dict(cfg)).items() if key not in OWN}
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
+def first_difference(a: Config, b: Config) -> str | None:
+    """The first shared key in which two configs differ, as `key: a vs b`, or None."""
+    fa, fb = flatten(to_dict(a)), flatten(to_dict(b))
+    for key in sorted(fa):
+        if key not in OWN and fa[key] != fb.get(key):
+            return f"{key}: {fa[key]!r} vs {fb.get(key)!r}"
+    return None
