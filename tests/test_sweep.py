@@ -217,3 +217,29 @@ def test_a_diverged_cell_stops_alone_is_told_by_status_and_not_rerun(tmp_path, c
     again = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(out)], cwd=ROOT, env=ENV,
                            capture_output=True, text=True)
     assert again.returncode == 1 and diverged.stat().st_mtime_ns == before
+
+
+def test_pack_groups_the_cells_that_may_share_a_step_and_says_why_the_others_run_alone(tmp_path):
+    """--pack K: cells of one pack_key (act/pack/compat.py) in packs of up to K, in the sweep's
+    order; a cell of another model or of fp16 alone, its reason in DIR/packs/plan.json."""
+    from act.commands.sweep import Packer
+
+    path = write_sweep(tmp_path, {"run.seed": ["0", "1", "2"], "data.noise.closeset_ratio": ["0.2", "0.4"]})
+    sweep = read_sweep(path, [])
+    configs = check_cells(sweep, tmp_path / "out" / "runs", machine=False)
+    odd = sweep.cells[2]
+    configs[odd.name].run.amp = "fp16"
+    configs[sweep.cells[5].name].optim.lr = 0.5
+    jobs = Packer(configs, 2, tmp_path / "out").jobs(sweep.cells)
+    assert [[cell.name for cell in job.cells] for job in jobs] == [
+        [odd.name], [sweep.cells[0].name, sweep.cells[1].name], [sweep.cells[3].name, sweep.cells[4].name],
+        [sweep.cells[5].name]]
+    plan = json.loads((tmp_path / "out" / "packs" / "plan.json").read_text())
+    assert plan[odd.name].startswith("alone: run.amp=fp16")
+    assert plan[sweep.cells[5].name] == "alone: no other cell shares its step"
+    assert plan[sweep.cells[0].name] == plan[sweep.cells[1].name] == f"pack {sweep.cells[0].name}+1"
+    configs[sweep.cells[5].name].optim.lr = configs[sweep.cells[0].name].optim.lr
+    Packer(configs, 2, tmp_path / "out").jobs(sweep.cells)
+    plan = json.loads((tmp_path / "out" / "packs" / "plan.json").read_text())
+    assert plan[sweep.cells[5].name] == "alone: left over from packs of 2 (5 cells share its step)"
+    assert [Job.name for Job in Packer(configs, 1, tmp_path / "o").jobs(sweep.cells)] == [c.name for c in sweep.cells]

@@ -9,6 +9,7 @@ ETA on a terminal, and at the end the report of the sweep in DIR/report.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -17,12 +18,14 @@ from pathlib import Path
 
 from act.config import Config
 from act.errors import ActError
-from act.sweep.executors import Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
+from act.run.folder import write_text
+from act.sweep.executors import PACKS, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
 from act.sweep.spec import RECORD, RUNS, Sweep, check_cells, open_folder, read_record, read_sweep
 from act.sweep.state import CellState, counts, read_state, status_table
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 REPORT = "report"  # DIR/report: the report of the sweep
+PLAN = "plan.json"  # DIR/packs/plan.json: each cell's pack, or why it runs alone (--pack)
 DRAW_SECONDS = 2.0  # how often the progress line reads the runs' folders
 EXAMPLES = """examples:
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python
@@ -56,6 +59,10 @@ def add_parser(sub) -> None:
     sweep.add_argument("--jobs", type=int, metavar="N", help="runs at a time (local default: one per visible GPU "
                                                              "times --per-gpu, 1 on the CPU)")
     sweep.add_argument("--per-gpu", type=int, metavar="K", help="runs sharing one GPU (local; default 1)")
+    sweep.add_argument("--pack", type=int, default=1, metavar="K",
+                       help="train up to K cells that may share a step as one packed process (act train --pack; "
+                            "same data set, model, plans and switches; seeds and noise may differ); each keeps "
+                            "its own run folder. A cell that cannot join a pack runs alone, and --status says why")
     sweep.add_argument("--slurm-partition", metavar="NAME", help="the SLURM partition")
     sweep.add_argument("--slurm-time", type=int, metavar="MINUTES", help="each job's time limit (slurm: "
                        "required); a run out of time is requeued and continues from its checkpoint")
@@ -82,7 +89,8 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
     lock = open_folder(out, sweep, configs)
     try:
         epochs = {name: cfg.optim.epochs for name, cfg in configs.items()}
-        controller = Controller(sweep, out, local or submitit_jobs(args, out), epochs, stdout)
+        controller = Controller(sweep, out, local or submitit_jobs(args, out), epochs, stdout,
+                                Packer(configs, args.pack, out))
         done = controller.run()
         write_report(out, stdout)
     finally:
@@ -92,7 +100,7 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
 
 def check_options(args: argparse.Namespace) -> None:
     """The executor's options, checked before anything is read or created."""
-    for name in ("jobs", "per_gpu", "slurm_time", "slurm_gpus_per_task"):
+    for name in ("jobs", "per_gpu", "slurm_time", "slurm_gpus_per_task", "pack"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "slurm_gpus_per_task" else 1):
             raise ActError(f"--{name.replace('_', '-')} {value} must be at least {0 if 'gpus' in name else 1}")
@@ -143,9 +151,9 @@ class Controller:
     """Runs the cells that are to run and waits for those another process holds, telling each
     run's end in one line and the progress on a terminal."""
 
-    def __init__(self, sweep: Sweep, out: Path, executor, epochs: dict[str, int], stream):
+    def __init__(self, sweep: Sweep, out: Path, executor, epochs: dict[str, int], stream, packer: Packer | None = None):
         self.cells, self.out, self.runs, self.executor = sweep.cells, out, out / RUNS, executor
-        self.epochs, self.stream = epochs, stream
+        self.epochs, self.stream, self.packer = epochs, stream, packer or Packer({}, 1, out)
         self.states = {cell.name: self.read(cell.name) for cell in self.cells}
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.drawn = 0.0
@@ -155,7 +163,7 @@ class Controller:
 
     def run(self) -> bool:
         """True when every cell finished."""
-        pending = deque(Job((cell,)) for cell in self.cells if self.states[cell.name].to_run)
+        pending = deque(self.packer.jobs([cell for cell in self.cells if self.states[cell.name].to_run]))
         waiting = [cell for cell in self.cells if self.states[cell.name].kind == "running"]
         self.say(f"sweep {self.out}: {len(self.cells)} cells ({counts(self.states)}); "
                  f"{len(pending)} to run {self.executor.how}")
@@ -222,6 +230,41 @@ class Controller:
               end="", file=self.stream, flush=True)
 
 
+class Packer:
+    """The jobs of the cells to run: with --pack K, the cells that may share a step (the same
+    act/pack/compat.py pack_key) in packs of up to K, in the sweep's order; the others alone. Where
+    each cell goes, and why a cell runs alone, is written to DIR/packs/plan.json for --status."""
+
+    def __init__(self, configs: dict[str, Config], k: int, out: Path):
+        self.configs, self.k, self.plan = configs, k, out / PACKS / PLAN
+
+    def jobs(self, cells: list) -> list[Job]:
+        if self.k <= 1:
+            return [Job((cell,)) for cell in cells]
+        from act.pack.compat import pack_key, why_alone
+
+        groups: dict[str, list] = {}
+        jobs, plan = [], {}
+        for cell in cells:
+            why = why_alone(self.configs[cell.name])
+            if why:
+                jobs.append(Job((cell,)))
+                plan[cell.name] = f"alone: {why}"
+            else:
+                groups.setdefault(pack_key(self.configs[cell.name]), []).append(cell)
+        for members in groups.values():
+            for i in range(0, len(members), self.k):
+                job = Job(tuple(members[i:i + self.k]))
+                jobs.append(job)
+                alone = "alone: no other cell shares its step" if len(members) == 1 else \
+                    f"alone: left over from packs of {self.k} ({len(members)} cells share its step)"
+                for cell in job.cells:
+                    plan[cell.name] = f"pack {job.name}" if len(job.cells) > 1 else alone
+        self.plan.parent.mkdir(parents=True, exist_ok=True)
+        write_text(self.plan, json.dumps(plan, indent=2))
+        return jobs
+
+
 def clock(seconds: float) -> str:
     minutes = round(seconds / 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m" if minutes else f"{seconds:.0f}s"
@@ -247,4 +290,8 @@ def status(out: Path) -> str:
     default = Config().optim.epochs
     states = {name: read_state(out / RUNS / name, cell["config"].get("optim.epochs", default))
               for name, cell in record["cells"].items()}
-    return f"sweep {record.get('sweep')} in {out}: {len(states)} cells ({counts(states)})\n" + status_table(states)
+    try:
+        plan = json.loads((out / PACKS / PLAN).read_text())
+    except (OSError, ValueError):
+        plan = None  # run without --pack, or not yet
+    return f"sweep {record.get('sweep')} in {out}: {len(states)} cells ({counts(states)})\n" + status_table(states, plan)

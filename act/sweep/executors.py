@@ -27,7 +27,7 @@ from typing import IO
 
 from act.config import DATA_PLACES, flatten, to_dict
 from act.errors import ActError
-from act.run.folder import CONFIG, CONSOLE, RunFolder
+from act.run.folder import CONFIG, CONSOLE, RunFolder, write_text
 from act.sweep.spec import Cell
 from act.sweep.state import ATTEMPT, exit_line, read_state
 
@@ -38,11 +38,68 @@ TASK_FAILED = 1  # the exit code a cell's log gets when its submitit task failed
 MAX_REQUEUES = 100
 
 
+PACKS = "packs"  # DIR/packs/<job>.yaml: the members of a packed job (act train --pack); <job>.log: its console
+
+
 @dataclass(frozen=True)
 class Job:
-    """What one process trains: one cell (packed runs will give a job several cells of one shape)."""
+    """What one process trains: one cell, or with `act sweep --pack K` up to K cells that may share
+    a step (act/pack/compat.py), trained as one pack that writes each cell's own run folder."""
 
     cells: tuple[Cell, ...]
+
+    @property
+    def name(self) -> str:
+        return self.cells[0].name if len(self.cells) == 1 else f"{self.cells[0].name}+{len(self.cells) - 1}"
+
+
+def job_command(job: Job, runs: Path) -> list[str]:
+    """The process of a job: `act train` of its one cell, or `act train --pack` of its pack file."""
+    if len(job.cells) == 1:
+        return train_command(job.cells[0], runs)
+    return [sys.executable, "-m", "act", "train", "--pack", str(write_pack(job, runs))]
+
+
+def write_pack(job: Job, runs: Path) -> Path:
+    """DIR/packs/<job>.yaml: each member's config file and overrides (its folder: DIR/runs/<cell>)."""
+    import yaml
+
+    members = [{"config": str(cell.base), "overrides": [*cell.overrides, *cell.folder_keys(runs)]}
+               for cell in job.cells]
+    path = runs.parent / PACKS / f"{job.name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, yaml.safe_dump({"runs": members}, sort_keys=False))
+    return path
+
+
+class JobConsole:
+    """Where a job's process writes: its cell's console.log; for a pack, DIR/packs/<job>.log, and
+    each member's console.log frames the attempt (its ATTEMPT and EXIT lines name the pack's log)."""
+
+    def __init__(self, job: Job, runs: Path, argv: list[str]):
+        self.members: list[IO[str]] = []
+        if len(job.cells) == 1:
+            self.log = open_console(runs / job.cells[0].name / CONSOLE, argv)
+            return
+        self.log = open_console(runs.parent / PACKS / f"{job.name}.log", argv)
+        said = [*argv, f"(pack of {len(job.cells)}; console: {self.log.name})"]
+        self.members = [open_console(runs / cell.name / CONSOLE, said) for cell in job.cells]
+
+    def close(self, code: int, why: str = "") -> None:
+        close_console(self.log, code, why)
+        last = "" if code == 0 or why else last_line(Path(self.log.name))
+        for member in self.members:
+            close_console(member, code, why or last)
+
+
+def last_line(path: Path) -> str:
+    """The last line a process wrote to its log (a failed pack's reason, for each member's log)."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if line.strip() and not line.startswith("act sweep: ")]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
 
 
 def train_command(cell: Cell, runs: Path) -> list[str]:
@@ -64,10 +121,11 @@ def moved_data(cell: Cell, runs: Path) -> list[str]:
     return [f"{key}={now[key]}" for key in DATA_PLACES if now[key] is not None and now[key] != before[key]]
 
 
-def open_console(folder: Path, argv: list[str]) -> IO[str]:
-    """The run's console.log, opened to append an attempt: its first line says when, where and what."""
-    folder.mkdir(parents=True, exist_ok=True)
-    log = open(folder / CONSOLE, "a", encoding="utf-8")
+def open_console(path: Path, argv: list[str]) -> IO[str]:
+    """A console log (a run's console.log, a pack's log), opened to append an attempt: its first
+    line says when, where and what."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(path, "a", encoding="utf-8")
     when = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     log.write(f"{ATTEMPT}at {when} on {socket.gethostname()}: {shlex.join(['act', *argv[3:]])}\n")
     log.flush()
@@ -125,7 +183,7 @@ class LocalProcesses:
     def __init__(self, runs: Path, jobs: int, gpus: list[str]):
         self.runs, self.slots, self.gpus = runs, jobs, gpus
         self.how = f"{jobs} at a time " + (f"on GPUs {','.join(gpus)}" if gpus else "on the CPU")
-        self.running: dict[subprocess.Popen, tuple[Job, str | None, IO[str]]] = {}
+        self.running: dict[subprocess.Popen, tuple[Job, str | None, JobConsole]] = {}
 
     def room(self) -> int:
         return self.slots - len(self.running)
@@ -135,11 +193,10 @@ class LocalProcesses:
 
     def start(self, jobs: list[Job]) -> None:
         for job in jobs:
-            (cell,) = job.cells  # one process trains one run, until runs are packed
             gpu = self.free_gpu()
-            argv = train_command(cell, self.runs)
-            log = open_console(self.runs / cell.name, argv)
-            self.running[start(argv, log, gpu=gpu)] = (job, gpu, log)
+            argv = job_command(job, self.runs)
+            console = JobConsole(job, self.runs, argv)
+            self.running[start(argv, console.log, gpu=gpu)] = (job, gpu, console)
 
     def free_gpu(self) -> str | None:
         """The GPU with the fewest of this sweep's runs (None on a machine without one)."""
@@ -152,10 +209,10 @@ class LocalProcesses:
 
     def ended(self) -> list[Job]:
         done = []
-        for process, (job, _, log) in list(self.running.items()):
+        for process, (job, _, console) in list(self.running.items()):
             code = process.poll()
             if code is not None:
-                close_console(log, code)
+                console.close(code)
                 del self.running[process]
                 done.append(job)
         return done
@@ -169,8 +226,8 @@ class LocalProcesses:
         for process in self.running:
             if process.poll() is None:
                 process.terminate()
-        for process, (_, _, log) in self.running.items():
-            close_console(log, process.wait())
+        for process, (_, _, console) in self.running.items():
+            console.close(process.wait())
         self.running.clear()
         return "the sweep's runs stopped at their last checkpoints"
 
@@ -183,7 +240,7 @@ class Task:
     def __init__(self, runs: Path, cwd: Path):
         self.runs, self.cwd = runs, cwd
         self.process: subprocess.Popen | None = None
-        self.log: IO[str] | None = None
+        self.console: JobConsole | None = None
 
     def __getstate__(self) -> dict:
         return {"runs": self.runs, "cwd": self.cwd}
@@ -191,20 +248,19 @@ class Task:
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["runs"], state["cwd"])
 
-    def __call__(self, job: Job) -> list[int | None]:
-        return [self.train(cell) for cell in job.cells]
-
-    def train(self, cell: Cell) -> int | None:
-        """The cell's `act train` to its end; None when it is not to run (finished, diverged, or
-        held by another process: a second submission of a cell that is done or under way)."""
-        if not read_state(self.runs / cell.name, 0).to_run:
+    def __call__(self, job: Job) -> int | None:
+        """The job's `act train` to its end; None when none of its cells is to run (finished,
+        diverged, or held by another process: a second submission of cells done or under way)."""
+        cells = tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run)
+        if not cells:
             return None
-        argv = train_command(cell, self.runs)
-        self.log = open_console(self.runs / cell.name, argv)
-        self.process = start(argv, self.log, ignore_usr2=True, cwd=self.cwd)
+        job = Job(cells)
+        argv = job_command(job, self.runs)
+        self.console = JobConsole(job, self.runs, argv)
+        self.process = start(argv, self.console.log, ignore_usr2=True, cwd=self.cwd)
         while (code := self.process.poll()) is None:  # not wait(): `checkpoint` may reap it from a signal handler
             time.sleep(0.5)
-        close_console(self.log, code)
+        self.console.close(code)
         self.process = None
         return code
 
@@ -219,7 +275,7 @@ class Task:
                 code = os.waitstatus_to_exitcode(os.waitpid(process.pid, 0)[1])
             except ChildProcessError:  # reaped by the task's own poll meanwhile
                 code = process.returncode
-            close_console(self.log, code, "act sweep: preempted or out of time: the task is requeued")
+            self.console.close(code, "act sweep: preempted or out of time: the task is requeued")
         return DelayedSubmission(Task(self.runs, self.cwd), job)
 
 

@@ -99,12 +99,16 @@ def exit_line(code: int) -> str:
     return f"{EXIT}{code}{how}"
 
 
-def status_table(states: dict[str, CellState]) -> str:
-    """One row per cell: its name, RTM last-10 (finished runs) and state (last: a failure's line is long)."""
-    rows = [("cell", "RTM last-10", "state")] + [
-        (name, "-" if s.rtm_last10 is None else f"{s.rtm_last10:.2f}", s.text) for name, s in states.items()]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    return "\n".join(f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]}" for row in rows)
+def status_table(states: dict[str, CellState], plan: dict[str, str] | None = None) -> str:
+    """One row per cell: its name, RTM last-10 (finished runs), its pack or why it runs alone
+    (a sweep run with --pack) and state (last: a failure's line is long)."""
+    rows = [("cell", "RTM last-10", *(["pack"] if plan else []), "state")] + [
+        (name, "-" if s.rtm_last10 is None else f"{s.rtm_last10:.2f}", *([plan.get(name, "-")] if plan else []),
+         s.text) for name, s in states.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([f"{row[0]:<{widths[0]}}", f"{row[1]:>{widths[1]}}",
+                                 *(f"{cell:<{w}}" for cell, w in zip(row[2:-1], widths[2:])), row[-1]])
+                      for row in rows)
 
 
 def counts(states: dict[str, CellState]) -> str:
