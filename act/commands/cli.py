@@ -15,9 +15,22 @@ EXAMPLES = """examples:
   act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100 method.ablation.mining=false
   act train --config configs/web/aircraft.yaml data.root=/data/web-aircraft model.pretrained=/weights/resnet50.pth
   act train --resume runs/cifar100n-symm20-act-20261124-120000
+  act train --pack sweeps/table1/packs/cifar100n-sym20-seed0+3.yaml
   act convert --format dali --config configs/web/aircraft.yaml data.root=/data/web-aircraft --out /fast/aircraft-dali
   act train --config configs/web/aircraft.yaml pipeline.path=/fast/aircraft-dali model.pretrained=/w/resnet50.pth
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar100
+"""
+
+
+PACK_FILE = """pack file (act train --pack FILE; act sweep --pack writes them):
+  runs:
+    - config: base.yaml        # optional (absent: the embedded demo); relative to the pack file
+      overrides: [run.seed=0, run.out_dir=/out/runs, run.name=cell-a]   # as on the command line
+    - ...
+  Each run's config is --config CONFIG with its overrides; its folder run.out_dir/run.name (run.name is
+  required). A run whose folder holds config.yaml is resumed (as --resume), the others start. The runs
+  may differ only in run.seed and the close-set noise (data.noise.type, closeset_ratio, seed); models
+  sevencnn, resnet32, tinycnn. One process trains them in one step per batch; a run that diverges stops alone.
 """
 
 
@@ -39,9 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="train ACT (or the Standard baseline) and write a run folder",
         description="Train ACT from a YAML config plus dotted key=value overrides. Without --config, "
                     "the embedded demo runs (scikit-learn's digits, 40% symmetric noise, tinycnn, CPU, ~20 s).",
-        epilog="config keys (key = default):\n" + describe_keys() + "\n\n" + EXAMPLES)
+        epilog=PACK_FILE + "\nconfig keys (key = default):\n" + describe_keys() + "\n\n" + EXAMPLES)
     train.add_argument("--config", "-c", metavar="FILE", help="YAML config (see configs/); default: the embedded demo")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run from its last completed epoch")
+    train.add_argument("--pack", metavar="FILE", help="train the runs a pack file lists as one packed process, each "
+                                                      "in its own run folder (see below); again: continues them")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.02 data.root=/data")
 
     convert = sub.add_parser(
@@ -232,7 +247,14 @@ def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
         print(f"wrote {args.out}: {manifest['counts']['train']} train and {manifest['counts']['test']} test images{bad}",
               file=stdout)
         return 0
-    if args.resume:
+    if args.pack:
+        if args.config or args.resume or args.overrides:
+            raise ActError("--pack takes each run's config and overrides from the pack file; drop --config, "
+                           "--resume and key=value")
+        from act.pack.run import train_pack
+
+        train_pack(args.pack, out=stdout)
+    elif args.resume:
         if args.config:
             raise ActError("--resume takes the config from the run folder; drop --config")
         training.resume(args.resume, args.overrides, out=stdout)

@@ -3,7 +3,9 @@ pack's trainer checks again.
 
 Runs in one pack share the data set, model, batch size, epochs and phase plan, method switches
 and learning-rate plans (one fused SGD drives them all), and how they run (device, AMP,
-pipeline); their seeds and noise settings may differ, and each keeps its own folder.
+pipeline); their seeds and close-set noise settings may differ, and each keeps its own folder.
+The open-set ratio is shared: it decides CIFAR-80N's classes and test set, which the pack's
+evaluation reads once for all runs.
 """
 from __future__ import annotations
 
@@ -13,8 +15,7 @@ from act.config import Config, flatten, to_dict
 
 PACKABLE_MODELS = ("sevencnn", "resnet32", "tinycnn")  # act/pack/models.py has their grouped twins
 # Keys in which the runs of one pack may differ: each run's own.
-OWN = ("run.seed", "run.name", "run.out_dir", "data.noise.type", "data.noise.closeset_ratio",
-       "data.noise.openset_ratio", "data.noise.seed")
+OWN = ("run.seed", "run.name", "run.out_dir", "data.noise.type", "data.noise.closeset_ratio", "data.noise.seed")
 
 
 def why_alone(cfg: Config) -> str | None:
@@ -23,6 +24,11 @@ def why_alone(cfg: Config) -> str | None:
         return f"model.name={cfg.model.name} has no grouped twin (packs: {', '.join(PACKABLE_MODELS)})"
     if cfg.run.amp == "fp16":
         return "run.amp=fp16: its loss scaling reads the scale on the host, per run"
+    from act.method.registry import spec_of  # here: the registries import torch
+    from act.pack.step import packed_losses
+
+    if packed_losses(spec_of(cfg.method.name).losses) is None:
+        return f"method.name={cfg.method.name} has a loss function of its own, which has no packed form"
     return None
 
 

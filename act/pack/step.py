@@ -26,7 +26,7 @@ from torch.func import vmap
 
 from act.errors import ActError
 from act.method import functions as M
-from act.pack.models import pack, stack_images
+from act.pack.models import PREFIX, Packed, pack, stack_images, unpack
 from act.step import engine
 
 # StepContext fields that are per run, or per pack; every other one (the method's settings) the
@@ -46,8 +46,9 @@ class PackStats(engine.EpochStats):
 
 def pack_contexts(ctxs: list[engine.StepContext]) -> engine.StepContext:
     """The StepContext of a pack from the K runs' own (each as a run alone builds it: its nets
-    from its seed, its bank from its noisy labels). The runs' nets, optimiser settings and
-    learning rates, and method settings must agree; the K contexts are left as they are."""
+    from its seed, its bank from its noisy labels; or as a resumed run restores it, its optimiser
+    holding momentum). The runs' nets, optimiser settings and learning rates, and method settings
+    must agree; the K contexts are left as they are (`unpack_run` writes a run's state back)."""
     first = ctxs[0]
     if any(c.all_sum is not None for c in ctxs):
         raise ActError("packed runs train in one process; torchrun runs cannot be packed")
@@ -58,24 +59,79 @@ def pack_contexts(ctxs: list[engine.StepContext]) -> engine.StepContext:
             raise ActError(f"runs in one pack need the same {field.name}; these differ")
     rtm, ntm = pack([c.rtm for c in ctxs]), pack([c.ntm for c in ctxs])
     bank = M.Bank(count=torch.stack([c.bank.count for c in ctxs]), ema=torch.stack([c.bank.ema for c in ctxs]))
-    return dataclasses.replace(first, rtm=rtm, ntm=ntm, rtm_opt=packed_optimiser(rtm, [c.rtm_opt for c in ctxs]),
-                               ntm_opt=packed_optimiser(ntm, [c.ntm_opt for c in ctxs]), bank=bank,
-                               epoch=first.epoch.clone())
+    return dataclasses.replace(first, rtm=rtm, ntm=ntm, bank=bank, epoch=first.epoch.clone(),
+                               rtm_opt=packed_optimiser(rtm, [c.rtm for c in ctxs], [c.rtm_opt for c in ctxs]),
+                               ntm_opt=packed_optimiser(ntm, [c.ntm for c in ctxs], [c.ntm_opt for c in ctxs]))
 
 
-def packed_optimiser(net: torch.nn.Module, optimisers: list[torch.optim.Optimizer]) -> torch.optim.Optimizer:
-    """One optimiser of the runs' class and settings over the packed net; a 0-d lr tensor of its
-    own, which engine.set_lrs fills per epoch for all K runs."""
+def packed_optimiser(twin: Packed, nets: list[torch.nn.Module],
+                     optimisers: list[torch.optim.Optimizer]) -> torch.optim.Optimizer:
+    """One optimiser of the runs' class and settings over the packed net `twin` of `nets`; a 0-d lr
+    tensor of its own, which engine.set_lrs fills per epoch for all K runs. The runs' optimiser
+    state (momentum buffers: a resumed pack's) is packed as their parameters are, K blocks
+    along the first dimension."""
     groups = [opt.param_groups for opt in optimisers]
     if any(len(g) != 1 for g in groups):
         raise ValueError("a packed optimiser is built from optimisers of one parameter group")
     settings = [{k: v for k, v in g[0].items() if k != "params"} for g in groups]
     if any(not same_settings(s, settings[0]) for s in settings):
         raise ActError("runs in one pack need the same optimiser settings and learning rates")
-    if any(opt.state for opt in optimisers):
-        raise ValueError("packing optimisers that hold state (momentum) is not supported: pack runs before training")
     lr = settings[0]["lr"]
-    return type(optimisers[0])(net.parameters(), **{**settings[0], "lr": lr.clone() if torch.is_tensor(lr) else lr})
+    packed = type(optimisers[0])(twin.parameters(), **{**settings[0], "lr": lr.clone() if torch.is_tensor(lr) else lr})
+    plain = [dict(net.named_parameters()) for net in nets]
+    for name, param in twin.named_parameters():
+        states = [opt.state.get(params[name.removeprefix(PREFIX)], {}) for opt, params in zip(optimisers, plain)]
+        if any(s.keys() != states[0].keys() for s in states):
+            raise ValueError(f"the runs of a pack hold different optimiser state for {name}; pack runs at one epoch")
+        if states[0]:
+            packed.state[param] = {key: packed_state([s[key] for s in states], param) for key in states[0]}
+    return packed
+
+
+def packed_state(values: list, param: torch.Tensor):
+    """The K runs' optimiser state of one parameter as the packed optimiser holds it: a tensor of
+    the parameter's shape per run stacked in the packed parameter's layout (fused SGD reads the
+    buffer as it reads the parameter); anything else the runs must share."""
+    if torch.is_tensor(values[0]) and values[0].dim():
+        return torch.empty_like(param).copy_(torch.cat(values))
+    if any(not same_settings({"v": v}, {"v": values[0]}) for v in values):
+        raise ValueError("the runs of a pack hold different optimiser step state; pack runs at one epoch")
+    return values[0].clone() if torch.is_tensor(values[0]) else values[0]
+
+
+def unpack_optimiser(twin: Packed, packed: torch.optim.Optimizer, k: int, net: torch.nn.Module,
+                     optimiser: torch.optim.Optimizer) -> None:
+    """Run k's block of the packed optimiser's state into `optimiser`, the one of its plain `net`
+    (as `unpack` gives its weights): its checkpoint then holds what the run alone would."""
+    plain = dict(net.named_parameters())
+    for name, param in twin.named_parameters():
+        state = packed.state.get(param)
+        if state:
+            target = plain[name.removeprefix(PREFIX)]
+            optimiser.state[target] = {key: run_block(value, twin.runs, k, target) for key, value in state.items()}
+    lr, group = packed.param_groups[0]["lr"], optimiser.param_groups[0]
+    if torch.is_tensor(lr) and torch.is_tensor(group["lr"]) and group["lr"].device == lr.device:
+        group["lr"].copy_(lr)  # in place: a step captured alone reads this tensor
+    else:
+        group["lr"] = lr.clone() if torch.is_tensor(lr) else lr
+
+
+def unpack_run(packed: engine.StepContext, k: int, ctx: engine.StepContext) -> None:
+    """Run k's state in the pack written into its own StepContext `ctx`, in place: both nets,
+    both optimisers (state and learning rate) and its bank, as the run alone would hold them."""
+    for twin, packed_opt, net, opt in ((packed.rtm, packed.rtm_opt, ctx.rtm, ctx.rtm_opt),
+                                       (packed.ntm, packed.ntm_opt, ctx.ntm, ctx.ntm_opt)):
+        net.load_state_dict(unpack(twin, k))
+        unpack_optimiser(twin, packed_opt, k, net, opt)
+    ctx.bank.count.copy_(packed.bank.count[k])
+    ctx.bank.ema.copy_(packed.bank.ema[k])
+
+
+def run_block(value, runs: int, k: int, target: torch.Tensor):
+    """Run k's block of a packed optimiser state entry, in the layout of its plain parameter `target`."""
+    if not (torch.is_tensor(value) and value.dim()):
+        return value.clone() if torch.is_tensor(value) else value
+    return torch.empty_like(target).copy_(value.unflatten(0, (runs, -1))[k])
 
 
 def same_settings(a: dict, b: dict) -> bool:
@@ -131,3 +187,13 @@ def robust_losses(ctx: engine.StepContext, batch, totals: torch.Tensor) -> torch
 
 # engine's phase -> the pack's loss function of that phase
 PACKED_LOSSES = {"warmup": warmup_losses, "standard": standard_losses, "robust": robust_losses}
+# engine's phase -> the engine's loss function, of which PACKED_LOSSES holds the packed form
+BUILT_IN = {"warmup": engine.warmup_losses, "standard": engine.standard_losses, "robust": engine.robust_losses}
+
+
+def packed_losses(losses: dict[str, Callable]) -> dict[str, Callable] | None:
+    """The pack's loss function of each phase of a method (act/method/registry.py `MethodSpec.losses`),
+    or None when a phase's is not the engine's own (a method's own loss has no packed form)."""
+    if any(BUILT_IN.get(phase) is not fn for phase, fn in losses.items()):
+        return None
+    return {phase: PACKED_LOSSES[phase] for phase in losses}

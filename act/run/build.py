@@ -51,6 +51,9 @@ class Run:
     fingerprint: dict | None = None  # checkpoint.fingerprint of the data, checked on resume
     world: distributed.World = distributed.World()  # the processes of a torchrun run (act/step/distributed.py)
     runtime: Runtime | None = None  # every `auto` of the config decided (act/run/runtime.py)
+    # The RNG states its checkpoints hold (act/run/checkpoint.py `rng_state`); None: the process's.
+    # A packed run's own (act/pack/run.py): those its build or restore left, before the next run's.
+    rng: dict | None = None
 
     @property
     def folder(self) -> RunFolder:

@@ -152,7 +152,7 @@ def save_run(run, epoch: int) -> None:
         "scaler": ctx.scaler.state_dict() if ctx.scaler is not None else None,
         "bank": ctx.bank.state_dict(),
         "history": run.history,
-        "rng": rng_state(),
+        "rng": rng_state() if run.rng is None else run.rng,
     })
 
 

@@ -32,30 +32,41 @@ def phase_of(cfg: Config, epoch: int) -> str:
 
 def train_epoch(run: Run, epoch: int, progress: bool) -> dict:
     """One epoch of training and the test pass; returns the epoch's metrics record."""
-    cfg, ctx = run.cfg, run.ctx
-    phase = phase_of(cfg, epoch)
-    engine.set_lrs(ctx, run.rtm_plan[epoch], run.ntm_plan[epoch])
-    ctx.set_epoch(epoch)
-    for name, other in run.steps.items():
-        if name != phase:
-            other.release()  # a finished phase's graph holds memory the next one may need
-    step = run.steps[phase]
+    ctx, phase = run.ctx, phase_of(run.cfg, epoch)
+    step = begin_epoch(run, epoch)
     stats = run.stats
-    stats.reset()
     start = time.perf_counter()
-    batches = train_batches(run, epoch)
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, total=run.pipeline.steps_per_epoch(), leave=False, dynamic_ncols=True,
-                       desc=f"epoch {epoch} {phase}")
-    for batch in batches:
+    for batch in with_progress(run, train_batches(run, epoch), epoch, progress):
         step(batch, stats)
     distributed.finish_epoch(run.world, ctx, stats, run.pipeline, epoch)
     totals = stats.read()
     train_seconds = time.perf_counter() - start
     accs = distributed.evaluate(run.world, [ctx.rtm, ctx.ntm], run.pipeline.test_batches(), ctx.amp_dtype)
     return epoch_record(run, epoch, phase, totals, accs, time.perf_counter() - start, train_seconds)
+
+
+def begin_epoch(run: Run, epoch: int) -> engine.PhaseStep:
+    """Ready the run's step context for `epoch` (its learning rates, the epoch; the other phases'
+    graphs released) and zero its statistics; returns the step of the epoch's phase. `run` may be a
+    pack's (act/pack/run.py: the pack's context, steps and statistics)."""
+    phase = phase_of(run.cfg, epoch)
+    engine.set_lrs(run.ctx, run.rtm_plan[epoch], run.ntm_plan[epoch])
+    run.ctx.set_epoch(epoch)
+    for name, other in run.steps.items():
+        if name != phase:
+            other.release()  # a finished phase's graph holds memory the next one may need
+    run.stats.reset()
+    return run.steps[phase]
+
+
+def with_progress(run: Run, batches, epoch: int, progress: bool):
+    """`batches`, behind a progress bar of the epoch when `progress`."""
+    if not progress:
+        return batches
+    from tqdm import tqdm
+
+    return tqdm(batches, total=run.pipeline.steps_per_epoch(), leave=False, dynamic_ncols=True,
+                desc=f"epoch {epoch} {phase_of(run.cfg, epoch)}")
 
 
 def train_batches(run: Run, epoch: int):
@@ -76,16 +87,50 @@ def train_batches(run: Run, epoch: int):
 
 def check_finite(run: Run, record: dict, saved: int | None) -> None:
     """Stop a run whose loss turned NaN or infinite (read from the epoch's statistics, no extra sync)."""
+    line = diverged(run, record, saved)
+    if line is not None:
+        raise ActError(line)
+
+
+def diverged(run: Run, record: dict, saved: int | None) -> str | None:
+    """The line that stops a run whose loss in `record` is NaN or infinite, its folder marked so
+    (diverged.json); None while the losses are finite."""
     bad = {k: record[k] for k in ("rtm_loss", "ntm_loss") if record[k] is not None and not math.isfinite(record[k])}
-    if bad:
-        losses = ", ".join(f"{k}={v}" for k, v in bad.items())
-        last = "no epoch was checkpointed" if saved is None else \
-            f"the last good epoch, {saved}, is checkpointed in {run.folder / CHECKPOINT}"
-        why = f"training diverged in epoch {record['epoch']} ({losses}; optim.lr={run.cfg.optim.lr}, " \
-              f"optim.lr1={run.cfg.optim.lr1})"
-        if run.world.main:  # the folder says so: act report and act sweep read it
-            run.folder.write_diverged(record["epoch"], why)
-        raise ActError(f"{why}: stopped without checkpointing it; {last}")
+    if not bad:
+        return None
+    losses = ", ".join(f"{k}={v}" for k, v in bad.items())
+    last = "no epoch was checkpointed" if saved is None else \
+        f"the last good epoch, {saved}, is checkpointed in {run.folder / CHECKPOINT}"
+    why = f"training diverged in epoch {record['epoch']} ({losses}; optim.lr={run.cfg.optim.lr}, " \
+          f"optim.lr1={run.cfg.optim.lr1})"
+    if run.world.main:  # the folder says so: act report and act sweep read it
+        run.folder.write_diverged(record["epoch"], why)
+    return f"{why}: stopped without checkpointing it; {last}"
+
+
+def keep_epoch(run: Run, record: dict) -> None:
+    """A finite epoch's record into the run's history and its state into the checkpoint (rank 0);
+    no rank goes on before rank 0 has it on disk."""
+    run.history.append(record)
+    if run.world.main:
+        checkpoint.save_run(run, record["epoch"])
+    distributed.barrier(run.world)
+
+
+def record_epoch(run: Run, record: dict, outputs: Outputs) -> None:
+    """After its checkpoint: the epoch's line in metrics.jsonl, and its TensorBoard scalars."""
+    if run.world.main:
+        run.folder.write_metrics(run.history)
+    outputs.epoch(record)
+
+
+def finish(run: Run, outputs: Outputs, **extra) -> dict:
+    """After the last epoch: the summary (with `extra` entries) written, bank.npz and the curves."""
+    summary = {**summarise(run, distributed.bank_consistent(run.world, run.ctx.bank)), **extra}  # a collective
+    if run.world.main:
+        run.folder.write_summary(summary)
+    outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files, run.pipeline.source.num_classes)
+    return summary
 
 
 def saved_text(run: Run, saved: int | None) -> str:
@@ -138,6 +183,12 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdo
 
 
 def resume_locked(world: distributed.World, folder: RunFolder, overrides: list[str] | None, out) -> dict:
+    return loop(reopen(world, folder, overrides, out), out)
+
+
+def reopen(world: distributed.World, folder: RunFolder, overrides: list[str] | None, out) -> Run:
+    """The run of a folder this process holds, rebuilt and restored from its checkpoint, ready to
+    train its next epoch (checked as `resume` promises: config record, epochs, labels, data)."""
     cfg, run_dir, path = override(folder.config(), overrides), folder.path, folder / CHECKPOINT
     state = folder.checkpoint()
     if state is not None:  # first: an edited config.yaml would otherwise read as changed labels or data
@@ -162,7 +213,7 @@ def resume_locked(world: distributed.World, folder: RunFolder, overrides: list[s
     if run.world.main:
         folder.clear_diverged()
     print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)
-    return loop(run, out)
+    return run
 
 
 def tell_fallbacks(run: Run, told: set[str], out) -> None:
@@ -176,7 +227,7 @@ def tell_fallbacks(run: Run, told: set[str], out) -> None:
 
 
 def loop(run: Run, out=sys.stdout) -> dict:
-    cfg, main = run.cfg, run.world.main  # under torchrun rank 0 alone prints and writes
+    cfg = run.cfg
     out = distributed.console(run.world, out)
     progress = run.runtime.progress
     print(f"{cfg.method.name} | data {cfg.data.name} ({len(run.pipeline.source.train)} train) | model {cfg.model.name} "
@@ -198,22 +249,13 @@ def loop(run: Run, out=sys.stdout) -> dict:
                 where = f"in epoch {epoch}"
                 record = train_epoch(run, epoch, progress)
                 check_finite(run, record, saved)
-                run.history.append(record)
-                if main:
-                    checkpoint.save_run(run, epoch)
-                distributed.barrier(run.world)  # no rank names this epoch before rank 0 has it on disk
+                keep_epoch(run, record)
                 saved = epoch  # before the metrics are written: a stop from here on names this epoch, as it is on disk
-                if main:
-                    run.folder.write_metrics(run.history)
-                outputs.epoch(record)
+                record_epoch(run, record, outputs)
                 tell_fallbacks(run, told, out)
                 print(format_row(record), file=out, flush=True)
             where = "after its last epoch"
-            summary = summarise(run, distributed.bank_consistent(run.world, run.ctx.bank))  # a collective
-            if main:
-                run.folder.write_summary(summary)
-            outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files,
-                           run.pipeline.source.num_classes)
+            summary = finish(run, outputs)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as act/commands/cli.py raises it
         raise type(exc)(saved_text(run, saved)) from None
     print_summary(run, summary, out)
