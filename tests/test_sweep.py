@@ -243,3 +243,28 @@ def test_pack_groups_the_cells_that_may_share_a_step_and_says_why_the_others_run
     plan = json.loads((tmp_path / "out" / "packs" / "plan.json").read_text())
     assert plan[sweep.cells[5].name] == "alone: left over from packs of 2 (5 cells share its step)"
     assert [Job.name for Job in Packer(configs, 1, tmp_path / "o").jobs(sweep.cells)] == [c.name for c in sweep.cells]
+
+
+def test_a_packed_sweep_trains_its_cells_in_one_process_each_in_its_own_folder(tmp_path, capsys):
+    """--pack 4 on the 2 x 2 sweep: one `act train --pack` process, four ordinary run folders
+    (summary.json's `packed` names the pack), --status shows the pack, a rerun trains nothing."""
+    path = write_sweep(tmp_path, {"data.noise.closeset_ratio": ["0.2", "0.4"], "run.seed": ["0", "1"]})
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(out), "--pack", "4"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 4 and all(epochs(run) == [0, 1, 2] for run in runs)
+    pack = "demo-closeset_ratio0.2-seed0+3"
+    assert sorted(p.name for p in (out / "packs").iterdir()) == [f"{pack}.log", f"{pack}.yaml", "plan.json"]
+    for run in runs:
+        packed = json.loads((run / "summary.json").read_text())["packed"]
+        assert packed["k"] == 4 and sorted(packed["members"]) == [r.name for r in runs]
+        assert f"its console: {out / 'packs' / pack}.log" in (run / "console.log").read_text()
+    assert main(["sweep", "--status", str(out)]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert len(rows) == 4 and all(f"pack {pack}" in row and row.endswith("finished") for row in rows)
+    before = modified(out / "runs")
+    again = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(out), "--pack", "4"],
+                           cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert again.returncode == 0 and modified(out / "runs") == before

@@ -82,8 +82,8 @@ class JobConsole:
             self.log = open_console(runs / job.cells[0].name / CONSOLE, argv)
             return
         self.log = open_console(runs.parent / PACKS / f"{job.name}.log", argv)
-        said = [*argv, f"(pack of {len(job.cells)}; console: {self.log.name})"]
-        self.members = [open_console(runs / cell.name / CONSOLE, said) for cell in job.cells]
+        note = f" (a pack of {len(job.cells)}; its console: {self.log.name})"
+        self.members = [open_console(runs / cell.name / CONSOLE, argv, note) for cell in job.cells]
 
     def close(self, code: int, why: str = "") -> None:
         close_console(self.log, code, why)
@@ -121,13 +121,13 @@ def moved_data(cell: Cell, runs: Path) -> list[str]:
     return [f"{key}={now[key]}" for key in DATA_PLACES if now[key] is not None and now[key] != before[key]]
 
 
-def open_console(path: Path, argv: list[str]) -> IO[str]:
+def open_console(path: Path, argv: list[str], note: str = "") -> IO[str]:
     """A console log (a run's console.log, a pack's log), opened to append an attempt: its first
     line says when, where and what."""
     path.parent.mkdir(parents=True, exist_ok=True)
     log = open(path, "a", encoding="utf-8")
     when = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    log.write(f"{ATTEMPT}at {when} on {socket.gethostname()}: {shlex.join(['act', *argv[3:]])}\n")
+    log.write(f"{ATTEMPT}at {when} on {socket.gethostname()}: {shlex.join(['act', *argv[3:]])}{note}\n")
     log.flush()
     return log
 
