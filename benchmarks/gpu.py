@@ -22,6 +22,8 @@ limit of L seconds give `--budget-s` about L - 120:
    AutoAugment strong view), each variant a fresh run of a warm-up and two robust epochs:
    eager / compile / graph / compile + graph; the last robust epoch, train and test apart,
    with the GPU utilisation nvidia-smi sampled during the run.
+8. packed_epochs: packs of 1, 3 and 9 runs (act train --pack) against the same runs one after
+   another: each pack's robust epoch beside K times one run's alone.
 It prints what it skipped and why. Writes benchmarks/results/gpu-<device>-<date>.json and
 prints the epochs against the public code (BASELINES.md: 27 s per epoch on an H100).
 `--smoke` runs on the CPU, tiny sizes and tinycnn, the parts that can run there (capture_race
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -214,6 +217,51 @@ def epochs(s: Setting, budget: "Budget") -> list[dict]:
     return out
 
 
+def packed_epochs(s: Setting, packs: tuple[int, ...] | None = None) -> dict:
+    """Packs of K runs (act train --pack; seeds 0..K-1 on random CIFAR-100N-shaped arrays, the model
+    at batch 128, compile and graphs as run.*=auto decides) against the same runs one after another:
+    each pack's last robust epoch beside K times one run's alone (one run measured: the K runs
+    alone differ only in seed, so each costs the same)."""
+    import numpy as np
+    import yaml
+
+    from act.pack.run import train_pack
+
+    packs = packs or ((1, 2) if s.smoke else (1, 3, 9))
+    from act.run.loop import train
+
+    rng = np.random.default_rng(0)
+    data = Path(tempfile.mkdtemp(dir=s.scratch)) / "cifar.npz"
+    labels = [np.arange(n) % 100 for n in (s.train, s.test)]  # every class present
+    np.savez(data, x=rng.integers(0, 256, (s.train, 32, 32, 3), dtype=np.uint8), y=rng.permutation(labels[0]),
+             x_test=rng.integers(0, 256, (s.test, 32, 32, 3), dtype=np.uint8), y_test=rng.permutation(labels[1]))
+    base = ["data.name=arrays", f"data.root={data}", f"model.name={s.model}", f"run.device={s.device}",
+            "optim.batch_size=128", "optim.warmup_epochs=1", "optim.epochs=3", "optim.lr_decay=cosine:1,5e-4,3",
+            "run.progress=false", "run.plots=false"]
+    out = Path(tempfile.mkdtemp(dir=s.scratch))
+
+    def last_robust(folder: Path) -> float:
+        return json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])["epoch_seconds"]
+
+    with open(out / "console.txt", "w") as console:
+        train(load_config(None, [*base, f"run.out_dir={out}", "run.name=alone"]), out=console)
+        alone = last_robust(out / "alone")
+        result = {"alone_robust_epoch_s": alone, "packs": []}
+        for k in packs:
+            runs = [{"overrides": [*base, f"run.seed={i}", f"run.out_dir={out}", f"run.name=pack{k}-{i}"]}
+                    for i in range(k)]
+            (out / f"pack{k}.yaml").write_text(yaml.safe_dump({"runs": runs}))
+            start = time.perf_counter()
+            train_pack(out / f"pack{k}.yaml", out=console)
+            epoch = max(last_robust(out / f"pack{k}-{i}") for i in range(k))
+            result["packs"].append({"k": k, "robust_epoch_s": epoch, "one_after_another_s": k * alone,
+                                    "speedup": k * alone / epoch if epoch else None,
+                                    "wall_s": time.perf_counter() - start})
+            print(f"  pack of {k}: {epoch:.2f} s per robust epoch; alone one after another {k * alone:.2f} s",
+                  flush=True)
+    return result
+
+
 @dataclass
 class Part:
     name: str
@@ -229,6 +277,9 @@ PARTS = [
     Part("kernels", kernels, 60, cuda_only=True),
     Part("step_alone", step_alone, 60),
     Part("pipeline_alone", pipeline_alone, 20),
+]
+LATE_PARTS = [  # after the epoch variants: what a first contact needs less
+    Part("packed_epochs", packed_epochs, 150),
 ]
 
 
@@ -316,6 +367,11 @@ def main(argv: list[str] | None = None) -> dict:
             record(path, result, argv, s)
     result["epochs"] = epochs(s, budget)
     record(path, result, argv, s)
+    for part in LATE_PARTS:
+        if budget.fits(part.name, part.estimate_s if s.cuda else 5):
+            print(f"{part.name} ...", flush=True)
+            result[part.name] = guarded(lambda: part.run(s))
+            record(path, result, argv, s)
     print_table(result)
     print(f"written to {path}")
     return result

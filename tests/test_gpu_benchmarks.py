@@ -36,12 +36,16 @@ def test_the_gpu_command_runs_on_the_cpu_in_smoke_mode_and_names_what_needs_cuda
     assert figures["pipeline_alone"]["images_per_s"] > 0
     assert figures["capture_race"]["epochs"] == 2 and figures["syncs"]["counted"] is False
     assert figures["skipped"] == ["cuda_tests: needs CUDA", "kernels: needs CUDA"]
+    packs = figures["packed_epochs"]
+    assert packs["alone_robust_epoch_s"] > 0 and [p["k"] for p in packs["packs"]] == [1, 2]
+    assert all(p["one_after_another_s"] == p["k"] * packs["alone_robust_epoch_s"] for p in packs["packs"])
 
 
 def test_the_gpu_command_leaves_out_what_its_budget_cannot_hold(tmp_path, capsys):
     result = gpu.main(["--smoke", "--budget-s", "0", "--out", str(tmp_path)])
     names = [line.split(":")[0] for line in result["skipped"]]
-    assert names == ["cuda_tests", "capture_race", "syncs", "kernels", "step_alone", "pipeline_alone", "epochs.eager"]
+    assert names == ["cuda_tests", "capture_race", "syncs", "kernels", "step_alone", "pipeline_alone", "epochs.eager",
+                     "packed_epochs"]
     assert "capture_race" not in result and result["epochs"] == []
     assert "skipped: cuda_tests: needs CUDA; capture_race: about 5 s needed, 0 s left" in capsys.readouterr().out
 
