@@ -4,9 +4,10 @@ each still its own run folder.
 A pack of 4 runs (2 seeds x 2 noise rates; 1 warm-up and 2 robust epochs of tinycnn on digits)
 writes what the 4 runs alone write: the same epoch records (counts, selection, mining, accuracies;
 losses within 1e-10) and checkpoints (weights, momentum, bank within 1e-10), in float64 so
-that the grouped convolutions' other order of sums stays below the tolerance. A packed run's
-folder is an ordinary run's (resume alone, report, issues); a killed pack resumes with every
-epoch once; a run that diverges stops alone; runs that cannot share a step are refused first.
+that the grouped convolutions' other order of sums stays below the tolerance; also on the GPU's
+code paths walked on the CPU. A packed run's folder is an ordinary run's (resume alone, report,
+issues); a killed pack resumes with every epoch once; a pack run again resumes its runs; a run
+that diverges stops alone; runs that cannot share a step are refused first, in one line.
 """
 import io
 import json
@@ -20,7 +21,7 @@ from act.config import load_config
 from act.errors import ActError
 from act.method import functions as M
 from act.pack import run as pack_run
-from act.run import checkpoint
+from act.run import checkpoint, runtime
 from act.run import loop as training
 from act.run.folder import RunFolder
 from pipelines.base import Pipeline
@@ -122,6 +123,18 @@ def test_a_pack_of_four_runs_writes_what_the_four_runs_alone_write(packed, alone
     assert {r["mining"] for r in robust} != {0.0}
 
 
+def test_a_pack_on_the_gpus_code_paths_writes_the_same(float64, alone, tmp_path, monkeypatch):
+    """run.cuda_graph's path walked on the CPU (act/run/runtime.py `cuda_paths`): the packed steps
+    from static buffers, the pipelines' static views; the same records and checkpoints."""
+    resolve = runtime.resolve
+    monkeypatch.setattr(runtime, "resolve", lambda cfg, env, cuda_paths=None: resolve(cfg, env, True))
+    pack_run.train_pack(write_pack(tmp_path / "pack.yaml", tmp_path / "runs"), out=io.StringIO())
+    for name in RUNS:
+        assert RunFolder(tmp_path / "runs" / name).summary()["runtime"]["cuda_paths"]
+        assert_same_records(tmp_path / "runs" / name, alone / name)
+        assert_same_checkpoint(tmp_path / "runs" / name, alone / name)
+
+
 def test_report_and_issues_read_a_packed_run_as_any_run(packed, capsys):
     assert main(["report", str(packed)]) == 0
     assert main(["issues", str(packed / "s0-n0.6"), "--top", "3"]) == 0
@@ -145,17 +158,14 @@ def test_a_killed_pack_resumes_with_every_epoch_once(float64, alone, tmp_path, m
     path = write_pack(tmp_path / "pack.yaml", tmp_path / "runs")
     save, saves = checkpoint.save_run, []
 
-    class Kill(Exception):
-        pass
-
-    def save_then_die(run, epoch):
+    def save_then_stop(run, epoch):
         save(run, epoch)
         saves.append(run.cfg.run.name)
         if len(saves) == 6:
-            raise Kill
+            raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the command raises it
 
-    monkeypatch.setattr(checkpoint, "save_run", save_then_die)
-    with pytest.raises(Kill):
+    monkeypatch.setattr(checkpoint, "save_run", save_then_stop)
+    with pytest.raises(KeyboardInterrupt, match=f"continue with `act train --pack {path}`"):
         pack_run.train_pack(path, out=io.StringIO())
     runs = tmp_path / "runs"
     assert [len(RunFolder(runs / name).metrics()) for name in RUNS] == [2, 1, 1, 1]
@@ -193,6 +203,22 @@ def test_a_run_that_diverges_stops_alone_and_the_others_finish(float64, alone, t
         if name != stopped:
             assert_same_records(runs / name, alone / name)
             assert_same_checkpoint(runs / name, alone / name)
+
+
+def test_a_pack_run_again_resumes_its_runs_and_refuses_a_changed_experiment(tmp_path, capsys):
+    """A pack of one: its run again with more epochs continues (as --resume); with another seed,
+    one line naming the key and the run's config.yaml."""
+    name, runs = "s0-n0.2", tmp_path / "runs"
+    path = write_pack(tmp_path / "pack.yaml", runs, "optim.epochs=1", names=[name])
+    assert main(["train", "--pack", path]) == 0
+    write_pack(tmp_path / "pack.yaml", runs, "optim.epochs=2", names=[name])
+    assert main(["train", "--pack", path]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert [r["epoch"] for r in RunFolder(runs / name).metrics()] == [0, 1]
+    write_pack(tmp_path / "pack.yaml", runs, "optim.epochs=2", "run.seed=5", names=[name])
+    assert main(["train", "--pack", path]) == 2
+    err = capsys.readouterr().err
+    assert f"run.seed is 5 here but 0 in {runs / name / 'config.yaml'}" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("change, says", [
