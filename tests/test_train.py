@@ -395,6 +395,22 @@ def test_moved_data_may_be_resumed_from_their_new_place(tmp_path):
     assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1]
 
 
+def test_moved_data_may_be_resumed_with_their_new_place_on_the_command_line(tmp_path):
+    """`act train --resume RUN data.root=NEW` (what act sweep passes): the fingerprint checks the
+    data are the same, and config.yaml records the new place; other data are refused."""
+    data = tmp_path / "data.npz"
+    write_arrays(data)
+    training.train(quick(tmp_path, "run.name=r", "optim.epochs=1", "data.name=arrays", f"data.root={data}"))
+    moved = tmp_path / "moved.npz"
+    data.rename(moved)
+    write_arrays(tmp_path / "other.npz", flip_label=True)
+    with pytest.raises(ActError, match="changed"):
+        training.resume(tmp_path / "r", ["optim.epochs=2", f"data.root={tmp_path / 'other.npz'}"])
+    assert main(["train", "--resume", str(tmp_path / "r"), "optim.epochs=2", f"data.root={moved}"]) == 0
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1]
+    assert f"root: {moved}" in (tmp_path / "r" / "config.yaml").read_text()
+
+
 def write_arrays(path, seed=0, flip_label=False, flip_pixel=False):
     rs = np.random.RandomState(seed)
     x, x_test = rs.randint(0, 256, (120, 8, 8, 1), dtype=np.uint8), rs.randint(0, 256, (40, 8, 8, 1), dtype=np.uint8)

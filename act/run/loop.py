@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from act.config import RESUME_OVERRIDABLE, Config, override
+from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, override
 from act.errors import ActError
 from act.method import registry as methods
 from act.run import checkpoint
@@ -169,9 +169,9 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdo
     folder = RunFolder.open(run_dir)
     for item in overrides or []:
         key = item.partition("=")[0].strip()
-        if key not in RESUME_OVERRIDABLE:
+        if key not in RESUME_OVERRIDABLE + DATA_PLACES:  # moved data: the fingerprint checks they are the same
             raise ActError(f"{key} cannot change when resuming (it would change the experiment); "
-                           f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
+                           f"allowed: {', '.join(RESUME_OVERRIDABLE + DATA_PLACES)}")
     settings = override(folder.config(), overrides).run
     world = distributed.join(settings)
     untouched = f"{folder.path} is as it was: continue with {distributed.resume_command(world, folder.path)}"
