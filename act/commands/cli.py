@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_command(args, stdout)
     except ActError as exc:
         print(f"act: error: {exc}", file=sys.stderr)
+        exit_now_if_lost(2)
         return 2
     except OSError as exc:
         if exc.errno not in USER_OS_ERRORS:
@@ -154,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         stdout.flush()
+
+
+def exit_now_if_lost(code: int) -> None:
+    """A process of a torchrun run whose peer died ends here, its line written: the broken process
+    group's teardown at exit may abort it (SIGABRT), which would hide its exit code."""
+    distributed = sys.modules.get("act.step.distributed")
+    if distributed is not None and distributed.LOST:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def open_standard_streams() -> None:

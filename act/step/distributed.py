@@ -286,8 +286,16 @@ def explain_lost(world: World, timeout: int, stage: Callable[[], tuple[str, str]
     except Exception as exc:
         if not lost_peer(world, exc):
             raise
+        global LOST
+        LOST = True
         where, saved = stage()
         raise ActError(lost_text(world, exc, where, timeout, saved)) from exc
+
+
+# Set when this process lost a peer: its process group is broken, and tearing it down at exit
+# may abort the process (SIGABRT: a C++ thread still joinable), so act/commands/cli.py leaves at
+# once, after its line (`exit_now_if_lost`).
+LOST = False
 
 
 def resume_command(world: World, run_dir: Path) -> str:
