@@ -411,6 +411,27 @@ def test_moved_data_may_be_resumed_with_their_new_place_on_the_command_line(tmp_
     assert f"root: {moved}" in (tmp_path / "r" / "config.yaml").read_text()
 
 
+def test_a_moved_image_folder_resumes_from_its_new_place(tmp_path):
+    """Image-file data are fingerprinted by their file list below the folder they share, so the
+    whole tree moved is the same data; a checkpoint of before (absolute paths) resumes in place."""
+    from act.datasets import read_data
+    from support.datafactory import write_image_folder
+
+    root = write_image_folder(str(tmp_path / "images"), ["cat", "dog"], per_class=8, size=12)
+    args = ["run.name=r", "optim.epochs=1", "data.name=folder", f"data.root={root}", "data.image_size=8",
+            "model.name=tinycnn", "pipeline.name=reference", "pipeline.workers=0", "optim.batch_size=8"]
+    training.train(quick(tmp_path, *args))
+    path = tmp_path / "r" / "checkpoint.pt"
+    state = checkpoint.load(path)  # made as an earlier version wrote it: the absolute paths hashed
+    source = read_data(load_config(None, [f"data.root={root}", "data.name=folder", "data.image_size=8"]))
+    state["fingerprint"] = checkpoint.fingerprint(source, np.load(tmp_path / "r" / "labels.npz")["noisy"], moved=False)
+    checkpoint.save(path, state)
+    training.resume(tmp_path / "r", ["optim.epochs=2"])  # in place: the old fingerprint still fits
+    (tmp_path / "images").rename(tmp_path / "moved")
+    assert main(["train", "--resume", str(tmp_path / "r"), "optim.epochs=3", f"data.root={tmp_path / 'moved'}"]) == 0
+    assert [r["epoch"] for r in read_metrics(tmp_path / "r")] == [0, 1, 2]
+
+
 def write_arrays(path, seed=0, flip_label=False, flip_pixel=False):
     rs = np.random.RandomState(seed)
     x, x_test = rs.randint(0, 256, (120, 8, 8, 1), dtype=np.uint8), rs.randint(0, 256, (40, 8, 8, 1), dtype=np.uint8)
@@ -478,6 +499,7 @@ def test_the_data_limits_cut_a_source_given_to_prepare_too(tmp_path):
 
 
 def test_a_folder_data_set_with_a_file_name_that_is_not_utf8_trains(tmp_path):
+    from act.datasets import read_data
     from support.datafactory import write_image_folder
 
     root = write_image_folder(str(tmp_path / "images"), ["cat", "dog"], per_class=2, size=36)

@@ -121,10 +121,12 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def fingerprint(source: Source, noisy: np.ndarray) -> dict:
+def fingerprint(source: Source, noisy: np.ndarray, moved: bool = True) -> dict:
     """What identifies a run's data: sizes, and hashes of the labels (noisy and true), of the
     pixels of array data and of the file list of file data. Hashing the pixels of image files
-    would read the whole data set; their list is hashed instead."""
+    would read the whole data set; their list is hashed instead, each path below the folder all
+    of them share, so data moved elsewhere whole are the same data (`moved=False`: the absolute
+    paths, as checkpoints written before hashed them)."""
     def sha(*parts) -> str:
         h = hashlib.sha256()
         for part in parts:
@@ -133,9 +135,19 @@ def fingerprint(source: Source, noisy: np.ndarray) -> dict:
 
     out = {"train_size": len(source.train), "test_size": len(source.test),
            "labels": sha(source.train.labels, noisy, source.test.labels)}
-    out["data"] = sha(*(s.images if s.images is not None else "\n".join(s.files) + "\n"
+    cut = shared_folder([*(source.train.files or []), *(source.test.files or [])]) if moved else 0
+    out["data"] = sha(*(s.images if s.images is not None else "\n".join(f[cut:] for f in s.files) + "\n"
                         for s in (source.train, source.test)))
     return out
+
+
+def shared_folder(files: list[str]) -> int:
+    """The length of the folder path every file lies below (0 when none, or they mix kinds of path)."""
+    try:
+        base = os.path.commonpath([os.path.dirname(f) for f in files]) if files else ""
+    except ValueError:
+        return 0
+    return len(base) + 1 if base and base != os.sep else 0
 
 
 def save_run(run, epoch: int) -> None:
@@ -197,7 +209,7 @@ def restore_run(run, state: dict) -> tuple[list[dict], int]:
     set the RNG; returns what the Run continues from: (its epoch records, the next epoch). A
     state that does not fit is one line."""
     path, ctx = run.folder / CHECKPOINT, run.ctx
-    if state.get("fingerprint") != run.fingerprint:
+    if state.get("fingerprint") not in (run.fingerprint, fingerprint(run.pipeline.source, run.pipeline.noisy, False)):
         raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
                        f"pixels or file list differ); resume with the data the run began with")
     check_threads(run, state, path)
