@@ -268,3 +268,39 @@ def test_a_packed_sweep_trains_its_cells_in_one_process_each_in_its_own_folder(t
     again = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(out), "--pack", "4"],
                            cwd=ROOT, env=ENV, capture_output=True, text=True)
     assert again.returncode == 0 and modified(out / "runs") == before
+
+
+def test_pack_leaves_a_cell_that_failed_alone_and_packs_cells_at_the_same_epoch(tmp_path):
+    """A cell whose last attempt failed would fail its pack again: it runs alone; a stopped cell
+    packs with the cells at its epoch, not with new ones (they would train alone up to it first)."""
+    from act.commands.sweep import Packer
+    from act.sweep.state import CellState
+
+    path = write_sweep(tmp_path, {"run.seed": ["0", "1", "2", "3", "4"]})
+    sweep = read_sweep(path, [])
+    configs = check_cells(sweep, tmp_path / "out" / "runs", machine=False)
+    names = [cell.name for cell in sweep.cells]
+    states = {names[0]: CellState("failed", "failed: checkpoint.pt is corrupt", 1, 3),
+              names[1]: CellState("stopped", "stopped after 2 of 3 epochs", 2, 3),
+              names[2]: CellState("stopped", "stopped after 2 of 3 epochs", 2, 3),
+              names[3]: CellState("queued", "queued", 0, 3), names[4]: CellState("queued", "queued", 0, 3)}
+    jobs = Packer(configs, 4, tmp_path / "out").jobs(sweep.cells, states)
+    assert [[cell.name for cell in job.cells] for job in jobs] == [[names[0]], names[1:3], names[3:5]]
+    plan = json.loads((tmp_path / "out" / "packs" / "plan.json").read_text())
+    assert plan[names[0]] == "alone: its last attempt failed (checkpoint.pt is corrupt)"
+
+
+def test_amp_auto_that_this_machine_makes_fp16_keeps_a_cell_out_of_packs(monkeypatch):
+    """run.amp=auto is fp16 with loss scaling on a GPU without bf16: such a run cannot pack there."""
+    from types import SimpleNamespace
+
+    from act.config import load_config
+    from act.pack import compat
+    from act.run import runtime
+
+    cfg = load_config(None, ["run.amp=auto"])
+    monkeypatch.setattr(runtime, "resolve", lambda cfg, env: SimpleNamespace(grad_scaler=True))
+    assert compat.why_alone(cfg) is None  # without the machine (a SLURM sweep's controller)
+    assert compat.why_alone(cfg, machine=True).startswith("run.amp=auto is fp16 with loss scaling on this GPU")
+    monkeypatch.setattr(runtime, "resolve", lambda cfg, env: SimpleNamespace(grad_scaler=False))
+    assert compat.why_alone(cfg, machine=True) is None

@@ -90,7 +90,7 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
     try:
         epochs = {name: cfg.optim.epochs for name, cfg in configs.items()}
         controller = Controller(sweep, out, local or submitit_jobs(args, out), epochs, stdout,
-                                Packer(configs, args.pack, out))
+                                Packer(configs, args.pack, out, machine=args.executor != "slurm"))
         done = controller.run()
         write_report(out, stdout)
     finally:
@@ -163,7 +163,7 @@ class Controller:
 
     def run(self) -> bool:
         """True when every cell finished."""
-        pending = deque(self.packer.jobs([cell for cell in self.cells if self.states[cell.name].to_run]))
+        pending = deque(self.packer.jobs([cell for cell in self.cells if self.states[cell.name].to_run], self.states))
         waiting = [cell for cell in self.cells if self.states[cell.name].kind == "running"]
         self.say(f"sweep {self.out}: {len(self.cells)} cells ({counts(self.states)}); "
                  f"{len(pending)} to run {self.executor.how}")
@@ -235,23 +235,30 @@ class Packer:
     act/pack/compat.py pack_key) in packs of up to K, in the sweep's order; the others alone. Where
     each cell goes, and why a cell runs alone, is written to DIR/packs/plan.json for --status."""
 
-    def __init__(self, configs: dict[str, Config], k: int, out: Path):
-        self.configs, self.k, self.plan = configs, k, out / PACKS / PLAN
+    def __init__(self, configs: dict[str, Config], k: int, out: Path, machine: bool = True):
+        self.configs, self.k, self.plan, self.machine = configs, k, out / PACKS / PLAN, machine
 
-    def jobs(self, cells: list) -> list[Job]:
+    def jobs(self, cells: list, states: dict[str, CellState] | None = None) -> list[Job]:
+        """The jobs of `cells`. A cell whose last attempt failed runs alone (it would fail its pack
+        again); cells pack only with cells at the same epoch (the ones behind would train alone first)."""
         if self.k <= 1:
             return [Job((cell,)) for cell in cells]
         from act.pack.compat import pack_key, why_alone
 
-        groups: dict[str, list] = {}
+        states = states or {}
+        groups: dict[tuple, list] = {}
         jobs, plan = [], {}
         for cell in cells:
-            why = why_alone(self.configs[cell.name])
+            state = states.get(cell.name)
+            why = why_alone(self.configs[cell.name], self.machine) or (
+                f"its last attempt failed ({state.text.removeprefix('failed: ')})" if state and state.kind == "failed"
+                else None)
             if why:
                 jobs.append(Job((cell,)))
                 plan[cell.name] = f"alone: {why}"
             else:
-                groups.setdefault(pack_key(self.configs[cell.name]), []).append(cell)
+                epochs = state.epochs if state else 0
+                groups.setdefault((pack_key(self.configs[cell.name]), epochs), []).append(cell)
         for members in groups.values():
             for i in range(0, len(members), self.k):
                 job = Job(tuple(members[i:i + self.k]))

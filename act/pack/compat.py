@@ -18,18 +18,32 @@ PACKABLE_MODELS = ("sevencnn", "resnet32", "tinycnn")  # act/pack/models.py has 
 OWN = ("run.seed", "run.name", "run.out_dir", "data.noise.type", "data.noise.closeset_ratio", "data.noise.seed")
 
 
-def why_alone(cfg: Config) -> str | None:
-    """Why a run cannot join a pack (one line), or None when it may."""
+def why_alone(cfg: Config, machine: bool = False) -> str | None:
+    """Why a run cannot join a pack (one line), or None when it may. `machine`: also as this
+    machine resolves the config (run.amp=auto is fp16 with loss scaling on a GPU without bf16)."""
     if cfg.model.name not in PACKABLE_MODELS:
         return f"model.name={cfg.model.name} has no grouped twin (packs: {', '.join(PACKABLE_MODELS)})"
     if cfg.run.amp == "fp16":
         return "run.amp=fp16: its loss scaling reads the scale on the host, per run"
+    if machine and cfg.run.amp == "auto" and fp16_here(cfg):
+        return ("run.amp=auto is fp16 with loss scaling on this GPU (no bf16), which reads the scale on the host "
+                "per run; give run.amp=off to pack")
     from act.method.registry import spec_of  # here: the registries import torch
     from act.pack.step import packed_losses
 
     if packed_losses(spec_of(cfg.method.name).losses) is None:
         return f"method.name={cfg.method.name} has a loss function of its own, which has no packed form"
     return None
+
+
+def fp16_here(cfg: Config) -> bool:
+    from act.errors import ActError
+    from act.run import runtime
+
+    try:
+        return runtime.resolve(cfg, runtime.Environment.read()).grad_scaler
+    except ActError:  # refused on this machine for another reason, said where the run starts
+        return False
 
 
 def pack_key(cfg: Config) -> str:

@@ -92,7 +92,7 @@ def read_pack(path: str | Path) -> list[Entry]:
             raise ActError(f"pack file {path}: runs {folders[e.dir.resolve()]} and {e.name} share the folder "
                            f"{e.dir}; give each its own run.name")
         folders[e.dir.resolve()] = e.name
-        why = why_alone(e.cfg)
+        why = why_alone(e.cfg, machine=True)
         if why is not None:
             raise ActError(f"pack file {path}: run {e.name} cannot be packed: {why}")
     first = entries[0]
