@@ -242,7 +242,8 @@ def test_pack_groups_the_cells_that_may_share_a_step_and_says_why_the_others_run
     Packer(configs, 2, tmp_path / "out").jobs(sweep.cells)
     plan = json.loads((tmp_path / "out" / "packs" / "plan.json").read_text())
     assert plan[sweep.cells[5].name] == "alone: left over from packs of 2 (5 cells share its step)"
-    assert [Job.name for Job in Packer(configs, 1, tmp_path / "o").jobs(sweep.cells)] == [c.name for c in sweep.cells]
+    assert [job.name for job in Packer(configs, 1, tmp_path / "out").jobs(sweep.cells)] == [c.name for c in sweep.cells]
+    assert not (tmp_path / "out" / "packs" / "plan.json").exists()  # --pack 1 again: no stale pack column
 
 
 def test_a_packed_sweep_trains_its_cells_in_one_process_each_in_its_own_folder(tmp_path, capsys):
@@ -288,6 +289,22 @@ def test_pack_leaves_a_cell_that_failed_alone_and_packs_cells_at_the_same_epoch(
     assert [[cell.name for cell in job.cells] for job in jobs] == [[names[0]], names[1:3], names[3:5]]
     plan = json.loads((tmp_path / "out" / "packs" / "plan.json").read_text())
     assert plan[names[0]] == "alone: its last attempt failed (checkpoint.pt is corrupt)"
+
+
+def test_a_rerun_passes_changed_display_keys_and_moved_data_to_a_resume(tmp_path):
+    from act.sweep.executors import train_command
+    from act.sweep.spec import Cell
+
+    path = write_sweep(tmp_path, {"run.seed": ["0"]})
+    cell = read_sweep(path, [])
+    runs = tmp_path / "out" / "runs"
+    assert main(["train", "--config", str(cell.cells[0].base), *cell.cells[0].overrides,
+                 *cell.cells[0].folder_keys(runs), "optim.epochs=1"]) == 0
+    again = Cell(cell.cells[0].name, cell.cells[0].base, (*cell.cells[0].overrides, "run.progress=true",
+                                                          "run.plots=true"))
+    argv = train_command(again, runs)
+    assert argv[3:6] == ["train", "--resume", str(runs / again.name)]
+    assert argv[6:] == ["run.progress=true", "run.plots=true"]
 
 
 def test_amp_auto_that_this_machine_makes_fp16_keeps_a_cell_out_of_packs(monkeypatch):

@@ -242,6 +242,7 @@ class Packer:
         """The jobs of `cells`. A cell whose last attempt failed runs alone (it would fail its pack
         again); cells pack only with cells at the same epoch (the ones behind would train alone first)."""
         if self.k <= 1:
+            self.plan.unlink(missing_ok=True)  # an earlier --pack's grouping no longer holds
             return [Job((cell,)) for cell in cells]
         from act.pack.compat import pack_key, why_alone
 

@@ -111,14 +111,16 @@ def train_command(cell: Cell, runs: Path) -> list[str]:
 
 
 def moved_data(cell: Cell, runs: Path) -> list[str]:
-    """The cell's data places (data.root, pipeline.path) where its run recorded others: the data
-    moved, and the resume's data fingerprint checks that they are the same data."""
+    """The keys a rerun may change where the cell's run recorded others, for its resume: the data
+    places (data.root, pipeline.path: the data moved, and the resume's data fingerprint checks
+    that they are the same data) and how the run shows itself (progress, plots, TensorBoard)."""
     try:
         before = flatten(to_dict(RunFolder(runs / cell.name).config()))
         now = flatten(to_dict(cell.config(runs)))
     except ActError:
         return []  # act train --resume names what is wrong
-    return [f"{key}={now[key]}" for key in DATA_PLACES if now[key] is not None and now[key] != before[key]]
+    keys = (*DATA_PLACES, "run.progress", "run.plots", "run.tensorboard")
+    return [f"{key}={now[key]}" for key in keys if now[key] is not None and now[key] != before[key]]
 
 
 def open_console(path: Path, argv: list[str], note: str = "") -> IO[str]:
