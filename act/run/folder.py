@@ -437,15 +437,19 @@ class RunFolder:
             records.append(record)
         return records
 
+    def json(self, name: str) -> object:
+        """The JSON file `name` of the folder; one RunFileError where it cannot be read as JSON."""
+        try:
+            return json.loads((self / name).read_text())
+        except (OSError, ValueError) as exc:
+            raise RunFileError(self.path, f"{name} cannot be read as JSON ({exc})") from exc
+
     def summary(self) -> dict | None:
         """summary.json, or None before the run ended. Its accuracies may be null or not finite
         (a diverged run); any other figure not finite is not what a run writes."""
         if not self.regular(SUMMARY):
             return None
-        try:
-            summary = json.loads((self / SUMMARY).read_text())
-        except (OSError, ValueError) as exc:
-            raise RunFileError(self.path, f"{SUMMARY} cannot be read as JSON ({exc})") from exc
+        summary = self.json(SUMMARY)
         if not isinstance(summary, dict):
             raise RunFileError(self.path, f"{SUMMARY} does not hold a mapping")
         for part, key in (("rtm", "last10_mean"), ("ntm", "last10_mean"), ("selection", "precision")):
@@ -465,10 +469,7 @@ class RunFolder:
         """diverged.json ({"epoch": int, "why": str}), or None for a run that has not diverged."""
         if not self.regular(DIVERGED):
             return None
-        try:
-            record = json.loads((self / DIVERGED).read_text())
-        except (OSError, ValueError) as exc:
-            raise RunFileError(self.path, f"{DIVERGED} cannot be read as JSON ({exc})") from exc
+        record = self.json(DIVERGED)
         if not (isinstance(record, dict) and isinstance(record.get("epoch"), int) and isinstance(record.get("why"), str)):
             raise RunFileError(self.path, f"{DIVERGED} does not hold an epoch and a reason")
         return record
