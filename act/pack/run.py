@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, load_config, read_yaml, to_dict
+from act.config import Config, load_config, read_yaml
 from act.errors import ActError
 from act.method import registry as methods
 from act.pack.compat import OWN, first_difference, pack_key, why_alone
@@ -45,12 +45,11 @@ from act.run.build import Run, check_weights, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CONFIG, RunFolder, release, taken
 from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, phase_of, record_epoch, reopen,
-                          tell_fallbacks, train_batches, train_epoch, with_progress)
+                          resume_overrides, tell_fallbacks, train_batches, train_epoch, with_progress)
 from act.run.outputs import Outputs
 from act.run.records import epoch_record
 from act.step import distributed, engine
 
-FOLDER_KEYS = ("run.out_dir", "run.name")  # where a run's folder is, not what it trains
 
 
 @dataclass
@@ -135,34 +134,7 @@ def entry(path: Path, i: int, item: dict) -> Entry:
     if cfg.run.name is None:
         raise ActError(f"{where} has no run.name: a packed run's folder is run.out_dir/run.name; give run.name=NAME")
     folder = Path(cfg.run.out_dir) / cfg.run.name
-    return Entry(cfg, folder, resume_overrides(where, cfg, folder) if (folder / CONFIG).is_file() else None)
-
-
-def resume_overrides(where: str, cfg: Config, folder: Path) -> list[str]:
-    """The overrides that resume the run in `folder` as the pack file configures it: the keys a
-    resume may change (and the data's places, which the data fingerprint checks); any other key
-    that differs from its config.yaml is refused, as `act train --resume` refuses it."""
-    try:
-        then = flatten(to_dict(RunFolder(folder).config()))
-    except ActError as exc:
-        raise ActError(f"{where}: {exc}") from None
-    now = flatten(to_dict(cfg))
-    changed = [key for key in now if key not in FOLDER_KEYS and now[key] != then.get(key)]
-    for key in changed:
-        if key not in RESUME_OVERRIDABLE + DATA_PLACES:
-            raise ActError(f"{where}: {key} is {now[key]!r} here but {then.get(key)!r} in {folder / CONFIG}; the run "
-                           f"there is resumed, and a resume may change only {', '.join(RESUME_OVERRIDABLE)} "
-                           f"and the data's place")
-    return [f"{key}={override_text(now[key])}" for key in changed]
-
-
-def override_text(value) -> str:
-    """A config value as an override reads it back (act/config.py `coerce`)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return Entry(cfg, folder, resume_overrides(cfg, folder, where) if (folder / CONFIG).is_file() else None)
 
 
 def train_pack(path: str | Path, out=sys.stdout) -> list[dict]:

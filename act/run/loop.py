@@ -15,13 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, override
+from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, override, to_dict
 from act.errors import ActError
 from act.method import registry as methods
 from act.run import checkpoint
 from act.run.build import Run, check_trainable, check_weights, has_batch_norm, prepare
 from act.run.console import format_header, format_row, print_summary
-from act.run.folder import CHECKPOINT, LABELS, RunFolder, taken
+from act.run.folder import CHECKPOINT, CONFIG, LABELS, RunFolder, taken
 from act.run.outputs import Outputs
 from act.run.records import epoch_record, graph_modes, summarise
 from act.step import distributed, engine
@@ -163,6 +163,40 @@ def train(cfg: Config, out=sys.stdout) -> dict:
     return summary
 
 
+FOLDER_KEYS = ("run.out_dir", "run.name")  # where a run's folder is, not what it trains
+
+
+def resume_overrides(cfg: Config, folder: Path, where: str, keys: tuple[str, ...] | None = None) -> list[str]:
+    """The overrides that resume the run in `folder` as `cfg` configures it (a pack file's run,
+    a sweep's cell): the keys a resume may change that differ from its config.yaml (and the data's
+    places, which the data fingerprint checks), or only those of `keys`; any other key that
+    differs is refused, naming `where`, as `act train --resume` refuses it."""
+    try:
+        then = flatten(to_dict(RunFolder(folder).config()))
+    except ActError as exc:
+        raise ActError(f"{where}: {exc}") from None
+    now = flatten(to_dict(cfg))
+    changed = [key for key in now  # an unset place (None) keeps the recorded one
+               if key not in FOLDER_KEYS and now[key] != then.get(key) and not (key in DATA_PLACES and now[key] is None)]
+    if keys is not None:
+        changed = [key for key in changed if key in keys]
+    for key in changed:
+        if key not in RESUME_OVERRIDABLE + DATA_PLACES:
+            raise ActError(f"{where}: {key} is {now[key]!r} here but {then.get(key)!r} in {folder / CONFIG}; the run "
+                           f"there is resumed, and a resume may change only {', '.join(RESUME_OVERRIDABLE)} "
+                           f"and the data's place")
+    return [f"{key}={override_text(now[key])}" for key in changed]
+
+
+def override_text(value) -> str:
+    """A config value as an override reads it back (act/config.py `coerce`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdout) -> dict:
     """Continue the run in `run_dir` from its last completed epoch (from epoch 0 when it stopped
     before its first checkpoint), after checking the checkpoint and that the data is the same."""
@@ -177,13 +211,9 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdo
     untouched = f"{folder.path} is as it was: continue with {distributed.resume_command(world, folder.path)}"
     with distributed.explain_lost(world, settings.dist_timeout, lambda: ("before training", untouched)):
         with folder.held(lambda take: distributed.on_main(world, take)):  # rank 0 alone writes; its refusal reaches all
-            summary = resume_locked(world, folder, overrides, out)
+            summary = loop(reopen(world, folder, overrides, out), out)
     distributed.leave(world)
     return summary
-
-
-def resume_locked(world: distributed.World, folder: RunFolder, overrides: list[str] | None, out) -> dict:
-    return loop(reopen(world, folder, overrides, out), out)
 
 
 def reopen(world: distributed.World, folder: RunFolder, overrides: list[str] | None, out) -> Run:

@@ -25,9 +25,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from act.config import DATA_PLACES, flatten, to_dict
+from act.config import DATA_PLACES
 from act.errors import ActError
-from act.run.folder import CONFIG, CONSOLE, RunFolder, write_text
+from act.run.folder import CONFIG, CONSOLE, write_text
 from act.sweep.spec import Cell
 from act.sweep.state import ATTEMPT, exit_line, read_state
 
@@ -38,6 +38,9 @@ TASK_FAILED = 1  # the exit code a cell's log gets when its submitit task failed
 MAX_REQUEUES = 100
 
 
+# What a rerun passes to a cell's resume where its run recorded another value (act/sweep/spec.py
+# FREE_KEYS but the folder's own keys).
+RESUMED_AS_GIVEN = (*DATA_PLACES, "run.progress", "run.plots", "run.tensorboard")
 PACKS = "packs"  # DIR/packs/<job>.yaml: the members of a packed job (act train --pack); <job>.log: its console
 
 
@@ -114,13 +117,12 @@ def moved_data(cell: Cell, runs: Path) -> list[str]:
     """The keys a rerun may change where the cell's run recorded others, for its resume: the data
     places (data.root, pipeline.path: the data moved, and the resume's data fingerprint checks
     that they are the same data) and how the run shows itself (progress, plots, TensorBoard)."""
+    from act.run.loop import resume_overrides
+
     try:
-        before = flatten(to_dict(RunFolder(runs / cell.name).config()))
-        now = flatten(to_dict(cell.config(runs)))
+        return resume_overrides(cell.config(runs), runs / cell.name, f"cell {cell.name}", RESUMED_AS_GIVEN)
     except ActError:
         return []  # act train --resume names what is wrong
-    keys = (*DATA_PLACES, "run.progress", "run.plots", "run.tensorboard")
-    return [f"{key}={now[key]}" for key in keys if now[key] is not None and now[key] != before[key]]
 
 
 def open_console(path: Path, argv: list[str], note: str = "") -> IO[str]:
