@@ -11,6 +11,9 @@ crop and flip, as the public code draws them.
 `Pipeline.static` (default: on any device but the CPU, pipelines/ops/masked.py `use_static`) builds the views
 with static shapes and no host sync (what a GPU needs, and what tests check on the CPU);
 otherwise the flip and the strong policy compute only the samples they pick.
+
+The runs of a pack (act/pack/run.py) read the same data: `PackViews` makes their batches
+together, each run's draws its own, one apply pass over the K runs' chunks.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from act.step.graphs import passes_tried
 from pipelines.base import Batch, Pipeline
 from pipelines.ops.weak import crop_at, flip_where
 from pipelines.ops.policy import DRAWS, POLICIES
-from pipelines.ops.slot import apply_draws
+from pipelines.ops.slot import Draws, apply_draws
 from pipelines.registry import register
 from pipelines.views import view_spec
 
@@ -55,6 +58,7 @@ class TensorPipeline(Pipeline):
         # The apply pass of a full chunk, with and without the strong view, each one CUDA graph
         # replayed per chunk on CUDA (act/step/graphs.py); the draws stay eager and seeded.
         self.chunk_views = {want: self.replayed(self.apply_views) for want in (False, True)}
+        self.pack: PackViews | None = None  # the views of the pack this run trains in (act/pack/run.py)
 
     def draw_weak(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor | None, ...]:
         """Each sample's crop offsets (dy, dx into the padded image) and flip; None where the spec has none."""
@@ -98,25 +102,98 @@ class TensorPipeline(Pipeline):
     def train_batches(self, epoch: int, strong: bool | None = None) -> Iterator[Batch]:
         """`strong=False` (an epoch whose loss reads no strong view) builds none; its random draws
         are still made, so the weak views and every later epoch are those of any other run."""
-        strong = self.wants_strong(strong)
-        order = self.device_order(self.rank_order(epoch))
-        generator = torch.Generator(device=self.device).manual_seed(self.view_seed(epoch))
-        chunk = self.batch_size * self.chunk_batches()
-        for chunk_start in range(0, len(order), chunk):
-            index = order[chunk_start:chunk_start + chunk]
-            weak_draws = self.draw_weak(len(index), generator)
-            strong_draws = self.draw_strong(len(index), generator) if self.strong else None
-            apply = self.chunk_views[strong] if len(index) == chunk else self.apply_views
-            weak, strong_view = apply(index, weak_draws, strong_draws if strong else None)
-            for start in range(0, len(index), self.batch_size):
-                part = slice(start, start + self.batch_size)
-                yield self.labelled(index[part], weak[part], None if strong_view is None else strong_view[part])
+        for [batch] in chunked_batches([self], self.chunk_views, epoch, strong):
+            yield batch
+
+    def draw_chunk(self, n: int, generator: torch.Generator) -> tuple[tuple, tuple | None]:
+        """A chunk's draws, in the order the generator makes them: the weak view's, then (when the
+        run has a strong view, even in an epoch that builds none) the strong view's."""
+        return self.draw_weak(n, generator), self.draw_strong(n, generator) if self.strong else None
 
     def view_graphs(self) -> dict[str, str]:
-        """The captured apply passes that ran: `views.weak` (epochs without the strong view), `views.both`."""
-        return passes_tried({f"views.{'both' if want else 'weak'}": r for want, r in self.chunk_views.items()})
+        """The captured apply passes that ran: `views.weak` (epochs without the strong view), `views.both`;
+        those of the pack it trained in, if any (`PackViews`): `views.pack.weak`, `views.pack.both`."""
+        passes = {f"views.{'both' if want else 'weak'}": r for want, r in self.chunk_views.items()}
+        if self.pack is not None:
+            passes |= {f"views.pack.{'both' if want else 'weak'}": r for want, r in self.pack.chunk_views.items()}
+        return passes_tried(passes)
 
     def test_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.test_images), self.test_batch_size):
             end = start + self.test_batch_size
             yield self.normalise(self.test_images[start:end]), self.test_labels[start:end]
+
+
+class PackViews:
+    """The views of K tensor pipelines of runs that read the same data (a pack's runs,
+    act/pack/run.py), made together: each run draws its chunk as it does alone (its own order,
+    generator and seed, so every number it sees is the one it sees alone), and one apply pass
+    builds the K runs' chunks as one chunk of K x chunk images (on CUDA one graph replay per
+    chunk of the pack, not K), cut back into each run's batches. The pass reads the first
+    pipeline's images: the runs' data must be the same (the pack checks their fingerprints)."""
+
+    def __init__(self, pipelines: list[TensorPipeline]):
+        first = pipelines[0]
+        if any(shared(p) != shared(first) for p in pipelines[1:]):
+            raise ActError("the tensor pipelines of a pack must share their data, batch size, views and device")
+        self.pipelines = list(pipelines)
+        self.chunk_views = {want: first.replayed(first.apply_views) for want in (False, True)}
+        for p in pipelines:
+            p.pack = self
+
+    def train_batches(self, epoch: int, strong: bool | None = None) -> Iterator[list[Batch]]:
+        """The K runs' batches of `epoch`, step by step: [run 0's batch, ..., run K-1's], each the
+        batch its pipeline's `train_batches` yields alone."""
+        return chunked_batches(self.pipelines, self.chunk_views, epoch, strong)
+
+
+def shared(p: TensorPipeline) -> tuple:
+    """What the pipelines of one pack must have in common: one apply pass builds all their views."""
+    return (p.batch_size, p.chunk_batches(), p.strong, p.static, p.device, p.spec, p.policy, p.train_images.shape,
+            p.rank, p.ranks)
+
+
+def pack_views(pipelines: list[TensorPipeline]) -> PackViews:
+    """The PackViews of these pipelines: made at the first call, the same one after (its captured passes kept)."""
+    pack = pipelines[0].pack
+    if pack is None or len(pack.pipelines) != len(pipelines) or any(a is not b for a, b in zip(pack.pipelines, pipelines)):
+        pack = PackViews(pipelines)
+    return pack
+
+
+def chunked_batches(pipelines: list[TensorPipeline], chunk_views: dict, epoch: int,
+                    strong: bool | None) -> Iterator[list[Batch]]:
+    """The batches of `epoch` of one run (K = 1) or of K runs that read the same data, step by
+    step. Per chunk each run draws its views from its own generator, then one apply pass
+    (`chunk_views[strong]` for a full chunk, captured; the first pipeline's `apply_views` for the
+    last, smaller one) builds the K chunks concatenated, cut back into each run's batches."""
+    first = pipelines[0]
+    strong = first.wants_strong(strong)
+    orders = [p.device_order(p.rank_order(epoch)) for p in pipelines]
+    generators = [torch.Generator(device=p.device).manual_seed(p.view_seed(epoch)) for p in pipelines]
+    chunk = first.batch_size * first.chunk_batches()
+    for chunk_start in range(0, len(orders[0]), chunk):
+        indices = [order[chunk_start:chunk_start + chunk] for order in orders]
+        draws = [p.draw_chunk(len(index), g) for p, index, g in zip(pipelines, indices, generators)]
+        weak_draws, strong_draws = joined([d[0] for d in draws]), joined([d[1] for d in draws])
+        n = len(indices[0])
+        apply = chunk_views[strong] if n == chunk else first.apply_views
+        weak, strong_view = apply(joined(indices), weak_draws, strong_draws if strong else None)
+        for start in range(0, n, first.batch_size):
+            end = min(start + first.batch_size, n)
+            yield [p.labelled(index[start:end], weak[k * n + start:k * n + end],
+                              None if strong_view is None else strong_view[k * n + start:k * n + end])
+                   for k, (p, index) in enumerate(zip(pipelines, indices))]
+
+
+def joined(parts: list):
+    """K runs' tensors (or draws: tuples of tensors, None, slot.Draws) of one chunk as those of the K
+    chunks concatenated: along the sample dimension, dim 0 of an index or a crop or flip draw,
+    dim 1 of a policy's Draws (slot x sample). One run's are returned as they are."""
+    if len(parts) == 1 or parts[0] is None:
+        return parts[0]
+    if isinstance(parts[0], Draws):
+        return Draws(*(None if fields[0] is None else torch.cat(fields, dim=1) for fields in zip(*parts)))
+    if isinstance(parts[0], tuple):
+        return tuple(joined(list(fields)) for fields in zip(*parts))
+    return torch.cat(parts)

@@ -3,7 +3,9 @@
 The grouped twin of K models (act/pack/models.py) is bitwise its model at K = 1 (so the two
 cannot drift apart) and equals the K models at K = 3 in float64; a pack of 4 runs (2 seeds x 2
 noise rates, each with its own labels, data order, views, initial weights and bank) trained by
-the packed step (act/pack/step.py) equals the 4 runs trained alone by the engine's step.
+the packed step (act/pack/step.py) equals the 4 runs trained alone by the engine's step. The
+K runs' batches built together (one view pass per chunk of the pack) are each run's batches alone,
+byte for byte, on the static and the picked-samples path.
 """
 import copy
 import dataclasses
@@ -21,7 +23,10 @@ from act.pack.models import pack, stack_images, unpack
 from act.run.build import build_optimisers
 from act.step import engine
 from benchmarks.recorder import OpRecorder
+from pipelines import build_pipeline
 from pipelines.base import Batch
+from pipelines.tensor import PackViews, pack_views
+from support.datafactory import array_source
 
 MODELS = ("sevencnn", "resnet32", "tinycnn")
 CLASSES, SIZE = 10, 16
@@ -211,3 +216,41 @@ def test_the_packed_step_runs_as_a_phase_step_from_static_buffers_without_host_s
         assert i == 0 or dict(recorder.record.syncs) == {}  # the first call allocates the buffers
     assert torch.equal(eager_stats.totals, static_stats.totals)
     assert all(torch.equal(a, b) for a, b in zip(eager.rtm.state_dict().values(), static.rtm.state_dict().values()))
+
+
+# The pack's views: the K runs' batches built together (pipelines/tensor.py `PackViews`).
+def views_of_runs(static: bool, seeds=(0, 1, 2)) -> list:
+    """The tensor pipelines of K runs of one data set (150 12 x 12 images in batches of 8: two full
+    chunks of 64 and one of 22 per epoch), each with its own seed and noisy labels."""
+    source = array_source(150, size=12)
+    return [build_pipeline("tensor", source, (source.train.labels + seed) % 5, batch_size=8,
+                           device=torch.device("cpu"), seed=seed, static=static) for seed in seeds]
+
+
+@pytest.mark.parametrize("static", [True, False], ids=["static", "picked"])
+def test_a_packs_batches_are_each_runs_batches_alone_byte_for_byte(static):
+    """Each run draws as it does alone (its order, its generator), one apply pass over the K
+    chunks: the same index, labels, weak and strong bytes; an epoch without the strong view
+    (still drawn) leaves the next one the same; on the static path the captured passes replay."""
+    alone, packed = views_of_runs(static), views_of_runs(static)
+    views = pack_views(packed)
+    assert pack_views(packed) is views and packed[1].pack is views
+    for epoch, strong in ((0, None), (1, False), (2, None)):
+        got = list(views.train_batches(epoch, strong))
+        want = list(zip(*(p.train_batches(epoch, strong) for p in alone), strict=True))
+        assert len(got) == len(want) == 19
+        for step_got, step_want in zip(got, want):
+            assert len(step_got) == 3
+            for a, b in zip(step_got, step_want):
+                assert torch.equal(a.index, b.index) and torch.equal(a.label, b.label)
+                assert torch.equal(a.true_label, b.true_label) and torch.equal(a.weak, b.weak)
+                assert (a.strong is None) == (b.strong is None) == (strong is False)
+                assert a.strong is None or torch.equal(a.strong, b.strong)
+        assert len({tuple(batches[0].index.tolist()) for batches in zip(*got)}) == 3  # each run its own order
+    expected = {"views.pack.weak": "graph", "views.pack.both": "graph"} if static else {}
+    assert packed[0].view_graphs() == expected and packed[2].view_graphs() == expected
+
+
+def test_pipelines_that_do_not_share_their_views_are_not_packed():
+    with pytest.raises(ActError, match="must share their data, batch size, views and device"):
+        PackViews(views_of_runs(True, seeds=(0,)) + views_of_runs(False, seeds=(1,)))

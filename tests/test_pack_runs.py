@@ -7,7 +7,8 @@ losses within 1e-10) and checkpoints (weights, momentum, bank within 1e-10), in 
 that the grouped convolutions' other order of sums stays below the tolerance; also on the GPU's
 code paths walked on the CPU. A packed run's folder is an ordinary run's (resume alone, report,
 issues); a killed pack resumes with every epoch once; a pack run again resumes its runs; a run
-that diverges stops alone; runs that cannot share a step are refused first, in one line.
+that diverges stops alone; runs that cannot share a step are refused first, in one line. An
+epoch of a pack applies its runs' views in one pass per chunk, not one per run.
 """
 import io
 import json
@@ -25,6 +26,7 @@ from act.run import checkpoint, runtime
 from act.run import loop as training
 from act.run.folder import RunFolder
 from pipelines.base import Pipeline
+from pipelines.tensor import TensorPipeline
 
 RUNS = {f"s{seed}-n{rate}": [f"run.seed={seed}", f"data.noise.seed={seed}", f"data.noise.closeset_ratio={rate}"]
         for seed in (0, 1) for rate in (0.2, 0.6)}
@@ -249,3 +251,24 @@ def test_a_pack_file_that_is_not_one_is_one_line(tmp_path, capsys, text, says):
     assert main(["train", "--pack", str(tmp_path / "pack.yaml")]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1
+
+
+def test_an_epoch_of_a_pack_makes_one_view_pass_per_chunk_not_one_per_run(tmp_path, monkeypatch):
+    """The GPU's code paths walked on the CPU, 160 images in batches of 8 (chunks of 64, 64, 32):
+    per epoch, the pack of 4 applies its views in 3 passes of 4 x 64, 4 x 64 and 4 x 32 images, the
+    full chunks by the pack's captured pass (`views.pack.both` in each run's summary), not 12."""
+    resolve, apply_views, passes = runtime.resolve, TensorPipeline.apply_views, []
+    monkeypatch.setattr(runtime, "resolve", lambda cfg, env, cuda_paths=None: resolve(cfg, env, True))
+
+    def counted(self, index, weak, strong):
+        passes.append(len(index))
+        return apply_views(self, index, weak, strong)
+
+    monkeypatch.setattr(TensorPipeline, "apply_views", counted)
+    pack_run.train_pack(write_pack(tmp_path / "pack.yaml", tmp_path / "runs", "optim.batch_size=8"),
+                        out=io.StringIO())
+    assert passes == [4 * 64, 4 * 64, 4 * 32] * 3
+    for name in RUNS:
+        summary = RunFolder(tmp_path / "runs" / name).summary()
+        assert summary["cuda_graph"]["views.pack.both"] == "graph" and "views.both" not in summary["cuda_graph"]
+        assert [r["samples_seen"] for r in RunFolder(tmp_path / "runs" / name).metrics()] == [160] * 3

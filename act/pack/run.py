@@ -16,12 +16,13 @@ made.
 Each run is built exactly as it is alone (act/run/build.py `prepare`, act/run/loop.py `reopen`):
 its data, noise, pipeline, nets from its seed, optimisers and bank. Their contexts are then packed
 (act/pack/step.py) and each epoch trains the K runs in one step per batch, the K pipelines'
-batches side by side; each run's statistics make its own epoch record, and after every epoch
-each run's state is unpacked into its own context and written by the writers a run alone uses,
-so a packed run's folder is an ordinary run folder (`act report`, `act issues`, `act train
---resume` read it as any). A run whose loss turns NaN or infinite stops alone (diverged.json, its
-lock released) while its slice of the packed nets goes on, ignored. A pack killed between two
-runs' checkpoints is resumed by training the runs behind alone up to the others' epoch first.
+batches side by side (tensor pipelines build the K runs' views in one pass per chunk); each
+run's statistics make its own epoch record, and after every epoch each run's state is unpacked
+into its own context and written by the writers a run alone uses, so a packed run's folder is
+an ordinary run folder (`act report`, `act issues`, `act train --resume` read it as any). A run
+whose loss turns NaN or infinite stops alone (diverged.json, its lock released) while its slice
+of the packed nets goes on, ignored. A pack killed between two runs' checkpoints is resumed by
+training the runs behind alone up to the others' epoch first.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from act.pack.compat import OWN, first_difference, pack_key, why_alone
 from act.pack.models import stack_images
 from act.pack.step import PackStats, pack_contexts, packed_losses, stack_batches, unpack_run
 from act.run import checkpoint
-from act.run.build import Run, check_weights, prepare
+from act.run.build import Run, check_weights, has_batch_norm, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CONFIG, RunFolder, release, taken
 from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, phase_of, record_epoch, reopen,
@@ -49,6 +50,7 @@ from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, phas
 from act.run.outputs import Outputs
 from act.run.records import epoch_record
 from act.step import distributed, engine
+from pipelines.tensor import TensorPipeline, pack_views
 
 
 
@@ -137,10 +139,11 @@ def entry(path: Path, i: int, item: dict) -> Entry:
     return Entry(cfg, folder, resume_overrides(cfg, folder, where) if (folder / CONFIG).is_file() else None)
 
 
-def train_pack(path: str | Path, out=sys.stdout) -> list[dict]:
+def train_pack(path: str | Path, out=None) -> list[dict]:
     """Train the runs of pack file `path` as one pack (new ones started, the others resumed);
     each run's folder is locked while the pack writes it. Returns the runs' summaries; a run that
     diverged is one ActError line at the end, after the others finished."""
+    out = sys.stdout if out is None else out  # the stdout of the call, not of the import
     entries = read_pack(path)
     if distributed.world_from_env().size > 1:
         raise ActError("packed runs train in one process: start act train --pack without torchrun")
@@ -243,8 +246,7 @@ def train_pack_epoch(pack: Run, members: list[Member], epoch: int, progress: boo
     phase = phase_of(pack.cfg, epoch)
     step = begin_epoch(pack, epoch)
     start = time.perf_counter()
-    batches = zip(*(train_batches(m.run, epoch) for m in members), strict=True)
-    for batch in with_progress(pack, batches, epoch, progress):
+    for batch in with_progress(pack, pack_batches(members, epoch), epoch, progress):
         step(stack_batches(list(batch)), pack.stats)
     totals = pack.stats.read()
     train_seconds = time.perf_counter() - start
@@ -252,6 +254,21 @@ def train_pack_epoch(pack: Run, members: list[Member], epoch: int, progress: boo
     seconds = time.perf_counter() - start
     return [epoch_record(m.run, epoch, phase, totals[k], accs[k], seconds, train_seconds)
             for k, m in enumerate(members)]
+
+
+def pack_batches(members: list[Member], epoch: int):
+    """The members' batches of `epoch`, step by step, each the batch its run sees alone
+    (act/run/loop.py `train_batches`): tensor pipelines make them together, one apply pass of the
+    views per chunk of the pack (pipelines/tensor.py `PackViews`); other pipelines side by side."""
+    pipelines = [m.run.pipeline for m in members]
+    if not all(isinstance(p, TensorPipeline) for p in pipelines):
+        return zip(*(train_batches(m.run, epoch) for m in members), strict=True)
+    first = members[0].run
+    strong = methods.spec_of(first.cfg.method.name).reads_strong(first.cfg.method, phase_of(first.cfg, epoch))
+    batches = pack_views(pipelines).train_batches(epoch, strong=strong)
+    if not has_batch_norm(first.ctx.rtm):
+        return batches
+    return (batch for batch in batches if len(batch[0].index) > 1)  # as train_batches leaves a batch of one out
 
 
 @torch.no_grad()
