@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from act.datasets import dataset_names, spec_of
 from act.datasets.registry import openset_names
@@ -206,8 +205,10 @@ def read_yaml(path: str | Path) -> dict:
         raise ActError(f"config file {path} is not UTF-8 text (saved as UTF-16, or not a text file?)") from exc
     except OSError as exc:
         raise ActError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=StrictLoader)
+        data = yaml.load(text, Loader=strict_loader())
     except AmbiguousYaml as exc:
         raise ActError(f"config file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -219,30 +220,35 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-class AmbiguousYaml(yaml.YAMLError):
+class AmbiguousYaml(ValueError):
     """YAML that does not mean one thing: a key given twice, or an alias."""
 
 
-class StrictLoader(yaml.BaseLoader):
+def strict_loader():
     """BaseLoader (every scalar as its text) that refuses a key given twice in one mapping
-    (YAML keeps the last silently) and aliases (`*name`: nested ones grow without bound)."""
+    (YAML keeps the last silently) and aliases (`*name`: nested ones grow without bound). Built
+    when a file is read: importing this module needs no YAML library."""
+    import yaml
 
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise AmbiguousYaml(f"line {mark.line + 1} uses an alias (*{self.peek_event().anchor}); "
-                                f"write the value out instead")
-        return super().compose_node(parent, index)
+    class StrictLoader(yaml.BaseLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise AmbiguousYaml(f"line {mark.line + 1} uses an alias (*{self.peek_event().anchor}); "
+                                    f"write the value out instead")
+            return super().compose_node(parent, index)
 
-    def construct_mapping(self, node, deep=False):
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                if key_node.value in seen:
-                    raise AmbiguousYaml(f"line {key_node.start_mark.line + 1} gives {key_node.value!r} a second "
-                                        f"time at the same level; keep one")
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep)
+        def construct_mapping(self, node, deep=False):
+            seen: set[str] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        raise AmbiguousYaml(f"line {key_node.start_mark.line + 1} gives {key_node.value!r} a second "
+                                            f"time at the same level; keep one")
+                    seen.add(key_node.value)
+            return super().construct_mapping(node, deep)
+
+    return StrictLoader
 
 
 def one_line(text: str) -> str:
@@ -456,6 +462,8 @@ def experiment(cfg: Config) -> dict[str, Any]:
 
 
 def dump_yaml(cfg: Config) -> str:
+    import yaml
+
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 

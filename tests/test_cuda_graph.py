@@ -9,49 +9,15 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from act.config import load_config
 from act.errors import ActError
 from act.method.registry import phase_losses, spec_of
-from act.run.build import prepare
 from act.run.loop import loop, train_epoch
 from act.step import engine, graphs
 from benchmarks.recorder import OpRecorder
-
-# 400 images in batches of 64: six full batches (the static path) and a last one of 16 (eager).
-TINY = ["data.name=arrays", "model.name=tinycnn", "optim.warmup_epochs=1", "optim.epochs=3", "run.device=cpu",
-        "optim.batch_size=64"]
-TIMING = ("epoch_seconds", "train_seconds", "images_per_s")
-
-
-def tiny_data(tmp_path: Path) -> str:
-    """400 train and 200 test 12 x 12 RGB images of 10 classes (an .npz: no download, no extra
-    package, also on a bare GPU machine); each class a colour, so the nets learn something."""
-    path = tmp_path / "tiny.npz"
-    if not path.exists():
-        rs = np.random.RandomState(0)
-        y, y_test = np.arange(400) % 10, np.arange(200) % 10
-        colours = rs.randint(0, 256, (10, 1, 1, 3))
-        x, x_test = (np.clip(colours[c] + rs.randint(-60, 60, (len(c), 12, 12, 3)), 0, 255).astype(np.uint8)
-                     for c in (y, y_test))
-        np.savez(path, x=x, y=y, x_test=x_test, y_test=y_test)
-    return str(path)
-
-
-def tiny_config(tmp_path: Path, *overrides: str):
-    return load_config(None, [*TINY, f"data.root={tiny_data(tmp_path)}", *overrides])
-
-
-def tiny_run(tmp_path: Path, cuda_paths: bool, *overrides: str):
-    return prepare(tiny_config(tmp_path, *overrides), run_dir=tmp_path, cuda_paths=cuda_paths)
-
-
-def without_timing(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k not in TIMING}
-
+from support.tiny import tiny_config, tiny_run, without_timing
 
 def test_the_capturable_step_equals_the_plain_step_bit_for_bit(tmp_path):
     plain, capturable = tiny_run(tmp_path, False), tiny_run(tmp_path, True)
@@ -140,19 +106,30 @@ class FakeCudaGraphApi:
 
             def __exit__(self, *exc):
                 if api.invalidated:  # capture_end raising leaves the capture stream current, as torch does
+                    api.invalidated = False
                     raise RuntimeError("operation failed due to a previous error during capture")
                 return False
 
+        class FakeGraph:
+            def pool(self):
+                return (0, 7)
+
         self.invalidated = False
+        self.pool_calls, self.trivial = [], []
 
         monkeypatch.setattr(torch.cuda, "Stream", Stream)
         monkeypatch.setattr(torch.cuda, "stream", StreamContext)
         self.current = Stream()
         self.set_streams = []
         monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: self.current)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
         monkeypatch.setattr(torch.cuda, "set_stream", self.set_streams.append)
         monkeypatch.setattr(torch.cuda, "graph", GraphContext)
-        monkeypatch.setattr(torch.cuda, "CUDAGraph", lambda: object())
+        monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+        for name in ("_cuda_endAllocateToPool", "_cuda_releasePool"):
+            monkeypatch.setattr(torch._C, name, lambda device, pool, name=name: self.pool_calls.append((name, pool)),
+                                raising=False)
+        monkeypatch.setattr(graphs, "trivial_work", self.trivial.append)
 
 
 def test_capture_is_thread_local_on_the_stream_its_warm_ups_ran_on(monkeypatch):
@@ -165,12 +142,21 @@ def test_capture_is_thread_local_on_the_stream_its_warm_ups_ran_on(monkeypatch):
     assert graph.outputs == "outputs"
 
 
-def test_an_invalidated_capture_puts_the_thread_back_on_its_stream(monkeypatch):
+def break_capture():
+    raise RuntimeError("CUDA error: operation not permitted when stream is capturing")  # the op's own error
+
+
+def test_an_invalidated_capture_leaves_a_clean_process_and_names_its_first_cause(monkeypatch):
     api = FakeCudaGraphApi(monkeypatch)
     api.invalidated = True
-    with pytest.raises(RuntimeError, match="during capture"):
-        graphs.Graph(lambda: None, graphs.CaptureStream(torch.device("cuda")))
-    assert api.set_streams == [api.current]
+    with pytest.raises(RuntimeError, match="during capture") as caught:
+        graphs.Graph(break_capture, graphs.CaptureStream(torch.device("cuda")))
+    assert api.set_streams == [api.current]  # the thread back on its stream
+    assert api.pool_calls == [("_cuda_endAllocateToPool", (0, 7)), ("_cuda_releasePool", (0, 7))]
+    assert len(api.captures) == 2 and api.trivial == [torch.device("cuda")]  # a trivial capture that succeeds
+    line = break_capture.__code__.co_firstlineno + 1
+    assert graphs.failure_text(caught.value) == ("RuntimeError: CUDA error: operation not permitted when stream is "
+                                                 f"capturing (at test_cuda_graph.py:{line} in break_capture)")
 
 
 def test_a_step_warms_up_and_captures_on_one_stream_of_its_own(tmp_path):
@@ -218,14 +204,13 @@ def test_a_failed_capture_falls_back_to_the_eager_step_and_says_so_once(tmp_path
     summary = loop(failed, console)
     loop(plain, io.StringIO())
     lines = [line for line in console.getvalue().splitlines() if "capture failed" in line]
-    assert lines == [
-        "the warmup step runs eagerly: its CUDA-graph capture failed (RuntimeError: operation not permitted when "
-        "stream is capturing)",
-        "the robust step runs eagerly: its CUDA-graph capture failed (RuntimeError: operation not permitted when "
-        "stream is capturing)"]
+    why = ("RuntimeError: operation not permitted when stream is capturing "
+           f"(at test_cuda_graph.py:{FailingCapture.__init__.__code__.co_firstlineno + 1} in __init__)")
+    assert lines == [f"the warmup step runs eagerly: its CUDA-graph capture failed ({why})",
+                     f"the robust step runs eagerly: its CUDA-graph capture failed ({why})"]
     written = json.loads((tmp_path / "summary.json").read_text())
-    assert written["cuda_graph"]["robust"] == summary["cuda_graph"]["robust"] == \
-        "fell back: RuntimeError: operation not permitted when stream is capturing"
+    assert written["cuda_graph"]["robust"] == summary["cuda_graph"]["robust"] == f"fell back: {why}"
+    assert written["compiled"] == {"warmup": "not compiled", "robust": "not compiled"}
     # capture runs nothing, so the batch it was given still trains: the run equals the plain one
     assert [without_timing(r) for r in failed.history] == [without_timing(r) for r in plain.history]
 
@@ -236,61 +221,3 @@ def test_a_failed_capture_under_cuda_graph_true_stops_with_one_line(tmp_path):
         train_epoch(run, 0, False)
     message = str(caught.value)
     assert "\n" not in message and message.startswith("run.cuda_graph=true: capturing the warmup step failed")
-
-
-@pytest.mark.cuda
-def test_graph_replay_equals_the_eager_step_on_cuda(tmp_path, deterministic_cudnn):
-    settings = ("run.device=cuda", "run.amp=off", "run.compile=false")
-    eager = tiny_run(tmp_path, True, *settings, "run.cuda_graph=false")
-    graphed = tiny_run(tmp_path, True, *settings, "run.cuda_graph=true")
-    for epoch in range(3):
-        a, b = train_epoch(eager, epoch, False), train_epoch(graphed, epoch, False)
-        assert a["samples_seen"] == b["samples_seen"]
-    assert graphed.steps["robust"].graph is not None  # it did capture
-    for name in ("rtm", "ntm"):
-        a, b = getattr(eager.ctx, name).state_dict(), getattr(graphed.ctx, name).state_dict()
-        for k in a:
-            torch.testing.assert_close(a[k].float(), b[k].float(), atol=1e-5, rtol=1e-5, msg=f"{name}.{k}")
-    torch.testing.assert_close(eager.ctx.bank.ema, graphed.ctx.bank.ema, atol=1e-5, rtol=1e-5)
-    assert torch.equal(eager.ctx.bank.count, graphed.ctx.bank.count)
-
-
-@pytest.mark.cuda
-def test_a_graphed_epoch_never_waits_on_the_host(tmp_path):
-    run = tiny_run(tmp_path, True, "run.device=cuda", "run.cuda_graph=true")
-    engine.set_lrs(run.ctx, 0.01, 0.08)
-    for epoch in (0, 1):
-        step = run.steps["warmup" if epoch == 0 else "robust"]
-        list(run.pipeline.train_batches(epoch))  # first pass: lazy initialisation
-        for batch in run.pipeline.train_batches(epoch):
-            step(batch, run.stats)  # warm-up and capture happen here
-        torch.cuda.synchronize()
-        torch.cuda.set_sync_debug_mode("error")
-        try:
-            for batch in run.pipeline.train_batches(epoch):
-                step(batch, run.stats)
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-
-
-@pytest.mark.cuda
-def test_a_resumed_graphed_run_captures_anew_and_gives_the_same_metrics(tmp_path, deterministic_cudnn):
-    from act.run.loop import resume, train
-
-    def settings(name):
-        return tiny_config(tmp_path, "run.device=cuda", "run.cuda_graph=true", "run.amp=off", "run.progress=false",
-                           f"run.out_dir={tmp_path / 'runs'}", f"run.name={name}")
-
-    whole = settings("whole")
-    train(whole, out=io.StringIO())
-    part = settings("part")
-    part.optim.epochs = 2
-    train(part, out=io.StringIO())
-    resume(tmp_path / "runs" / "part", ["optim.epochs=3"], out=io.StringIO())
-    a = [json.loads(line) for line in (tmp_path / "runs" / "whole" / "metrics.jsonl").read_text().splitlines()]
-    b = [json.loads(line) for line in (tmp_path / "runs" / "part" / "metrics.jsonl").read_text().splitlines()]
-    assert len(a) == len(b) == 3
-    for x, y in zip(a, b):
-        assert x["samples_seen"] == y["samples_seen"]
-        assert x["rtm_loss"] == pytest.approx(y["rtm_loss"], rel=1e-4)
-        assert x["ntm_loss"] == pytest.approx(y["ntm_loss"], rel=1e-4)

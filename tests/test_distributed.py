@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import torch.nn as nn
-from test_cuda_graph import tiny_data
+from support.tiny import tiny_data
 
 from act import models
 from act.config import load_config

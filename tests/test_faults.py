@@ -451,7 +451,7 @@ def torchrun(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
 
 
 def test_sigterm_while_the_data_are_read_ends_every_process_with_one_line(tmp_path):
-    from test_cuda_graph import tiny_data
+    from support.tiny import tiny_data
 
     ranks = launch_ranks([f"data.root={tiny_data(tmp_path)}", f"run.out_dir={tmp_path}", "run.name=run", *TWO],
                          SLOW_READ)
@@ -468,7 +468,7 @@ def test_sigterm_while_the_data_are_read_ends_every_process_with_one_line(tmp_pa
 def test_rank_0_killed_writing_the_last_checkpoint_leaves_one_line_naming_the_epoch_on_disk(tmp_path):
     """Rank 1 ends the last epoch and waits for rank 0's checkpoint instead of naming it, or
     failing in the end-of-run bank check; the command it prints resumes the run under torchrun."""
-    from test_cuda_graph import tiny_data
+    from support.tiny import tiny_data
 
     run = tmp_path / "run"
     rank0, rank1 = launch_ranks([f"data.root={tiny_data(tmp_path)}", f"run.out_dir={tmp_path}", "run.name=run", *TWO],

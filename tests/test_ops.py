@@ -20,38 +20,9 @@ from pipelines.ops import policy as batched_policy
 from pipelines.ops.masked import apply_to_picked
 from pipelines.ops.policy import DRAWS, draw_autoaugment, draw_rand_augment, op_value
 from pipelines.ops.slot import INDEX, NONE, OPS, Draws, apply_draws
+from support.images import IMAGES, aa_value, to_batch
 
 PATHS = pytest.mark.parametrize("static", [False, True], ids=["picked", "static"])
-
-
-def scenes(n=8, size=32, seed=0):
-    """Real-looking RGB images: colour gradients, a bright disc, a dark bar, sensor-like noise;
-    plus three edge cases for the histogram ops: a flat image, two levels, a narrow range."""
-    rs = np.random.RandomState(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    out = []
-    for _ in range(n):
-        base = rs.uniform(20, 120, 3)[None, None] + rs.uniform(0, 3, 3)[None, None] * (xx + yy)[..., None]
-        cy, cx, r = rs.uniform(8, 24), rs.uniform(8, 24), rs.uniform(4, 9)
-        disc = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r)[..., None] * rs.uniform(60, 120, 3)[None, None]
-        bar = np.zeros((size, size, 1), np.float32)
-        y0 = rs.randint(0, size - 6)
-        bar[y0:y0 + 5] = -rs.uniform(20, 60)
-        texture = rs.normal(0, 6, (size, size, 3))
-        out.append(np.clip(base + disc + bar + texture, 0, 255).astype(np.uint8))
-    flat = np.full((size, size, 3), 77, np.uint8)
-    two_levels = np.where((xx < size / 2)[..., None], 40, 200).repeat(3, axis=-1).astype(np.uint8)
-    narrow = (100 + (xx + yy) // 16)[..., None].repeat(3, axis=-1).astype(np.uint8)
-    return np.stack(out + [flat, two_levels, narrow])
-
-
-IMAGES = scenes()
-
-
-def to_batch(images: np.ndarray) -> torch.Tensor:
-    """N x H x W x C (or N x H x W) numpy -> N x C x H x W tensor."""
-    images = images[..., None] if images.ndim == 3 else images
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
 
 
 def to_numpy(batch: torch.Tensor) -> np.ndarray:
@@ -61,12 +32,6 @@ def to_numpy(batch: torch.Tensor) -> np.ndarray:
 
 def mean_abs_diff(a, b) -> float:
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
-
-
-def aa_value(name: str, magnitude: float, sign: int) -> float:
-    """The tensor op's parameter for pil_op(name, img, magnitude, sign)."""
-    spec = SPECS[name]
-    return spec.offset + float(magnitude) * (sign if spec.directed else 1)
 
 
 def one_slot(name, value, box=None):
@@ -327,18 +292,3 @@ def test_cifar10_policy_on_pil_images_keeps_size_and_mode():
         for mode in ("RGB", "L"):
             out = policy(Image.fromarray(img).convert(mode), rng)
             assert out.size == (32, 32) and out.mode == mode
-
-
-@pytest.mark.cuda
-def test_ops_and_policies_on_cuda_match_the_cpu(deterministic_cudnn):
-    x = to_batch(np.concatenate([IMAGES] * 4))
-    for name, op in OPS.items():
-        if name != "cutout":
-            value = torch.full((len(x),), aa_value(name, MAGNITUDES[name][9], -1), dtype=torch.float64)
-            assert torch.equal(op(x.cuda(), value.cuda()).cpu(), op(x, value)), name
-    for policy, draw in DRAWS.items():
-        draws = draw(x.cuda(), torch.Generator(device="cuda").manual_seed(0))
-        out = policy(x.cuda(), torch.Generator(device="cuda").manual_seed(0))
-        assert out.is_cuda and out.dtype == torch.uint8
-        on_cpu = Draws(*(None if t is None else t.cpu() for t in draws))
-        assert torch.equal(out.cpu(), apply_draws(x, on_cpu, static=False)), policy.__name__

@@ -19,7 +19,8 @@ from pipelines import build_pipeline
 from pipelines.ops.policy import DRAWS, POLICIES
 from pipelines.ops.slot import apply_static
 from pipelines.reference import ReferencePipeline
-from test_cuda_graph import FailingCapture, tiny_run
+from support.tiny import tiny_run
+from test_cuda_graph import FailingCapture
 
 
 def tensor(source, **kw):
@@ -115,17 +116,6 @@ def test_the_reference_loader_pins_its_batches_for_a_gpu():
     on = ReferencePipeline.loader(SimpleNamespace(workers=0, device=torch.device("cuda")), dataset, batch_size=2)
     off = ReferencePipeline.loader(SimpleNamespace(workers=0, device=torch.device("cpu")), dataset, batch_size=2)
     assert on.pin_memory and not off.pin_memory
-
-
-@pytest.mark.cuda
-def test_view_passes_replayed_as_cuda_graphs_give_the_eager_bytes(deterministic_cudnn):
-    source = array_source(300)
-    graphed = tensor(source, device=torch.device("cuda"))
-    eager = tensor(source, device=torch.device("cuda"), graphs=False)
-    for epoch in (0, 1):
-        for a, b in zip(graphed.train_batches(epoch), eager.train_batches(epoch)):
-            assert torch.equal(a.weak, b.weak) and torch.equal(a.strong, b.strong)
-    assert graphed.view_graphs() == {"views.both": "graph"}
 
 
 needs_dali = pytest.mark.skipif(importlib.util.find_spec("nvidia.dali") is None, reason="the dali extra is not installed")

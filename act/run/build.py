@@ -111,7 +111,7 @@ def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = No
     if run_dir is None:
         run_dir = distributed.on_main(world, lambda: RunFolder.create(cfg, noisy, true, report).path)
     steps = engine.build_steps(ctx, method.losses, batch_size, rt.compile, rt.compile_mode, rt.cuda_graph,
-                               static_inputs=cuda_paths, strict=rt.cuda_graph_strict)
+                               static_inputs=cuda_paths, strict=rt.cuda_graph_strict, compile_strict=rt.compile_strict)
     return Run(cfg=cfg, dir=run_dir, device=device, ctx=ctx, steps=steps, pipeline=pipeline, rtm_plan=rtm_plan,
                ntm_plan=ntm_plan, history=[], clean_known=clean_known(cfg.data.name), noise=report,
                stats=engine.EpochStats(device), world=world, runtime=rt)

@@ -148,8 +148,9 @@ def admit(run: Run) -> None:
     check_trainable(run)
 
 
-def train(cfg: Config, out=sys.stdout) -> dict:
+def train(cfg: Config, out=None) -> dict:
     """A new run from `cfg`; its folder is locked (RunFolder.create) until the run ends."""
+    out = sys.stdout if out is None else out  # the stdout of the call, not of the import
     check_weights(cfg)
     world = distributed.join(cfg.run)
     with distributed.explain_lost(world, cfg.run.dist_timeout,
@@ -197,9 +198,10 @@ def override_text(value) -> str:
     return str(value)
 
 
-def resume(run_dir: str | Path, overrides: list[str] | None = None, out=sys.stdout) -> dict:
+def resume(run_dir: str | Path, overrides: list[str] | None = None, out=None) -> dict:
     """Continue the run in `run_dir` from its last completed epoch (from epoch 0 when it stopped
     before its first checkpoint), after checking the checkpoint and that the data is the same."""
+    out = sys.stdout if out is None else out
     folder = RunFolder.open(run_dir)
     for item in overrides or []:
         key = item.partition("=")[0].strip()
@@ -247,7 +249,13 @@ def reopen(world: distributed.World, folder: RunFolder, overrides: list[str] | N
 
 
 def tell_fallbacks(run: Run, told: set[str], out) -> None:
-    """One line for each step or view pass whose CUDA-graph capture failed (run.cuda_graph=auto), once."""
+    """One line for each step whose compile failed (run.compile=auto) and each step or view pass
+    whose CUDA-graph capture failed (run.cuda_graph=auto), once."""
+    for phase, mode in engine.compile_modes(run.steps).items():
+        if mode.startswith("fell back: ") and f"compile.{phase}" not in told:
+            told.add(f"compile.{phase}")
+            print(f"the {phase} step runs without torch.compile: compiling it failed "
+                  f"({mode.removeprefix('fell back: ')})", file=out)
     for name, mode in graph_modes(run).items():
         if mode.startswith("fell back: ") and name not in told:
             told.add(name)
@@ -256,7 +264,8 @@ def tell_fallbacks(run: Run, told: set[str], out) -> None:
                   file=out)
 
 
-def loop(run: Run, out=sys.stdout) -> dict:
+def loop(run: Run, out=None) -> dict:
+    out = sys.stdout if out is None else out
     cfg = run.cfg
     out = distributed.console(run.world, out)
     progress = run.runtime.progress

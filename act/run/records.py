@@ -10,6 +10,7 @@ import numpy as np
 
 from act.config import Config
 from act.run.metrics import last_k_summary, selection_quality
+from act.step import engine
 
 
 def epoch_record(run, epoch: int, phase: str, totals: dict, accs: list[float], seconds: float,
@@ -55,6 +56,7 @@ def summarise(run, bank_consistent: bool) -> dict:
         # Web-*/Food-101N files trained on as far as PIL recovers them (act/datasets/images.py).
         "truncated_images": {"count": len(run.pipeline.recovered), "files": sorted(run.pipeline.recovered)},
         "cuda_graph": graph_modes(run),
+        "compiled": engine.compile_modes(run.steps),
         "runtime": run.runtime.record() if run.runtime is not None else None,
     }
 

@@ -56,6 +56,7 @@ class Runtime:
     amp: str  # bf16 | fp16 | off
     grad_scaler: bool  # fp16 on CUDA
     compile: bool
+    compile_strict: bool  # run.compile=true: a failed compile stops the run (auto: the step stays eager)
     compile_mode: str
     cuda_graph: bool  # each phase's step captured (a failed capture falls back unless cuda_graph_strict)
     cuda_graph_strict: bool  # run.cuda_graph=true: a failed capture stops the run
@@ -91,7 +92,8 @@ def resolve(cfg: Config, env: Environment, cuda_paths: bool | None = None) -> Ru
     amp, scaler = resolve_amp(r.amp, cuda, env.bf16)
     compile = r.compile == "true" or (r.compile == "auto" and cuda and world.size == 1)
     return Runtime(
-        device=device, amp=amp, grad_scaler=scaler, compile=compile, compile_mode=r.compile_mode,
+        device=device, amp=amp, grad_scaler=scaler, compile=compile, compile_strict=r.compile == "true",
+        compile_mode=r.compile_mode,
         cuda_graph=resolve_cuda_graph(cfg, device, scaler, compile, world.size),
         cuda_graph_strict=r.cuda_graph == "true", view_graphs=r.cuda_graph != "false",
         cuda_paths=cuda if cuda_paths is None else cuda_paths, sync_bn=resolve_sync_bn(r.sync_bn, cuda, world.size),

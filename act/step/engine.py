@@ -18,7 +18,9 @@ import torch.nn as nn
 
 from act.method import functions as M
 from act.step.batch import OneProcess, Ranks, means
-from act.step.graphs import CaptureStream, Graph, GraphType, capture, graph_type
+from act.errors import ActError
+from act.step.graphs import (CaptureStream, Graph, GraphType, capture, failure_text, from_compile, graph_type,
+                             no_host_sync)
 
 # The epoch statistics, in the order of EpochStats.totals.
 STAT_NAMES = ("samples", "selected", "selected_clean", "clean", "mining_steps", "steps",
@@ -235,23 +237,31 @@ class PhaseStep:
     eagerly from those buffers (what the CPU tests check). Any other batch size (the epoch's
     last batch) runs eagerly from the batch itself.
 
-    A capture that raises (torch.compile refusing to compile under capture included) leaves
-    the phase on the eager static-buffer step for the rest of the run and `fallback` says why;
-    with `strict` (run.cuda_graph=true) it stops the run with one line instead. `mode` is what
-    the summary records: "graph", "eager" or "fell back: <reason>"."""
+    Two things may fail on a new machine, each at a moment where it can still be undone (`Undo`):
+    - the compile, at the first compiled step (inductor needs Triton, a C compiler and Python's
+      headers then): with `compile_strict` (run.compile=true) the run stops with one line; else
+      that step is undone and run eagerly, the phase stays eager (`compile_fallback` says why);
+    - the capture: the last warm-up step runs under `no_host_sync` (on CUDA, an op that makes the
+      host wait raises), so a step that would break its capture is undone and rerun before any
+      capture begins; a capture that still raises leaves the phase on the static-buffer step,
+      compiled unless the failure came from compile. `fallback` says why (the first cause, and
+      the line of the op); with `strict` (run.cuda_graph=true) the run stops with one line.
+    `mode` and `compile_mode` are what the summary records."""
 
     WARMUP_STEPS = 3  # real steps on the capture stream before capture (cuDNN, autograd and compile set up)
 
     def __init__(self, ctx: StepContext, losses: Callable, batch_size: int, compile: bool, mode: str = "default",
                  cuda_graph: bool = False, static_inputs: bool = False, strict: bool = False,
-                 graphs: GraphType | None = None, phase: str = "step"):
+                 graphs: GraphType | None = None, phase: str = "step", compile_strict: bool = False):
         self.ctx, self.batch_size, self.phase, self.strict = ctx, batch_size, phase, strict
         self.cuda_graph, self.static_inputs = cuda_graph, static_inputs or cuda_graph
         self.eager = losses
         self.compiled = torch.compile(self.eager, mode=mode, dynamic=False) if compile else self.eager
-        device = ctx.bank.count.device
-        self.graph_type = graphs or graph_type(device)
-        self.stream = CaptureStream(device) if cuda_graph else None
+        self.compile_strict, self.compile_proven = compile_strict, not compile
+        self.compile_fallback: str | None = None  # why compile failed, under run.compile=auto
+        self.device = ctx.bank.count.device
+        self.graph_type = graphs or graph_type(self.device)
+        self.stream = CaptureStream(self.device) if cuda_graph else None
         self.static = None  # the full-batch buffers every compiled or captured step reads
         self.graph = None
         self.graph_totals: torch.Tensor | None = None
@@ -267,49 +277,143 @@ class PhaseStep:
             return "graph"
         return "eager (not captured: too few full batches)" if self.cuda_graph else "eager"
 
+    @property
+    def compile_mode(self) -> str:
+        """"compiled", "not compiled" (run.compile off), or "fell back: <why>"."""
+        if self.compile_fallback is not None:
+            return f"fell back: {self.compile_fallback}"
+        return "not compiled" if self.compiled is self.eager else "compiled"
+
     def __call__(self, batch, stats: EpochStats) -> None:
         # A Python branch on a shape, not on a tensor value: no host sync.
         if len(batch.index) != self.batch_size:
             run_step(self.ctx, self.eager, batch, stats)
             return
         if not self.static_inputs:
-            run_step(self.ctx, self.compiled, batch, stats)
+            self.run_compiled(batch, stats)
             return
         if self.static is None:
             self.static = copy_batch(None, batch)
         copy_batch(self.static, batch)
         if not self.cuda_graph:
-            run_step(self.ctx, self.compiled, self.static, stats)
+            self.run_compiled(self.static, stats)
         elif self.graph is not None:
             if stats.totals is not self.graph_totals:
                 raise RuntimeError("a captured step writes one statistics vector; keep EpochStats for the run")
             self.graph.replay()
+        elif self.warmups_left > 1:
+            self.warmups_left -= 1
+            self.stream.run(lambda: self.run_compiled(self.static, stats))
         elif self.warmups_left:
             self.warmups_left -= 1
-            self.stream.run(lambda: run_step(self.ctx, self.compiled, self.static, stats))
+            self.stream.run(lambda: self.last_warmup(stats))
         else:
             self.capture(stats)
 
+    def run_compiled(self, batch, stats: EpochStats) -> None:
+        """One step through the compiled losses. The first (torch.compile compiles then) is undone
+        if it fails: the run stops (compile_strict) or the phase goes on eagerly from this step."""
+        if self.compile_proven:
+            run_step(self.ctx, self.compiled, batch, stats)
+            return
+        error = attempt(self.ctx, stats, lambda: run_step(self.ctx, self.compiled, batch, stats))
+        if error is None:
+            self.compile_proven = True
+            return
+        if self.compile_strict:
+            raise ActError(f"run.compile=true: compiling the {self.phase} step failed ({failure_text(error)}); "
+                           f"run.compile=auto falls back to the eager step, false does not compile") from error
+        self.compile_fallback, self.compiled, self.compile_proven = failure_text(error), self.eager, True
+        run_step(self.ctx, self.eager, batch, stats)
+
+    def last_warmup(self, stats: EpochStats) -> None:
+        """The warm-up step before capture, where an op that syncs with the host raises
+        (`no_host_sync`): such a step is undone, rerun, and the phase is not captured."""
+        def checked() -> None:
+            with no_host_sync(self.device):
+                self.run_compiled(self.static, stats)
+
+        error = attempt(self.ctx, stats, checked)
+        if error is not None:
+            self.give_up_capture(f"the step makes the host wait for the device: {failure_text(error)}", False, stats)
+
     def capture(self, stats: EpochStats) -> None:
         """Capture the step and replay it for the current batch; on failure fall back (or stop)."""
-        self.graph, reason = capture_step(self.ctx, self.compiled, self.static, stats, self.stream, self.graph_type,
-                                          self.strict, f"the {self.phase} step")
-        if reason is not None:
-            self.fallback, self.cuda_graph, self.compiled = reason, False, self.eager
-            run_step(self.ctx, self.eager, self.static, stats)  # capture ran nothing: this batch still trains
+        self.graph, failure = capture_step(self.ctx, self.compiled, self.static, stats, self.stream, self.graph_type,
+                                           self.strict, f"the {self.phase} step")
+        if failure is not None:  # capture ran nothing: this batch still trains, on the static-buffer step
+            self.give_up_capture(failure_text(failure), from_compile(failure), stats)
             return
         self.graph_totals, self.captured = stats.totals, True
         self.graph.replay()  # capture records the step without running it
+
+    def give_up_capture(self, why: str, compile_failed: bool, stats: EpochStats) -> None:
+        """The phase left on the static-buffer step for the rest of the run (compiled, unless the
+        failure came from compile), the current batch trained there; with `strict`, one line."""
+        if self.strict:
+            raise ActError(f"run.cuda_graph=true: capturing the {self.phase} step failed ({why}); "
+                           f"run.cuda_graph=auto falls back to running it eagerly, false does not capture")
+        self.fallback, self.cuda_graph, self.graph = why, False, None
+        if compile_failed:
+            self.compile_fallback, self.compiled = why, self.eager
+        self.run_compiled(self.static, stats)
 
     def release(self) -> None:
         """Free the captured graph's memory pool (the phase is over); a later call captures anew."""
         self.graph, self.graph_totals, self.warmups_left = None, None, self.WARMUP_STEPS
 
 
+def step_state(ctx: StepContext, stats: EpochStats) -> list[torch.Tensor]:
+    """Every tensor a step may write in place: statistics, bank, epoch, both nets' parameters and
+    buffers, both optimisers' state."""
+    tensors = [stats.totals, ctx.bank.count, ctx.bank.ema, ctx.epoch]
+    for net in (ctx.rtm, ctx.ntm):
+        tensors += [*net.parameters(), *net.buffers()]
+    for opt in (ctx.rtm_opt, ctx.ntm_opt):
+        tensors += [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
+    return tensors
+
+
+class Undo:
+    """A copy of what a step may change (`step_state`), and of which parameters had optimiser
+    state: `restore` puts everything back as it was before the step."""
+
+    def __init__(self, ctx: StepContext, stats: EpochStats):
+        self.ctx = ctx
+        self.saved = [(t, t.detach().clone()) for t in step_state(ctx, stats)]
+        self.keys = [set(opt.state) for opt in (ctx.rtm_opt, ctx.ntm_opt)]
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for tensor, copy in self.saved:
+                tensor.copy_(copy)
+        for opt, keys in zip((self.ctx.rtm_opt, self.ctx.ntm_opt), self.keys):
+            for param in [p for p in opt.state if p not in keys]:  # state a failed first update created
+                del opt.state[param]
+        for opt in (self.ctx.rtm_opt, self.ctx.ntm_opt):
+            opt.zero_grad(set_to_none=True)
+
+
+def attempt(ctx: StepContext, stats: EpochStats, fn: Callable[[], None]) -> Exception | None:
+    """Run the step `fn`; None when it succeeds, else its error, with everything it changed undone."""
+    undo = Undo(ctx, stats)
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - the caller decides: stop, or fall back
+        undo.restore()
+        return exc
+    return None
+
+
+def compile_modes(steps: dict[str, PhaseStep]) -> dict[str, str]:
+    """How each phase's losses ran: "compiled", "not compiled" or "fell back: <why>"."""
+    return {phase: step.compile_mode for phase, step in steps.items()}
+
+
 def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats, stream: CaptureStream,
                  graphs: GraphType = Graph, strict: bool = False, what: str = "the step"):
     """Capture losses, backward and both updates from `static` as one graph: (graph, None), or
-    (None, why) when capture fails (act/step/graphs.py `capture`).
+    (None, the error) when capture fails (act/step/graphs.py `capture`).
 
     Gradients are set to None inside the captured function, so the captured backward writes (not
     accumulates) them into the graph's pool; every replay then recomputes them from the static
@@ -321,10 +425,11 @@ def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats, 
 
 def build_steps(ctx: StepContext, losses: dict[str, Callable], batch_size: int, compile: bool = False,
                 mode: str = "default", cuda_graph: bool = False, static_inputs: bool = False, strict: bool = False,
-                graphs: GraphType | None = None) -> dict[str, PhaseStep]:
+                graphs: GraphType | None = None, compile_strict: bool = False) -> dict[str, PhaseStep]:
     """One step per phase of a method (`losses`: phase -> loss function, act/method/registry.py);
     compile and capture happen lazily at each phase's first full batches."""
-    return {phase: PhaseStep(ctx, fn, batch_size, compile, mode, cuda_graph, static_inputs, strict, graphs, phase)
+    return {phase: PhaseStep(ctx, fn, batch_size, compile, mode, cuda_graph, static_inputs, strict, graphs, phase,
+                             compile_strict)
             for phase, fn in losses.items()}
 
 

@@ -17,6 +17,10 @@ capture, replay, fallback) without a GPU.
 """
 from __future__ import annotations
 
+import contextlib
+import sysconfig
+import traceback
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -46,7 +50,16 @@ class CaptureStream:
 class Graph:
     """`fn` captured as one CUDA graph on `stream`; `replay()` runs it on the current stream,
     after which `outputs` (what `fn` returned, in the graph's pool) hold the new values.
-    Capture records without running: call `replay()` for the first real run."""
+    Capture records without running: call `replay()` for the first real run.
+
+    A capture invalidated inside `fn` (a host sync, a forbidden call) makes torch's capture_end
+    raise a second, generic error, and raise it before it ends the allocator's capture pool
+    (CUDAGraph.cpp `capture_end`); torch 2.11 also leaves the default CUDA generator in capture
+    mode, so a later eager random draw raises. `recover` puts the process back as it was: the
+    thread on its stream, the pool ended and released, and one trivial capture that succeeds
+    (its capture_end takes the generators out of capture mode). The error raised is the
+    first one (`fn`'s) in its chain: `failure_text` reports that one, which names the op that broke
+    the capture."""
 
     def __init__(self, fn: Callable[[], Any], stream: CaptureStream):
         self.graph = torch.cuda.CUDAGraph()
@@ -55,13 +68,55 @@ class Graph:
             with torch.cuda.graph(self.graph, stream=stream.stream, capture_error_mode="thread_local"):
                 self.outputs = fn()
         except BaseException:
-            # When capture_end raises (an invalidated capture), torch.cuda.graph.__exit__ never leaves
-            # the capture stream: put the thread back on its stream before the eager fallback runs.
-            torch.cuda.set_stream(current)
+            recover(self.graph, stream, current)
             raise
 
     def replay(self) -> None:
         self.graph.replay()
+
+
+def recover(graph, stream: CaptureStream, current) -> None:
+    """After a failed capture of `graph` on `stream`: the thread back on `current` (torch's
+    graph.__exit__ never leaves the capture stream when capture_end raises), the graph's pool
+    ended and released, and a trivial capture made that succeeds (see `Graph`)."""
+    torch.cuda.set_stream(current)
+    device = stream.stream.device
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    pool = graph.pool()  # (int, int) in torch 2.11 and 2.14
+    for name in ("_cuda_endAllocateToPool", "_cuda_releasePool"):  # both in torch 2.11 and 2.14
+        call = getattr(torch._C, name, None)
+        if call is not None:
+            try:
+                call(index, pool)
+            except RuntimeError:
+                pass  # a capture that failed before its pool began has none to end or release
+    trivial = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(trivial, stream=stream.stream, capture_error_mode="thread_local"):
+        trivial_work(device)
+
+
+def trivial_work(device: torch.device) -> None:
+    """What the trivial capture of `recover` records: one small kernel."""
+    torch.zeros(1, device=device).add_(1)
+
+
+def no_host_sync(device: torch.device) -> contextlib.AbstractContextManager:
+    """Within it, on CUDA, an op that makes the host wait for the device raises
+    (torch.cuda.set_sync_debug_mode("error")): a step that would break its capture fails before
+    any capture begins, where it can still be undone. A no-op elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return sync_debug_mode("error")
+
+
+@contextlib.contextmanager
+def sync_debug_mode(mode: str):
+    before = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode(mode)
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(before)
 
 
 class EagerGraph:
@@ -126,10 +181,10 @@ class Replayed:
         if self.graph is None:
             out = self.stream.run(lambda: self.fn(*inputs))
             self.inputs = tree_map(lambda t: None if t is None else t.clone(), inputs)
-            self.graph, self.fallback = capture(lambda: self.fn(*self.inputs), self.stream, self.graph_type,
-                                                self.strict, f"the view pass {getattr(self.fn, '__name__', '')}")
-            if self.fallback is not None:
-                self.inputs = None
+            self.graph, failure = capture(lambda: self.fn(*self.inputs), self.stream, self.graph_type,
+                                          self.strict, f"the view pass {getattr(self.fn, '__name__', '')}")
+            if failure is not None:
+                self.fallback, self.inputs = failure_text(failure), None
             return out
         for static, new in zip(tree_flatten(self.inputs)[0], tree_flatten(inputs)[0]):
             if static is not None:
@@ -139,16 +194,16 @@ class Replayed:
 
 
 def capture(fn: Callable[[], Any], stream: CaptureStream, graphs: GraphType, strict: bool,
-            what: str) -> tuple["Graph | EagerGraph | None", str | None]:
-    """(the graph of `fn`, None), or (None, why) when capture fails: the caller then runs `fn`
-    eagerly. With `strict` (run.cuda_graph=true) a failure stops the run with one line instead."""
+            what: str) -> tuple["Graph | EagerGraph | None", BaseException | None]:
+    """(the graph of `fn`, None), or (None, the error) when capture fails: the caller then runs
+    `fn` eagerly. With `strict` (run.cuda_graph=true) a failure stops the run with one line instead."""
     try:
         return graphs(fn, stream), None
     except Exception as exc:  # noqa: BLE001 - any capture failure has the same remedy
         if strict:
             raise ActError(f"run.cuda_graph=true: capturing {what} failed ({failure_text(exc)}); "
                            f"run.cuda_graph=auto falls back to running it eagerly, false does not capture") from exc
-        return None, failure_text(exc)
+        return None, exc
 
 
 def passes_tried(passes: dict[str, Any]) -> dict[str, str]:
@@ -157,7 +212,57 @@ def passes_tried(passes: dict[str, Any]) -> dict[str, str]:
     return {name: p.mode for name, p in passes.items() if isinstance(p, Replayed) and p.tried}
 
 
+def first_cause(exc: BaseException) -> BaseException:
+    """The error at the bottom of `exc`'s chain: the one that happened first (torch wraps a capture's
+    or a compile's own error in later, generic ones)."""
+    seen = {id(exc)}
+    while True:
+        inner = inner_error(exc)
+        if inner is None or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def inner_error(exc: BaseException) -> BaseException | None:
+    """The error `exc` was raised from, or while handling (None for `raise ... from None`)."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
+
+
+TORCH_DIR = Path(torch.__file__).resolve().parent
+STDLIB_DIR = Path(sysconfig.get_paths()["stdlib"]).resolve()
+DISPATCH_HOOKS = ("__torch_dispatch__", "__torch_function__")
+
+
+def where(exc: BaseException) -> str | None:
+    """`file.py:line in function` of the last frame of `exc`'s traceback outside torch, Python's own
+    library and torch's dispatch hooks (a mode's `__torch_dispatch__`): the line that called the op
+    which failed."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if frame.name not in DISPATCH_HOOKS and not (path.is_relative_to(TORCH_DIR) or path.is_relative_to(STDLIB_DIR)):
+            return f"{path.name}:{frame.lineno} in {frame.name}"
+    return None
+
+
 def failure_text(exc: BaseException) -> str:
-    """One line saying why a capture failed (the first line of the error, its type when empty)."""
-    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+    """One line saying why something failed: the first cause of `exc` (its first line, or its type
+    when empty), and where in our code the failing op was called."""
+    root = first_cause(exc)
+    first = next((line.strip() for line in str(root).splitlines() if line.strip()), "")
+    text = f"{type(root).__name__}: {first}"[:300] if first else type(root).__name__
+    place = where(root)
+    return f"{text} (at {place})" if place else text
+
+
+def from_compile(exc: BaseException) -> bool:
+    """Whether `exc` came out of torch.compile (dynamo, AOT autograd, inductor and its compilers)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor", "torch._functorch")):
+            return True
+        exc = inner_error(exc)
+    return False
