@@ -235,7 +235,8 @@ def pack_of(members: list[Member], epoch: int) -> Run:
     ctx = pack_contexts([run.ctx for run in runs])
     steps = engine.build_steps(ctx, packed_losses(methods.spec_of(first.cfg.method.name).losses),
                                distributed.rank_batch(first.cfg, first.world), rt.compile, rt.compile_mode,
-                               rt.cuda_graph, static_inputs=rt.cuda_paths, strict=rt.cuda_graph_strict)
+                               rt.cuda_graph, static_inputs=rt.cuda_paths, strict=rt.cuda_graph_strict,
+                               compile_strict=rt.compile_strict)
     for run in runs:
         run.steps = steps  # their summaries say how the pack's steps ran
     return dataclasses.replace(first, ctx=ctx, steps=steps, stats=PackStats(first.device, len(runs)))
