@@ -234,7 +234,8 @@ class PipeSafeStdout:
         os.close(devnull)
 
 
-def run_command(args: argparse.Namespace, stdout=sys.stdout) -> int:
+def run_command(args: argparse.Namespace, stdout=None) -> int:
+    stdout = sys.stdout if stdout is None else stdout  # the stdout of the call, not of the import
     from act.run import loop as training
     from act.config import load_config
 

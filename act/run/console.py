@@ -28,9 +28,11 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f} %"
 
 
-def print_summary(run, summary: dict, out=sys.stdout) -> None:
+def print_summary(run, summary: dict, out=None) -> None:
     """The lines that end a run: its folder, both nets' accuracy, the selection, the epoch time.
-    `run` needs `cfg`, `dir` and `history` (an act.run.build.Run)."""
+    `run` needs `cfg`, `dir` and `history` (an act.run.build.Run); `out` defaults to the
+    sys.stdout of the call (not of the import: pytest closes a test's captured stdout after it)."""
+    out = sys.stdout if out is None else out
     n = run.cfg.data.noise
     rtm, ntm = summary["rtm"], summary["ntm"]
     noise = "no added noise" if n.type == "none" else f"{n.closeset_ratio:.0%} {n.type} noise"
