@@ -156,7 +156,7 @@ def shared(p: TensorPipeline) -> tuple:
 def pack_views(pipelines: list[TensorPipeline]) -> PackViews:
     """The PackViews of these pipelines: made at the first call, the same one after (its captured passes kept)."""
     pack = pipelines[0].pack
-    if pack is None or len(pack.pipelines) != len(pipelines) or any(a is not b for a, b in zip(pack.pipelines, pipelines)):
+    if pack is None or [id(p) for p in pack.pipelines] != [id(p) for p in pipelines]:
         pack = PackViews(pipelines)
     return pack
 
