@@ -1,4 +1,4 @@
-"""What every test sees of CUDA.
+"""What every test sees of CUDA, and the tests that CI also runs under the oldest torch supported.
 
 A test without the `cuda` marker sees no CUDA device whatever the machine, and so do its
 fixtures of every scope and the test modules as they are collected: from `pytest_configure` on,
@@ -11,11 +11,30 @@ where there is none; `pytest -m cuda` runs only those. CUDA tests that compare r
 run with deterministic cuDNN (the `deterministic_cudnn` fixture).
 `tests/support/pretend_cuda.py` makes torch report one CUDA device to check this on a machine
 without a GPU: `pytest -p tests.support.pretend_cuda -m "not cuda"` must pass.
+
+`pytest -m moving_parts` runs the modules of MOVING_PARTS: the tests that touch the parts of
+torch that change between its releases. CI (.ci/run) runs them under the oldest torch that
+setup.py accepts, and the whole suite under the newest one it pins.
 """
 import os
+from pathlib import Path
 
 import pytest
 import torch
+
+# DDP and torchrun, torch.compile, CUDA-graph code paths walked on the CPU, vmap and
+# functional_call (packs), checkpoints.
+MOVING_PARTS = (
+    "test_distributed.py",
+    "test_cuda_graph.py",
+    "test_step_equivalence.py",
+    "test_pack.py",
+    "test_pack_runs.py",
+    "test_checkpoint.py",
+    "test_view_passes.py",
+    "test_views_static.py",
+    "test_gpu_benchmarks.py",
+)
 
 
 class Cuda:
@@ -55,6 +74,11 @@ MACHINE: Cuda | None = None
 @pytest.hookimpl(trylast=True)  # after a plugin's own pytest_configure (tests/support/pretend_cuda.py)
 def pytest_configure(config):
     global MACHINE
+    missing = [name for name in MOVING_PARTS if not (Path(__file__).parent / name).is_file()]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py: MOVING_PARTS names modules that are not in tests/: {missing}")
+    config.addinivalue_line("markers", "moving_parts: a test of a module in MOVING_PARTS (tests/conftest.py): "
+                                       "CI runs them under the oldest torch supported")
     MACHINE = Cuda()
     MACHINE.hide()
 
@@ -67,6 +91,8 @@ def pytest_unconfigure(config):
 def pytest_collection_modifyitems(config, items):
     skip = None if MACHINE.is_available() else pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
+        if item.path.name in MOVING_PARTS:
+            item.add_marker(pytest.mark.moving_parts)
         if skip is not None and item.get_closest_marker("cuda") is not None:
             item.add_marker(skip)
 

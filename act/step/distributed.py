@@ -28,6 +28,7 @@ What the processes share, and how (each piece is a helper that act/run/build.py 
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 import signal
@@ -118,6 +119,17 @@ def rank_batch(cfg: Config, world: World) -> int:
     return batch
 
 
+def no_forward_buffer_sync() -> dict:
+    """DDP's argument that stops broadcasting buffers at each forward, in the installed torch.
+    torch 2.14 has `forward_sync_buffers` and warns that `broadcast_buffers` is deprecated (since
+    2.13); torch 2.11 has only `broadcast_buffers`. Both switch the per-forward broadcast off; the
+    old one also skips the broadcast of buffers when DDP wraps the net, which changes nothing
+    here: every rank builds its nets from the same seed, so their buffers are equal then."""
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters:
+        return {"forward_sync_buffers": False}
+    return {"broadcast_buffers": False}
+
+
 def wrap(world: World, net: nn.Module, device: torch.device, sync_bn: bool) -> nn.Module:
     """`net` under DDP (several processes), on a process group of its own. Buffers are not
     broadcast each forward: SyncBatchNorm keeps them equal, and without it `finish_epoch`
@@ -127,7 +139,7 @@ def wrap(world: World, net: nn.Module, device: torch.device, sync_bn: bool) -> n
     if sync_bn:
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
     return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None,
-                                   forward_sync_buffers=False, process_group=dist.new_group())
+                                   process_group=dist.new_group(), **no_forward_buffer_sync())
 
 
 def unwrap(net: nn.Module) -> nn.Module:
