@@ -141,42 +141,72 @@ def ops_and_policies_on_cuda_match_the_cpu(tmp: Path) -> None:
         assert torch.equal(out.cpu(), apply_draws(x, on_cpu, static=False)), policy.__name__
 
 
+@contextlib.contextmanager
+def float64():
+    """Runs in float64 for the duration (no config key sets it; as tests/test_pack_runs.py does):
+    the nets by the default dtype, the views and the bank's EMA cast to it; restored after."""
+    import torch.nn.functional as F
+
+    from act.method import functions as M
+    from pipelines.base import Pipeline
+
+    normalise, create, before = Pipeline.normalise, vars(M.Bank)["create"], torch.get_default_dtype()
+    Pipeline.normalise = lambda self, images: normalise(self, images).to(torch.float64)
+    M.Bank.create = classmethod(lambda cls, noisy, classes: cls(count=create.__func__(cls, noisy, classes).count,
+                                                                ema=F.one_hot(noisy, classes).to(torch.float64)))
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        Pipeline.normalise, M.Bank.create = normalise, create
+        torch.set_default_dtype(before)
+
+
 @check
 def a_compiled_and_graphed_pack_equals_the_eager_pack(tmp: Path) -> None:
-    """A pack of 2 tiny runs (act train --pack) with run.compile=true and run.cuda_graph=true
-    against the same pack with both off: the same samples, losses and weights within 1e-4; the
-    packed steps and the pack's view pass (one chunk of 2 x 256 images) replayed as graphs."""
-    from act.pack.run import train_pack
-    from act.run import checkpoint
+    """A pack of 2 tiny runs (built as `act train --pack` builds it, act/pack/run.py) with
+    run.compile=true and run.cuda_graph=true against the same pack with both off, epoch by epoch,
+    in float64: the same samples, losses and packed nets (rtol 1e-6) after every epoch; the packed
+    steps compiled and replayed as graphs, and the pack's view pass (one chunk of 2 x 256 images
+    per epoch) too. In float32 the two would part by more than float rounding: compile reorders
+    sums, the nets amplify it (5e-4 of the weights after the warm-up epoch on the CPU) and a
+    sample at the selection threshold flips (7% of a robust epoch's loss); in float64 the
+    compiled pack is the eager one to 1e-14 on the CPU."""
+    from act.pack.run import build, pack_of, read_pack, train_pack_epoch
     from tests.support.tiny import TINY, tiny_data
 
-    def pack(name: str, *settings: str) -> list[Path]:
-        """The two runs' folders after `act train --pack` (batches of 32: chunks of 256 and 144)."""
+    def pack(name: str, stack: contextlib.ExitStack, *settings: str):
+        """The two runs (batches of 32: chunks of 256 and 144) and their pack."""
         runs = [{"overrides": [*TINY, f"data.root={tiny_data(tmp)}", "run.device=cuda", "run.amp=off",
                                "optim.batch_size=32", "run.progress=false", "run.plots=false", *settings,
                                f"run.seed={seed}", f"run.out_dir={tmp / name}", f"run.name=run{seed}"]}
                 for seed in (0, 1)]
         (tmp / f"{name}.yaml").write_text(json.dumps({"runs": runs}))  # JSON is YAML
-        train_pack(tmp / f"{name}.yaml", out=io.StringIO())
-        return [tmp / name / f"run{seed}" for seed in (0, 1)]
+        members = [build(e, stack, io.StringIO()) for e in read_pack(tmp / f"{name}.yaml")]
+        return members, pack_of(members, 0)
 
-    eager = pack("eager", "run.compile=false", "run.cuda_graph=false")
-    graphed = pack("graphed", "run.compile=true", "run.cuda_graph=true")
-    for a, b in zip(eager, graphed):
-        x, y = ([json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()] for d in (a, b))
-        assert len(x) == len(y) == 3
-        for u, v in zip(x, y):
-            assert u["samples_seen"] == v["samples_seen"]
-            for key in ("rtm_loss", "ntm_loss"):
-                assert math.isclose(u[key], v[key], rel_tol=1e-4), (b.name, u["epoch"], key, u[key], v[key])
-        modes = json.loads((b / "summary.json").read_text())["cuda_graph"]
-        assert {k: modes.get(k) for k in ("warmup", "robust", "views.pack.both")} == \
-               {"warmup": "graph", "robust": "graph", "views.pack.both": "graph"}, modes
-        u, v = checkpoint.load(a / "checkpoint.pt"), checkpoint.load(b / "checkpoint.pt")
-        for net in ("rtm", "ntm"):
-            for k in u[net]:
-                torch.testing.assert_close(u[net][k].float(), v[net][k].float(), rtol=1e-4, atol=1e-5,
-                                           msg=f"{b.name} {net}.{k}")
+    with float64(), contextlib.ExitStack() as stack:
+        eager_runs, eager = pack("eager", stack, "run.compile=false", "run.cuda_graph=false")
+        graphed_runs, graphed = pack("graphed", stack, "run.compile=true", "run.cuda_graph=true")
+        for epoch in range(3):
+            a = train_pack_epoch(eager, eager_runs, epoch, False)
+            b = train_pack_epoch(graphed, graphed_runs, epoch, False)
+            for k, (u, v) in enumerate(zip(a, b, strict=True)):
+                assert u["samples_seen"] == v["samples_seen"] == 400, (k, epoch, u["samples_seen"], v["samples_seen"])
+                assert u["selected_frac"] == v["selected_frac"], (k, epoch, u["selected_frac"], v["selected_frac"])
+                for key in ("rtm_loss", "ntm_loss"):
+                    assert math.isclose(u[key], v[key], rel_tol=1e-6), (k, epoch, key, u[key], v[key])
+            for net in ("rtm", "ntm"):
+                x, y = (getattr(p.ctx, net).state_dict() for p in (eager, graphed))
+                for key in x:
+                    torch.testing.assert_close(x[key], y[key], rtol=1e-6, atol=1e-9, msg=f"{net}.{key}, epoch {epoch}")
+    modes = {phase: step.mode for phase, step in graphed.steps.items()}
+    assert modes == {"warmup": "graph", "robust": "graph"}, modes
+    compiled = {phase: step.compile_mode for phase, step in graphed.steps.items()}
+    assert set(compiled.values()) == {"compiled"}, compiled
+    for member in graphed_runs:
+        views = member.run.pipeline.view_graphs()
+        assert views.get("views.pack.both") == "graph", views
 
 
 def run_check(name: str, tmp: Path) -> None:
