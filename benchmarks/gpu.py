@@ -1,71 +1,87 @@
 """Everything a first GPU session needs to know, in one budgeted command.
 
     pip install --no-deps --no-build-isolation -e .    # on the GPU machine
-    python -m benchmarks.gpu [--budget-s 480] [--out DIR] [--train 50000] [--test 10000]
+    python -m benchmarks.gpu --budget-s 400            # under a hard limit of about 540 s
+    python -m benchmarks.gpu --budget-s 400 --plan     # what that budget admits, run nothing
     python -m benchmarks.gpu --smoke                   # on the CPU: checks the command
 
-Parts, most important first; each runs only if its estimate fits in what is left of the budget
-(GPU time), and the record is rewritten after each, so a killed run keeps what it measured. The
-budget decides which parts start; a part may end past it by its own length, so under a hard
-limit of L seconds give `--budget-s` about L - 120:
-1. cuda_tests: `pytest -m cuda` (ops on CUDA = CPU byte for byte, graph replay = eager step,
-   no host sync over a graphed epoch, a resumed graphed run).
-2. capture_race: the `reference` pipeline with 4 workers (a pin-memory thread making CUDA calls)
-   and run.cuda_graph=true, a warm-up and a robust epoch: capture must not race the loader.
-3. syncs: a graphed robust epoch (tensor pipeline) under `torch.cuda.set_sync_debug_mode("warn")`:
-   the synchronising calls of the training steps (goal 0), of the statistics read (1 expected)
-   and of the evaluation, with where the first ones come from.
-4. kernels: a profiler census of the top kernels by GPU time over graphed robust steps.
-5. step_alone: `benchmarks.step` (the fused step on device-resident batches, no pipeline).
-6. pipeline_alone: the tensor pipeline's batches (both views), images/s.
-7. epochs: CIFAR-100N-shaped runs (random uint8 data, sevencnn, batch 128, tensor pipeline, real
-   AutoAugment strong view), each variant a fresh run of a warm-up and two robust epochs:
-   eager / compile / graph / compile + graph; the last robust epoch, train and test apart,
-   with the GPU utilisation nvidia-smi sampled during the run.
-8. packed_epochs: packs of 1, 3 and 9 runs (act train --pack) against the same runs one after
-   another: each pack's robust epoch beside K times one run's alone.
-It prints what it skipped and why. Writes benchmarks/results/gpu-<device>-<date>.json and
-prints the epochs against the public code (BASELINES.md: 27 s per epoch on an H100).
-`--smoke` runs on the CPU, tiny sizes and tinycnn, the parts that can run there (capture_race
-and syncs without capture or sync counting), names the parts that need CUDA, and writes its
-record where --out says; its figures mean nothing.
+The budget (seconds) counts from the start of the process, imports and CUDA start included.
+Parts run in this order, each only if its estimate fits in what is left (a part that does not fit
+is skipped and a later, shorter one may still run); a part may end past the budget by its own
+overrun, so under a hard limit of L seconds give `--budget-s` about L - 120:
+1. epochs.<variant>: CIFAR-100N-shaped runs (random uint8 data, sevencnn, batch 128, the tensor
+   pipeline with the real AutoAugment strong view), one fresh run per variant, in the order
+   compile+graph, eager, graph, compile: a warm-up epoch and a robust one (compile and capture
+   happen there), then a timed robust epoch, train and test apart, with the GPU utilisation
+   nvidia-smi sampled during that epoch only.
+2. syncs: graphed robust steps under `torch.cuda.set_sync_debug_mode("warn")`: the synchronising
+   calls of the training steps (goal 0), of the statistics read (1 expected) and of the
+   evaluation, with where the first ones come from.
+3. kernels: a profiler census of the top kernels by GPU time over graphed robust steps.
+4. cuda_checks: tests/cuda_checks.py (no pytest needed), each check in a process of its own under
+   a time limit the budget sets; a check that hangs is recorded as hung and the next one runs.
+5. capture_race: the `reference` pipeline with 4 workers (a pin-memory thread making CUDA calls)
+   and run.cuda_graph=true: capture must not race the loader.
+6. step_alone: `benchmarks.step` (the fused step on device-resident batches, no pipeline).
+7. pipeline_alone: the tensor pipeline's batches (both views), images/s.
+8. packed_epochs: benchmarks/packs.py (K runs one after another, K processes at once, a pack of K).
+
+Every part trains on one data size (--train, the memory bank's length) with a cap on its steps
+where it needs fewer, so the step compiles to the same shapes and torch's compile caches serve the
+later parts. Each part, each epoch variant and each pack size is printed and recorded the moment it
+ends, in benchmarks/results/gpu-<device>-<UTC date and time>.json (written whole each time,
+atomically), so a run killed at its time limit keeps everything it measured. The end prints the
+epochs against the public code (BASELINES.md: 27 s per robust epoch on an H100).
+
+`--smoke` runs on the CPU at tiny sizes with tinycnn, the parts that can run there (the eager
+epoch variant; syncs and capture_race without capture or sync counting), names the parts that
+need CUDA, and writes its record where --out says; its figures mean nothing.
 """
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import json
-import re
-import subprocess
-import sys
-import tempfile
 import time
-import warnings
-from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable
 
-import torch
+STARTED = time.monotonic()  # the budget counts from here: imports and CUDA start are GPU time too
 
-from act.config import load_config
-from act.run.build import prepare
-from act.run.loop import loop, train_batches, train_epoch
-from act.step import engine
-from act.step.graphs import failure_text
-from benchmarks.epoch_time import UtilisationSampler
-from benchmarks.pipelines import device_name, measure, random_cifar
-from benchmarks.record import command_line, commit, write_record
+import argparse  # noqa: E402 - after the clock starts
+import json  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+from collections import Counter  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from itertools import islice  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable  # noqa: E402
 
+import torch  # noqa: E402
+
+from act.config import load_config  # noqa: E402
+from act.run.build import Run, prepare  # noqa: E402
+from act.run.loop import begin_epoch, train_batches, train_epoch  # noqa: E402
+from act.run.records import graph_modes  # noqa: E402
+from act.step import engine  # noqa: E402
+from act.step.graphs import failure_text  # noqa: E402
+from benchmarks.epoch_time import UtilisationSampler  # noqa: E402
+from benchmarks.pipelines import device_name, measure, random_cifar  # noqa: E402
+from benchmarks.record import command_line, commit, write_record  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 PUBLIC = {"H100": 27.0, "RTX 3090": 40.0}  # seconds per robust epoch of the public code (BASELINES.md)
-VARIANTS = {
-    "eager": ("run.compile=false", "run.cuda_graph=false"),
-    "compile": ("run.compile=true", "run.cuda_graph=false"),
-    "graph": ("run.compile=false", "run.cuda_graph=true"),
+VARIANTS = {  # in the order they run: what the command exists for first
     "compile+graph": ("run.compile=true", "run.cuda_graph=true"),
+    "eager": ("run.compile=false", "run.cuda_graph=false"),
+    "graph": ("run.compile=false", "run.cuda_graph=true"),
+    "compile": ("run.compile=true", "run.cuda_graph=false"),
 }
+STARTUP_S = 30.0  # imports, CUDA start and the first random data set, on a GPU host (what --plan assumes)
+CAPPED_STEPS = 20  # steps per phase where a part only needs the step compiled and captured
+CHECK_LIMIT_S = 120.0  # the longest one CUDA check may take before it counts as hung
+MIN_CHECK_S = 10.0  # a check is not started with less than this left of the budget
 
 
 @dataclass
@@ -85,36 +101,96 @@ class Setting:
         return self.device == "cuda"
 
 
-def cifar_run(s: Setting, *overrides: str, train: int | None = None, pipeline: str = "tensor"):
-    """A CIFAR-100N-shaped run on random data: one warm-up epoch, then robust ones."""
+class Budget:
+    """Seconds left of the budget, on `clock` (time.monotonic; tests give a fake one), counted
+    from `start`; the parts left out for lack of them."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, start: float | None = None):
+        self.clock = clock
+        self.end = (clock() if start is None else start) + seconds
+        self.skipped: list[str] = []
+
+    def left(self) -> float:
+        return self.end - self.clock()
+
+    def fits(self, name: str, estimate: float) -> bool:
+        if self.left() >= estimate:
+            return True
+        self.skipped.append(f"{name}: about {estimate:.0f} s needed, {max(0.0, self.left()):.0f} s left")
+        print(f"skipped {self.skipped[-1]}", flush=True)
+        return False
+
+
+@dataclass
+class Session:
+    """One run of the command: its setting, budget, the result so far and where it is recorded."""
+
+    s: Setting
+    budget: Budget
+    result: dict
+    path: Path
+    argv: list[str] | None = None
+    check_timeout: Callable[[], float] = field(default=lambda: CHECK_LIMIT_S)
+
+    def save(self, key: str, value) -> None:
+        """`value` under `key` in the result, and the record rewritten: nothing measured is lost."""
+        self.result[key] = value
+        self.record()
+
+    def record(self) -> None:
+        header = ("date", "commit", "torch", "device")
+        write_record(self.path, "gpu", {k: v for k, v in self.result.items() if k not in header},
+                     command_line("benchmarks.gpu", self.argv),
+                     {"train": self.s.train, "test": self.s.test, "variants": self.s.variants, "model": self.s.model},
+                     self.result["device"])
+
+
+def cifar_run(s: Setting, *overrides: str, pipeline: str = "tensor") -> Run:
+    """A CIFAR-100N-shaped run on random data (s.train images, the size every part uses): one
+    warm-up epoch, then robust ones."""
     cfg = load_config(None, ["data.name=cifar100n", "data.root=random", f"model.name={s.model}",
                              f"run.device={s.device}", "optim.batch_size=128", "optim.warmup_epochs=1",
                              "optim.epochs=3", "optim.lr_decay=cosine:1,5e-4,3", f"pipeline.name={pipeline}",
                              "run.progress=false", f"run.out_dir={tempfile.mkdtemp(dir=s.scratch)}", *overrides])
-    return prepare(cfg, source=random_cifar(train or s.train, s.test, classes=100))
+    return prepare(cfg, source=random_cifar(s.train, s.test, classes=100))
 
 
-def cuda_tests(s: Setting) -> dict:
-    """`pytest -m cuda` in a subprocess: its summary line and exit code."""
-    if importlib.util.find_spec("pytest") is None:
-        return {"exit_code": None, "summary": "not run: pytest is not installed"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider"],
-                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
-    lines = [line for line in proc.stdout.splitlines() if re.search(r"\d+ (passed|failed|skipped|error)", line)]
-    print(proc.stdout[-3000:] if proc.returncode else (lines[-1] if lines else proc.stdout[-500:]))
-    return {"exit_code": proc.returncode, "summary": lines[-1] if lines else None,
-            "failures": [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))][:20]}
+def run_steps(run: Run, epoch: int, steps: int | None) -> None:
+    """The first `steps` steps of `epoch` (all of them with None), without its test pass."""
+    step = begin_epoch(run, epoch)
+    for batch in islice(train_batches(run, epoch), steps):
+        step(batch, run.stats)
 
 
-def capture_race(s: Setting) -> dict:
-    """Two epochs of the reference pipeline with 4 workers and CUDA graphs required (true): a
-    capture that races the pin-memory thread stops the run with one line."""
-    graphs = "run.cuda_graph=true" if s.cuda else "run.cuda_graph=auto"
-    run = cifar_run(s, graphs, "pipeline.workers=4", "optim.epochs=2", train=min(s.train, 4096),
-                    pipeline="reference")
-    with open(Path(run.dir) / "console.txt", "w") as console:
-        summary = loop(run, out=console)
-    return {"epochs": summary["epochs"], "cuda_graph": summary["cuda_graph"], "workers": 4}
+def warm(run: Run, steps: int = CAPPED_STEPS) -> None:
+    """The first steps of the warm-up epoch and of the first robust one: each phase compiled and captured."""
+    for epoch in (0, 1):
+        run_steps(run, epoch, steps)
+
+
+def time_variant(session: Session, name: str) -> dict:
+    """One fresh run of the variant: the warm-up epoch and a robust one (compile, capture), then a
+    robust epoch timed, with the GPU utilisation sampled over that epoch alone."""
+    s = session.s
+    run = cifar_run(s, *VARIANTS[name])
+    start = time.perf_counter()
+    first = [train_epoch(run, epoch, False) for epoch in (0, 1)]
+    sampler = UtilisationSampler() if s.cuda else None
+    if sampler:
+        sampler.start()
+    last = train_epoch(run, 2, False)
+    if sampler:
+        sampler.stopped.set()
+        sampler.join(timeout=10)
+    timed = {"variant": name, "robust_epoch_seconds": last["epoch_seconds"], "train_seconds": last["train_seconds"],
+             "test_seconds": last["epoch_seconds"] - last["train_seconds"], "images_per_s": last["images_per_s"],
+             "warmup_epoch_seconds": first[0]["epoch_seconds"],
+             "first_robust_epoch_seconds": first[1]["epoch_seconds"], "wall_seconds": time.perf_counter() - start,
+             "gpu_util_mean": sampler.mean() if sampler else None,
+             "gpu_util_samples": len(sampler.samples) if sampler else 0, "rtm_test_acc": last["rtm_test_acc"],
+             "cuda_graph": graph_modes(run), "compiled": engine.compile_modes(run.steps)}
+    print_variant(timed)
+    return timed
 
 
 def sync_warnings(fn: Callable[[], object]) -> tuple[int, Counter]:
@@ -134,32 +210,29 @@ def sync_warnings(fn: Callable[[], object]) -> tuple[int, Counter]:
     return len(syncs), Counter(f"{Path(w.filename).name}:{w.lineno}" for w in syncs)
 
 
-def syncs(s: Setting) -> dict:
-    """A graphed robust epoch's synchronising calls: steps, statistics read, evaluation apart."""
-    run = cifar_run(s, "run.cuda_graph=true" if s.cuda else "run.cuda_graph=auto", train=min(s.train, 10240))
-    for epoch in (0, 1):  # warm-up epoch, first robust epoch (capture)
-        train_epoch(run, epoch, False)
-    engine.set_lrs(run.ctx, run.rtm_plan[2], run.ntm_plan[2])
-    run.ctx.set_epoch(2)
-    run.stats.reset()
-    step = run.steps["robust"]
-    steps, where = sync_warnings(lambda: [step(b, run.stats) for b in train_batches(run, 2)])
+def syncs(session: Session, steps: int = 50) -> dict:
+    """`steps` graphed robust steps' synchronising calls; the statistics read and evaluation apart."""
+    s = session.s
+    run = cifar_run(s, "run.cuda_graph=true" if s.cuda else "run.cuda_graph=auto")
+    warm(run)
+    step = begin_epoch(run, 2)
+    batches = islice(train_batches(run, 2), steps)
+    counted, where = sync_warnings(lambda: [step(b, run.stats) for b in batches])
     read, _ = sync_warnings(run.stats.read)
     evaluate, _ = sync_warnings(lambda: engine.evaluate([run.ctx.rtm, run.ctx.ntm], run.pipeline.test_batches(),
                                                         run.ctx.amp_dtype))
-    return {"counted": s.cuda, "train_steps": steps, "stats_read": read, "evaluate": evaluate,
+    return {"counted": s.cuda, "steps": steps, "train_steps": counted, "stats_read": read, "evaluate": evaluate,
             "where": dict(where.most_common(8)), "step_mode": step.mode, "views": run.pipeline.view_graphs()}
 
 
-def kernels(s: Setting, steps: int = 40) -> dict:
+def kernels(session: Session, steps: int = 40) -> dict:
     """The top kernels by GPU time over `steps` graphed robust steps (batches made outside the profile)."""
     from torch.profiler import ProfilerActivity, profile
 
-    run = cifar_run(s, "run.cuda_graph=true", train=min(s.train, 10240))
-    for epoch in (0, 1):
-        train_epoch(run, epoch, False)
-    batches = [b for _, b in zip(range(steps), run.pipeline.train_batches(2, strong=True))]
-    step = run.steps["robust"]
+    run = cifar_run(session.s, "run.cuda_graph=true")
+    warm(run)
+    step = begin_epoch(run, 2)
+    batches = list(islice(train_batches(run, 2), steps))
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         for batch in batches:
@@ -168,136 +241,173 @@ def kernels(s: Setting, steps: int = 40) -> dict:
     events = [e for e in prof.key_averages() if e.device_time_total > 0]
     events.sort(key=lambda e: e.device_time_total, reverse=True)
     total = sum(e.device_time_total for e in events)
-    return {"steps": len(batches), "gpu_ms_per_step": total / 1000 / max(1, len(batches)),
+    return {"steps": len(batches), "step_mode": step.mode, "gpu_ms_per_step": total / 1000 / max(1, len(batches)),
             "top": [{"kernel": e.key[:120], "gpu_ms": e.device_time_total / 1000, "calls": e.count,
                      "share": e.device_time_total / total if total else None} for e in events[:15]]}
 
 
-def step_alone(s: Setting) -> dict:
+def check_names() -> list[str]:
+    from tests.cuda_checks import CHECKS
+
+    return list(CHECKS)
+
+
+def check_command(name: str, scratch: str) -> list[str]:
+    return [sys.executable, "-m", "tests.cuda_checks", name, tempfile.mkdtemp(dir=scratch)]
+
+
+def run_check(name: str, timeout: float, scratch: str) -> dict:
+    """One CUDA check in a process of its own: passed, failed (with its error) or hung (no result
+    within `timeout` seconds: the process is killed and the command goes on)."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(check_command(name, scratch), capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"result": "hung", "seconds": time.perf_counter() - start,
+                "error": f"no result within {timeout:.0f} s; the check was killed"}
+    seconds = time.perf_counter() - start
+    if proc.returncode == 0:
+        return {"result": "passed", "seconds": seconds}
+    lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+    return {"result": "failed", "seconds": seconds, "exit_code": proc.returncode, "error": lines[-1] if lines else "",
+            "tail": lines[-15:]}
+
+
+def cuda_checks(session: Session) -> dict:
+    """tests/cuda_checks.py, each check under min(its limit, what is left of the budget)."""
+    out: dict[str, dict] = {}
+    for name in check_names():
+        left = session.budget.left()
+        if left < MIN_CHECK_S:
+            out[name] = {"result": "not run", "error": f"{max(0.0, left):.0f} s of the budget left"}
+            continue
+        out[name] = run_check(name, min(session.check_timeout(), left), session.s.scratch)
+        print(f"  {name}: {out[name]['result']} ({out[name]['seconds']:.0f} s)"
+              + (f": {out[name]['error']}" if "error" in out[name] else ""), flush=True)
+        session.save("cuda_checks", out)
+    return out
+
+
+def capture_race(session: Session) -> dict:
+    """Steps of the reference pipeline with 4 workers and CUDA graphs required (true), capture
+    included: a capture that races the pin-memory thread stops the run with one line."""
+    s = session.s
+    run = cifar_run(s, "run.cuda_graph=true" if s.cuda else "run.cuda_graph=auto", "pipeline.workers=4",
+                    pipeline="reference")
+    warm(run)
+    return {"steps_per_phase": CAPPED_STEPS, "cuda_graph": graph_modes(run), "workers": 4}
+
+
+def step_alone(session: Session) -> dict:
     from benchmarks import step
 
-    report = step.main(["--device", s.device, "--model", s.model, "--steps", "10" if s.smoke else "100",
-                        "--equiv-steps", "0", "--samples", str(s.train)])
+    s = session.s
+    steps = ["--steps", "3", "--warmup-steps", "1"] if s.smoke else ["--steps", "100"]
+    report = step.main(["--device", s.device, "--model", s.model, *steps, "--equiv-steps", "0",
+                        "--samples", str(s.train)])
     return {"results": report["results"]}
 
 
-def pipeline_alone(s: Setting) -> dict:
+def pipeline_alone(session: Session) -> dict:
+    s = session.s
     return measure("tensor", random_cifar(s.train, s.test, classes=100), torch.device(s.device), 128,
                    batches=10 if s.smoke else 300, warmup=2 if s.smoke else 20, workers=0)
 
 
-def time_variant(s: Setting, name: str) -> dict:
-    """One fresh run of the variant: a warm-up epoch and two robust ones; the last robust epoch timed."""
-    run = cifar_run(s, *VARIANTS[name])
-    sampler = UtilisationSampler() if s.cuda else None
-    if sampler:
-        sampler.start()
-    start = time.perf_counter()
-    with open(Path(run.dir) / "console.txt", "w") as console:
-        summary = loop(run, out=console)
-    wall = time.perf_counter() - start
-    if sampler:
-        sampler.stopped.set()
-    last = run.history[-1]
-    return {"variant": name, "robust_epoch_seconds": last["epoch_seconds"], "train_seconds": last["train_seconds"],
-            "test_seconds": last["epoch_seconds"] - last["train_seconds"], "images_per_s": last["images_per_s"],
-            "warmup_epoch_seconds": run.history[0]["epoch_seconds"],
-            "first_robust_epoch_seconds": run.history[1]["epoch_seconds"], "wall_seconds": wall,
-            "gpu_util_mean": sampler.mean() if sampler else None, "rtm_test_acc": last["rtm_test_acc"],
-            "cuda_graph": summary["cuda_graph"]}
+def packed_epochs(session: Session) -> dict:
+    from benchmarks.packs import packed_epochs as measure_packs
 
-
-def epochs(s: Setting, budget: "Budget") -> list[dict]:
-    out = []
-    for name in s.variants:
-        if not budget.fits(f"epochs.{name}", 75 if s.cuda else 5):
-            continue
-        print(f"timing {name} ...", flush=True)
-        out.append(guarded(lambda: time_variant(s, name)))
-    return out
-
-
-def packed_epochs(s: Setting, packs: tuple[int, ...] | None = None) -> dict:
-    """Packs of K runs (act train --pack; seeds 0..K-1 on random CIFAR-100N-shaped arrays, the model
-    at batch 128, compile and graphs as run.*=auto decides) against the same runs one after another:
-    each pack's last robust epoch beside K times one run's alone (one run measured: the K runs
-    alone differ only in seed, so each costs the same)."""
-    import numpy as np
-    import yaml
-
-    from act.pack.run import train_pack
-
-    packs = packs or ((1, 2) if s.smoke else (1, 3, 9))
-    from act.run.loop import train
-
-    rng = np.random.default_rng(0)
-    data = Path(tempfile.mkdtemp(dir=s.scratch)) / "cifar.npz"
-    labels = [np.arange(n) % 100 for n in (s.train, s.test)]  # every class present
-    np.savez(data, x=rng.integers(0, 256, (s.train, 32, 32, 3), dtype=np.uint8), y=rng.permutation(labels[0]),
-             x_test=rng.integers(0, 256, (s.test, 32, 32, 3), dtype=np.uint8), y_test=rng.permutation(labels[1]))
-    base = ["data.name=arrays", f"data.root={data}", f"model.name={s.model}", f"run.device={s.device}",
-            "optim.batch_size=128", "optim.warmup_epochs=1", "optim.epochs=3", "optim.lr_decay=cosine:1,5e-4,3",
-            "run.progress=false", "run.plots=false"]
-    out = Path(tempfile.mkdtemp(dir=s.scratch))
-
-    def last_robust(folder: Path) -> float:
-        return json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])["epoch_seconds"]
-
-    with open(out / "console.txt", "w") as console:
-        train(load_config(None, [*base, f"run.out_dir={out}", "run.name=alone"]), out=console)
-        alone = last_robust(out / "alone")
-        result = {"alone_robust_epoch_s": alone, "packs": []}
-        for k in packs:
-            runs = [{"overrides": [*base, f"run.seed={i}", f"run.out_dir={out}", f"run.name=pack{k}-{i}"]}
-                    for i in range(k)]
-            (out / f"pack{k}.yaml").write_text(yaml.safe_dump({"runs": runs}))
-            start = time.perf_counter()
-            train_pack(out / f"pack{k}.yaml", out=console)
-            epoch = max(last_robust(out / f"pack{k}-{i}") for i in range(k))
-            result["packs"].append({"k": k, "robust_epoch_s": epoch, "one_after_another_s": k * alone,
-                                    "speedup": k * alone / epoch if epoch else None,
-                                    "wall_s": time.perf_counter() - start})
-            print(f"  pack of {k}: {epoch:.2f} s per robust epoch; alone one after another {k * alone:.2f} s",
-                  flush=True)
-    return result
+    return measure_packs(session.s, lambda partial: session.save("packed_epochs", partial))
 
 
 @dataclass
 class Part:
     name: str
-    run: Callable
-    estimate_s: float  # on an H100 at full size
+    run: Callable[[Session], object]
+    estimate_s: float  # on an H100 at full size, compile included where the part compiles
     cuda_only: bool = False
+    cpu_estimate_s: float = 5.0  # --smoke
 
 
+def variant_part(name: str, estimate_s: float) -> Part:
+    return Part(f"epochs.{name}", lambda session: time_variant(session, name), estimate_s)
+
+
+# Estimates: never measured yet on a GPU; the first compile of both nets' two phases is the
+# largest (30-60 s each on a GPU host), later compiling parts hit torch's caches.
 PARTS = [
-    Part("cuda_tests", cuda_tests, 150, cuda_only=True),
-    Part("capture_race", capture_race, 75),  # compile (run.compile=auto) of two phases, then capture
-    Part("syncs", syncs, 60),
-    Part("kernels", kernels, 60, cuda_only=True),
+    variant_part("compile+graph", 150),
+    variant_part("eager", 60),
+    variant_part("graph", 60),
+    variant_part("compile", 75),
+    Part("syncs", syncs, 40),
+    Part("kernels", kernels, 40, cuda_only=True),
+    Part("cuda_checks", cuda_checks, 150, cuda_only=True),
+    Part("capture_race", capture_race, 60),
     Part("step_alone", step_alone, 60),
     Part("pipeline_alone", pipeline_alone, 20),
-]
-LATE_PARTS = [  # after the epoch variants: what a first contact needs less
-    Part("packed_epochs", packed_epochs, 150),
+    Part("packed_epochs", packed_epochs, 180),
 ]
 
 
-class Budget:
-    """Seconds left of the budget, and the parts left out for lack of them."""
+def applicable(s: Setting, skip_checks: bool) -> list[tuple[Part, str | None]]:
+    """Each part with the reason it cannot run here (None: it can)."""
+    out = []
+    for part in PARTS:
+        why = None
+        if part.name.startswith("epochs.") and part.name.removeprefix("epochs.") not in s.variants:
+            continue
+        if part.cuda_only and not s.cuda:
+            why = "needs CUDA"
+        elif part.name == "cuda_checks" and skip_checks:
+            why = "--skip-checks"
+        out.append((part, why))
+    return out
 
-    def __init__(self, seconds: float):
-        self.end, self.skipped = time.perf_counter() + seconds, []
 
-    def left(self) -> float:
-        return self.end - time.perf_counter()
+def estimate(part: Part, s: Setting) -> float:
+    return part.estimate_s if s.cuda else part.cpu_estimate_s
 
-    def fits(self, name: str, estimate: float) -> bool:
-        if self.left() >= estimate:
-            return True
-        self.skipped.append(f"{name}: about {estimate:.0f} s needed, {max(0.0, self.left()):.0f} s left")
-        print(f"skipped {self.skipped[-1]}", flush=True)
-        return False
+
+def plan(s: Setting, budget_s: float, skip_checks: bool, startup_s: float) -> list[tuple[str, float, str | None]]:
+    """(part, estimate, None if the budget admits it else why not), in the order they run, when
+    the start takes `startup_s` and every part takes its estimate."""
+    left, out = budget_s - startup_s, []
+    for part, why in applicable(s, skip_checks):
+        seconds = estimate(part, s)
+        if why is None and seconds > left:
+            why = f"about {seconds:.0f} s needed, {max(0.0, left):.0f} s left"
+        if why is None:
+            left -= seconds
+        out.append((part.name, seconds, why))
+    return out
+
+
+def print_plan(rows: list[tuple[str, float, str | None]], budget_s: float, startup_s: float) -> None:
+    print(f"budget {budget_s:.0f} s, of which about {startup_s:.0f} s imports and CUDA start; in order:")
+    for name, seconds, why in rows:
+        note = "" if why is None else f"  ({why})"
+        print(f"  {'runs' if why is None else 'skips':5} {name:22} ~{seconds:4.0f} s{note}")
+    admitted = sum(seconds for _, seconds, why in rows if why is None)
+    print(f"estimated total {startup_s + admitted:.0f} s")
+
+
+def run_parts(session: Session, skip_checks: bool) -> None:
+    """Each applicable part in order, when its estimate fits; each recorded the moment it ends."""
+    s, budget = session.s, session.budget
+    for part, why in applicable(s, skip_checks):
+        if why is not None:
+            budget.skipped.append(f"{part.name}: {why}")
+            continue
+        if not budget.fits(part.name, estimate(part, s)):
+            continue
+        print(f"{part.name} ...", flush=True)
+        value = guarded(lambda: part.run(session))
+        if part.name.startswith("epochs."):
+            session.result["epochs"].append(value)
+            session.record()
+        else:
+            session.save(part.name, value)
 
 
 def guarded(fn: Callable[[], object]) -> object:
@@ -309,78 +419,102 @@ def guarded(fn: Callable[[], object]) -> object:
         return {"error": failure_text(exc)}
 
 
+def print_variant(v: dict) -> None:
+    util = "" if v["gpu_util_mean"] is None else f", GPU {v['gpu_util_mean']:.0f}% busy"
+    print(f"  {v['variant']}: robust epoch {v['robust_epoch_seconds']:.2f} s (train {v['train_seconds']:.2f} s, "
+          f"test {v['test_seconds']:.2f} s, {v['images_per_s']:.0f} img/s{util})", flush=True)
+
+
 def print_table(result: dict) -> None:
     print(f"\n{result['device']} | torch {result['torch']} | {result['train']} train / {result['test']} test images")
-    if result["epochs"]:
+    timed = [v for v in result["epochs"] if "robust_epoch_seconds" in v]
+    if timed:
         print(f"{'variant':>14} {'epoch s':>8} {'train s':>8} {'test s':>7} {'img/s':>8} {'GPU %':>6}")
-    for v in result["epochs"]:
-        if "error" in v:
-            continue
+    for v in timed:
         util = "-" if v["gpu_util_mean"] is None else f"{v['gpu_util_mean']:.0f}"
         print(f"{v['variant']:>14} {v['robust_epoch_seconds']:8.2f} {v['train_seconds']:8.2f} {v['test_seconds']:7.2f} "
               f"{v['images_per_s']:8.0f} {util:>6}")
-    timed = [v["robust_epoch_seconds"] for v in result["epochs"] if "error" not in v]
-    for device, seconds in PUBLIC.items() if result["cuda"] and timed else ():
-        print(f"public ACT code on an {device}: {seconds:.0f} s per epoch -> best here {min(timed):.2f} s "
-              f"({seconds / min(timed):.1f}x; CIFAR-100 has 50,000 images: compare full-size runs only)")
+    best = min((v["robust_epoch_seconds"] for v in timed), default=None)
+    for device, seconds in PUBLIC.items() if result["cuda"] and best else ():
+        print(f"public ACT code on an {device}: {seconds:.0f} s per epoch -> best here {best:.2f} s "
+              f"({seconds / best:.1f}x; CIFAR-100 has 50,000 images: compare full-size runs only)")
     if result["skipped"]:
         print("skipped: " + "; ".join(result["skipped"]))
 
 
-def main(argv: list[str] | None = None) -> dict:
+def record_path(out: str, device: str, date: str) -> Path:
+    """gpu-<device>-<UTC date and time>.json: a later run never overwrites an earlier one's record."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", device).strip("-").lower()
+    return Path(out) / f"gpu-{slug}-{date.replace(':', '').replace('+0000', 'Z')}.json"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget-s", type=float, default=480.0, help="GPU seconds for all parts (default 480)")
+    parser.add_argument("--budget-s", type=float, default=480.0,
+                        help="seconds for the whole command, imports and CUDA start included (default 480)")
+    parser.add_argument("--plan", action="store_true", help="print the parts the budget admits, in order, and exit")
     parser.add_argument("--train", type=int, default=50_000, help="training images (CIFAR-100 has 50,000)")
     parser.add_argument("--test", type=int, default=10_000)
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ", ".join(VARIANTS))
-    parser.add_argument("--skip-tests", action="store_true", help="do not run pytest -m cuda")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of " + ", ".join(VARIANTS) + " (they run in this order)")
+    parser.add_argument("--skip-checks", action="store_true", help="do not run the CUDA checks")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU: checks the command, not speed")
     parser.add_argument("--out", default=str(RESULTS), help="folder of the JSON record")
     args = parser.parse_args(argv)
-    cuda = torch.cuda.is_available()
-    if not cuda and not args.smoke:
-        parser.error("no CUDA device here: this command measures a GPU (use --smoke to check it on the CPU)")
     unknown = [v for v in args.variants.split(",") if v not in VARIANTS]
     if unknown:
         parser.error(f"--variants: {', '.join(unknown)} not among {', '.join(VARIANTS)}")
-    device = "cuda" if cuda and not args.smoke else "cpu"
-    variants = args.variants.split(",") if device == "cuda" else ["eager"]  # capture and compile need a GPU here
-    s = Setting(device=device, train=512 if args.smoke else args.train, test=256 if args.smoke else args.test,
-                model="tinycnn" if args.smoke else "sevencnn", smoke=args.smoke,
-                scratch=tempfile.mkdtemp(prefix="act-gpu-"), variants=variants)
-    budget = Budget(args.budget_s)
-    result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "commit": commit(),
-              "device": device_name(torch.device(device)), "cuda": s.cuda, "torch": torch.__version__,
+    if not args.plan and not args.smoke and not torch.cuda.is_available():
+        parser.error("no CUDA device here: this command measures a GPU (use --smoke to check it on the CPU, "
+                     "--plan to see what a budget admits)")
+    return args
+
+
+def setting(args: argparse.Namespace) -> Setting:
+    device = "cpu" if args.smoke else "cuda"
+    wanted = args.variants.split(",")
+    variants = [v for v in VARIANTS if v in wanted] if device == "cuda" else ["eager"]  # compile, capture: GPU
+    return Setting(device=device, train=256 if args.smoke else args.train, test=128 if args.smoke else args.test,
+                   model="tinycnn" if args.smoke else "sevencnn", smoke=args.smoke,
+                   scratch=tempfile.mkdtemp(prefix="act-gpu-"), variants=variants)
+
+
+def allow_recompiles(limit: int = 64) -> None:
+    """Many runs in one process: a run alone compiles each phase once, but if a later part's
+    guards failed, dynamo's default limit of 8 compiles per function would make it run eagerly
+    without a word, and a 'compile' variant would time the eager step."""
+    import torch._dynamo.config as dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):  # both names in torch 2.11 and 2.14; older ones: the second
+        if hasattr(dynamo, name):
+            setattr(dynamo, name, max(limit, getattr(dynamo, name)))
+            return
+
+
+def main(argv: list[str] | None = None, clock: Callable[[], float] = time.monotonic,
+         started: float | None = None) -> dict:
+    args = parse_args(argv)
+    s = setting(args)
+    allow_recompiles()
+    if args.plan:
+        rows = plan(s, args.budget_s, args.skip_checks, STARTUP_S if s.cuda else 0.0)
+        print_plan(rows, args.budget_s, STARTUP_S if s.cuda else 0.0)
+        return {"plan": rows}
+    if started is None and clock is time.monotonic:
+        started = STARTED
+    budget = Budget(args.budget_s, clock, started)
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    device = device_name(torch.device(s.device))
+    result = {"date": date, "commit": commit(), "device": device, "cuda": s.cuda, "torch": torch.__version__,
               "train": s.train, "test": s.test, "budget_s": args.budget_s, "skipped": budget.skipped, "epochs": []}
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", result["device"]).strip("-").lower()
-    path = Path(args.out) / f"gpu-{slug}-{result['date'][:10]}.json"
-    for part in PARTS:
-        if part.cuda_only and not s.cuda:
-            budget.skipped.append(f"{part.name}: needs CUDA")
-            continue
-        if part.name == "cuda_tests" and args.skip_tests:
-            budget.skipped.append("cuda_tests: --skip-tests")
-            continue
-        if budget.fits(part.name, part.estimate_s if s.cuda else 5):
-            print(f"{part.name} ...", flush=True)
-            result[part.name] = guarded(lambda: part.run(s))
-            record(path, result, argv, s)
-    result["epochs"] = epochs(s, budget)
-    record(path, result, argv, s)
-    for part in LATE_PARTS:
-        if budget.fits(part.name, part.estimate_s if s.cuda else 5):
-            print(f"{part.name} ...", flush=True)
-            result[part.name] = guarded(lambda: part.run(s))
-            record(path, result, argv, s)
+    session = Session(s, budget, result, record_path(args.out, device, date), argv)
+    print(f"{device} | torch {torch.__version__} | {budget.left():.0f} s of the budget left after the start",
+          flush=True)
+    run_parts(session, args.skip_checks)
+    session.record()
     print_table(result)
-    print(f"written to {path}")
+    print(f"written to {session.path}")
     return result
-
-
-def record(path: Path, result: dict, argv: list[str] | None, s: Setting) -> None:
-    header = ("date", "commit", "torch", "device")
-    write_record(path, "gpu", {k: v for k, v in result.items() if k not in header}, command_line("benchmarks.gpu", argv),
-                 {"train": s.train, "test": s.test, "variants": s.variants, "model": s.model}, result["device"])
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from act.run.folder import atomic_write
+
 
 def commit() -> str | None:
     """The short hash of the checked-out commit, None outside a git checkout."""
@@ -49,7 +51,8 @@ def make_record(kind: str, figures: Any, command: str, config: Any = None, devic
 
 def write_record(path: str | Path, kind: str, figures: Any, command: str, config: Any = None,
                  device: str | None = None) -> dict:
-    """Write the record of `figures` to `path` (a .jsonl file gets it appended as one line)."""
+    """Write the record of `figures` to `path` (a .jsonl file gets it appended as one line; any
+    other file is replaced whole, atomically: a reader or a kill never leaves half a record)."""
     path = Path(path)
     record = make_record(kind, figures, command, config, device)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,5 +60,6 @@ def write_record(path: str | Path, kind: str, figures: Any, command: str, config
         with path.open("a") as f:
             f.write(json.dumps(record) + "\n")
     else:
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        text = json.dumps(record, indent=2) + "\n"
+        atomic_write(path, lambda tmp: tmp.write_text(text))
     return record
