@@ -221,3 +221,12 @@ def test_a_failed_capture_under_cuda_graph_true_stops_with_one_line(tmp_path):
         train_epoch(run, 0, False)
     message = str(caught.value)
     assert "\n" not in message and message.startswith("run.cuda_graph=true: capturing the warmup step failed")
+
+
+def test_an_eager_graph_replays_a_function_that_returns_none_beside_tensors():
+    calls = iter([torch.ones(2), torch.full((2,), 3.0)])
+    graph = graphs.EagerGraph(lambda: (next(calls), None), graphs.CaptureStream(torch.device("cpu")))
+    graph.replay()
+    first = graph.outputs[0]
+    graph.replay()  # copied into the first run's tensors; the None stays None
+    assert graph.outputs[0] is first and first.tolist() == [3.0, 3.0] and graph.outputs[1] is None

@@ -133,7 +133,8 @@ class EagerGraph:
             self.outputs = out
             return
         for static, new in zip(tree_flatten(self.outputs)[0], tree_flatten(out)[0]):
-            static.copy_(new)
+            if static is not None:  # a pass that builds no strong view returns (weak, None)
+                static.copy_(new)
 
 
 GraphType = Callable[[Callable[[], Any], CaptureStream], "Graph | EagerGraph"]
