@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn as nn
 import torch.nn.functional as F
 
-from act.models import register
+from act.models.registry import register
 
 
 class BasicBlock(nn.Module):

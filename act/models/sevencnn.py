@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from act.errors import ActError
-from act.models import register
+from act.models.registry import register
 
 
 def conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:

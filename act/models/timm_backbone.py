@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from act.errors import ActError
-from act.models import read_state_dict, shorten
+from act.models.weights import read_state_dict, shorten
 
 
 def create_timm(name: str, num_classes: int, in_channels: int, pretrained: str | None) -> nn.Module:

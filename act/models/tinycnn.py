@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from act.models import register
+from act.models.registry import register
 
 
 class TinyCNN(nn.Module):
