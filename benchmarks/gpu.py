@@ -64,7 +64,7 @@ from act.run.build import Run, prepare  # noqa: E402
 from act.run.loop import begin_epoch, train_batches, train_epoch  # noqa: E402
 from act.run.records import graph_modes  # noqa: E402
 from act.step import engine  # noqa: E402
-from act.step.graphs import failure_text  # noqa: E402
+from act.graphs import failure_text  # noqa: E402
 from benchmarks.epoch_time import UtilisationSampler  # noqa: E402
 from benchmarks.pipelines import device_name, measure, random_cifar  # noqa: E402
 from benchmarks.record import command_line, commit, write_record  # noqa: E402

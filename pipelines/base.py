@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from act.datasets.base import Source
-from act.step.graphs import Replayed, passes_tried
+from act.graphs import Replayed, passes_tried
 from pipelines.ops.masked import use_static
 from pipelines.ops.policy import DRAWS
 from pipelines.ops.slot import Draws, apply_draws
@@ -101,14 +101,14 @@ class Pipeline(ABC):
 
     def replayed(self, apply: Callable) -> Replayed | Callable:
         """`apply` (a static-shape view pass) captured as a CUDA graph per full batch or chunk
-        (act/step/graphs.py `Replayed`: an eager twin off CUDA, so the CPU tests walk the same path), or
+        (act/graphs.py `Replayed`: an eager twin off CUDA, so the CPU tests walk the same path), or
         `apply` itself on the picked-samples path and without `graphs` (run.cuda_graph=false)."""
         if not self.static or not self.graphs:
             return apply
         return Replayed(apply, self.device, strict=self.graphs_strict)
 
     def view_graphs(self) -> dict[str, str]:
-        """How each view pass captured as a CUDA graph ran (act/step/graphs.py `Replayed.mode`), by name."""
+        """How each view pass captured as a CUDA graph ran (act/graphs.py `Replayed.mode`), by name."""
         return passes_tried({"views.strong": self.strong_graph})
 
     @abstractmethod

@@ -14,7 +14,7 @@ most one pixel of crop range). Each graph (train with or without the strong view
 built once: the crop positions and flips are drawn here, seeded by (run seed, epoch), and fed
 with the files, so a resumed run draws the same crops (DALI's own RandAugment of the variant
 draws its ops itself). The public policy's apply pass is captured as a CUDA graph per full
-batch (act/step/graphs.py `Replayed`), its draws eager and seeded; warm-up epochs, whose loss reads no
+batch (act/graphs.py `Replayed`), its draws eager and seeded; warm-up epochs, whose loss reads no
 strong view, run the graph without it. Outputs are bound to torch's current stream (no host
 sync). Under DDP each process reads its part of the epoch (`Pipeline.rank_order`, pipelines/shard.py).
 """

@@ -24,7 +24,7 @@ import torch
 
 from act.datasets.base import Source
 from act.errors import ActError
-from act.step.graphs import passes_tried
+from act.graphs import passes_tried
 from pipelines.base import Batch, Pipeline
 from pipelines.ops.weak import crop_at, flip_where
 from pipelines.ops.policy import DRAWS, POLICIES
@@ -56,7 +56,7 @@ class TensorPipeline(Pipeline):
         self.train_images = to_device_uint8(source.train.images, self.device)
         self.test_images = to_device_uint8(source.test.images, self.device)
         # The apply pass of a full chunk, with and without the strong view, each one CUDA graph
-        # replayed per chunk on CUDA (act/step/graphs.py); the draws stay eager and seeded.
+        # replayed per chunk on CUDA (act/graphs.py); the draws stay eager and seeded.
         self.chunk_views = {want: self.replayed(self.apply_views) for want in (False, True)}
         self.pack: PackViews | None = None  # the views of the pack this run trains in (act/pack/run.py)
 

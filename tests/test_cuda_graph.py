@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from act import graphs
 from act.errors import ActError
 from act.method.registry import phase_losses, spec_of
 from act.run.loop import loop, train_epoch
-from act.step import engine, graphs
+from act.step import engine
 from benchmarks.recorder import OpRecorder
 from support.tiny import tiny_config, tiny_run, without_timing
 

@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from act import graphs
 from act.errors import ActError
 from act.method.registry import spec_of
 from act.run.loop import loop, train_epoch
-from act.step import engine, graphs
+from act.step import engine
 from support.tiny import tiny_run, without_timing
 from test_cuda_graph import FailingCapture
 

@@ -1,7 +1,7 @@
 """The views on a GPU: built only in the epochs that read them, applied by one capturable pass per
 chunk (or batch) replayed as a CUDA graph, and handed to the device without blocking copies.
 
-On the CPU `act.step.graphs.EagerGraph` stands in for the CUDA graph (same static buffers, capture and
+On the CPU `act.graphs.EagerGraph` stands in for the CUDA graph (same static buffers, capture and
 replay), and the op and copy recorders of benchmarks/recorder.py see what would stall a GPU.
 """
 import importlib.util
@@ -12,8 +12,8 @@ import pytest
 import torch
 from support.datafactory import array_source
 
+from act import graphs
 from act.run.loop import train_batches
-from act.step import graphs
 from benchmarks.recorder import CopyRecorder, OpRecorder
 from pipelines import build_pipeline
 from pipelines.ops.policy import DRAWS, POLICIES

@@ -3,7 +3,7 @@
 The maths is act/method/functions.py; this module arranges it for speed: both nets, one
 backward over L_rtm + L_ntm and both fused SGD updates, with no host sync and static shapes
 (`build_steps`: compiled, and on CUDA captured as one graph per phase by `PhaseStep` through
-act/step/graphs.py). Batch-level means go through act/step/batch.py (one process or DDP).
+act/graphs.py). Batch-level means go through act/step/batch.py (one process or DDP).
 README: *The step*.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from act.errors import ActError
+from act.graphs import (CaptureStream, Graph, GraphType, capture, failure_text, from_compile, graph_type,
+                        no_host_sync)
 from act.method import functions as M
 from act.step.batch import OneProcess, Ranks, means
-from act.errors import ActError
-from act.step.graphs import (CaptureStream, Graph, GraphType, capture, failure_text, from_compile, graph_type,
-                             no_host_sync)
 
 # The epoch statistics, in the order of EpochStats.totals.
 STAT_NAMES = ("samples", "selected", "selected_clean", "clean", "mining_steps", "steps",
@@ -232,7 +232,7 @@ class PhaseStep:
     """The step of one phase: compiled losses (when asked), backward and both updates.
 
     With `cuda_graph`, full batches are copied into static buffers and the step is replayed
-    as one CUDA graph from them (act/step/graphs.py: warm-up steps and capture on the step's own
+    as one CUDA graph from them (act/graphs.py: warm-up steps and capture on the step's own
     stream, thread-local capture errors); `static_inputs` alone runs the same capturable step
     eagerly from those buffers (what the CPU tests check). Any other batch size (the epoch's
     last batch) runs eagerly from the batch itself.
@@ -413,7 +413,7 @@ def compile_modes(steps: dict[str, PhaseStep]) -> dict[str, str]:
 def capture_step(ctx: StepContext, losses: Callable, static, stats: EpochStats, stream: CaptureStream,
                  graphs: GraphType = Graph, strict: bool = False, what: str = "the step"):
     """Capture losses, backward and both updates from `static` as one graph: (graph, None), or
-    (None, the error) when capture fails (act/step/graphs.py `capture`).
+    (None, the error) when capture fails (act/graphs.py `capture`).
 
     Gradients are set to None inside the captured function, so the captured backward writes (not
     accumulates) them into the graph's pool; every replay then recomputes them from the static

@@ -1,4 +1,5 @@
-"""CUDA graphs, captured the one way every part of act captures them (the step, the views).
+"""CUDA graphs, captured the one way every part of act captures them (the step, the views): here,
+below both act/step/ and pipelines/, so that each imports it downward.
 
 Rules of capture (torch/cuda/graphs.py and the CUDA graphs notes of PyTorch):
 - `capture_error_mode="thread_local"`: the loaders' own threads (the reference pipeline's
