@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from act.errors import ActError
+from act.errors import ActError, Terminated
 
 EXAMPLES = """examples:
   act train                                         the embedded demo: digits, 40% symmetric noise, tinycnn, CPU
@@ -114,10 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
 # where a folder is expected): one line naming the path. Any other OSError is a bug: traceback.
 USER_OS_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
                   errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EIO}
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, a scheduler ending a job): stops the command as Ctrl-C does, saying the same."""
 
 
 def terminate(signum, frame) -> None:

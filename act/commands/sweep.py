@@ -17,7 +17,7 @@ from collections import deque
 from pathlib import Path
 
 from act.config import Config
-from act.errors import ActError
+from act.errors import ActError, Terminated
 from act.run.folder import write_text
 from act.sweep.executors import PACKS, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
 from act.sweep.spec import RECORD, RUNS, Sweep, check_cells, open_folder, read_record, read_sweep
@@ -183,9 +183,7 @@ class Controller:
                         self.tell(cell.name, self.read(cell.name), ended=True)
                 self.draw()
                 time.sleep(self.executor.poll_seconds)
-        except KeyboardInterrupt as exc:  # Ctrl-C reached the runs too; SIGTERM (cli.Terminated) only this process
-            from act.commands.cli import Terminated
-
+        except KeyboardInterrupt as exc:  # Ctrl-C reached the runs too; SIGTERM (Terminated) only this process
             what = self.executor.stop(grace=0.0 if isinstance(exc, Terminated) else 3.0)
             raise type(exc)(f"{what}; the same command continues the sweep (`act sweep --status {self.out}` "
                             f"shows where its runs are)") from None
