@@ -20,10 +20,10 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 from support.tiny import tiny_data
 
-from act import models
 from act.config import load_config
 from act.datasets import read_source
 from act.errors import ActError
+from act.models.registry import register
 from act.run import loop as training
 from act.run.build import prepare
 from act.step import distributed
@@ -40,7 +40,7 @@ EXACT = ("samples_seen", "selected_frac", "mining", "sel_precision", "sel_recall
 TIMING = ("epoch_seconds", "train_seconds", "images_per_s")
 
 
-@models.register("nobn")
+@register("nobn")
 def no_batch_norm(num_classes: int, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """A small net without batch norm: DDP then computes what one process computes, up to the
     order of float sums, which makes a tight comparison possible."""
