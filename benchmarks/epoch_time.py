@@ -36,6 +36,7 @@ from act.config import load_config
 from act.errors import ActError
 from act.run import loop as training
 from act.run.build import prepare
+from act.run.runtime import decide
 from act.step import distributed, engine
 from benchmarks.pipelines import device_name, random_cifar
 from benchmarks.record import command_line, commit, write_record
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.root:
         num_classes = {"cifar10n": 10}.get(cfg.data.name, 100)
         source = random_cifar(classes=num_classes, size=args.image_size)
-    run = prepare(cfg, source=source)
+    run = prepare(cfg, decide(cfg), source=source)
     sampler = UtilisationSampler() if run.device.type == "cuda" else None
     if sampler:
         sampler.start()
@@ -149,7 +150,7 @@ def sync_bn_step_ms(config: str, overrides: list[str], source, steps: int = 20) 
     for setting in ("false", "true"):
         cfg = load_config(config, [*overrides, f"run.sync_bn={setting}"])
         try:
-            run = prepare(cfg, source=source)
+            run = prepare(cfg, decide(cfg), source=source)
         except ActError as exc:
             out[setting], out["note"] = None, f"{out['note']}; run.sync_bn={setting}: {exc}"
             continue

@@ -60,11 +60,12 @@ from typing import Callable  # noqa: E402
 import torch  # noqa: E402
 
 from act.config import load_config  # noqa: E402
+from act.graphs import failure_text  # noqa: E402
 from act.run.build import Run, prepare  # noqa: E402
 from act.run.loop import begin_epoch, train_batches, train_epoch  # noqa: E402
 from act.run.records import graph_modes  # noqa: E402
+from act.run.runtime import decide  # noqa: E402
 from act.step import engine  # noqa: E402
-from act.graphs import failure_text  # noqa: E402
 from benchmarks.epoch_time import UtilisationSampler  # noqa: E402
 from benchmarks.pipelines import device_name, measure, random_cifar  # noqa: E402
 from benchmarks.record import command_line, commit, write_record  # noqa: E402
@@ -152,7 +153,7 @@ def cifar_run(s: Setting, *overrides: str, pipeline: str = "tensor") -> Run:
                              f"run.device={s.device}", "optim.batch_size=128", "optim.warmup_epochs=1",
                              "optim.epochs=3", "optim.lr_decay=cosine:1,5e-4,3", f"pipeline.name={pipeline}",
                              "run.progress=false", f"run.out_dir={tempfile.mkdtemp(dir=s.scratch)}", *overrides])
-    return prepare(cfg, source=random_cifar(s.train, s.test, classes=100))
+    return prepare(cfg, decide(cfg), source=random_cifar(s.train, s.test, classes=100))
 
 
 def run_steps(run: Run, epoch: int, steps: int | None) -> None:

@@ -2,7 +2,7 @@
 
     python -m benchmarks.gpu_proxy [--json OUT] [--quick] [--no-compile]
 
-No GPU needed. The CUDA code paths (`prepare(..., cuda_paths=True)`: the capturable step from
+No GPU needed. The CUDA code paths (`decide(cfg, cuda_paths=True)`: the capturable step from
 static buffers, fused SGD on device learning rates; the static strong view) run on the CPU, and
 `benchmarks/recorder.py` counts their aten ops. Printed and written to --json:
 - syncs: host-sync ops (value reads, value-dependent shapes, tensors from Python data) per
@@ -46,6 +46,7 @@ from act.config import load_config
 from act.datasets.converted import read_converted
 from act.method.registry import phase_losses
 from act.run.build import prepare
+from act.run.runtime import decide
 from act.pack import step as packed
 from act.step import engine
 from benchmarks.pipelines import device_name, random_cifar, synthetic_files
@@ -67,7 +68,7 @@ def cifar_run(model: str, train: int = 1024, warmup_epochs: int = 1):
     cfg = load_config(None, ["data.name=cifar100n", "data.root=random", f"model.name={model}", "run.device=cpu",
                              f"optim.batch_size={BATCH}", f"optim.warmup_epochs={warmup_epochs}",
                              f"run.out_dir={tempfile.mkdtemp(prefix='act-proxy-')}", "pipeline.name=tensor"])
-    return prepare(cfg, run_dir=Path(cfg.run.out_dir), source=random_cifar(train, 256, CLASSES), cuda_paths=True)
+    return prepare(cfg, decide(cfg, cuda_paths=True), run_dir=Path(cfg.run.out_dir), source=random_cifar(train, 256, CLASSES))
 
 
 def recorded(fn, *args) -> Record:

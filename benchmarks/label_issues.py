@@ -27,6 +27,7 @@ from act.datasets import read_source
 from act.datasets.base import Source, Split
 from act.run import loop as training
 from act.run.build import prepare
+from act.run.runtime import decide
 from act.run.folder import taken
 from benchmarks.record import command_line, machine, write_record
 
@@ -55,7 +56,7 @@ def fold_probabilities(noisy: np.ndarray, folds: int, out: Path) -> np.ndarray:
                       mean=source.mean, std=source.std)
         # The labels given are already the noisy ones: no noise on top.
         cfg = load_config(None, [f"run.out_dir={out}", f"run.name=fold{k}", "data.noise.type=none", *COMMON])
-        run = prepare(cfg, source=fold)
+        run = prepare(cfg, decide(cfg), source=fold)
         with run.folder.held(taken):
             training.loop(run, out=open("/dev/null", "w"))
         run.ctx.rtm.eval()

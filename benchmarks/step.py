@@ -29,7 +29,7 @@ import torch.nn as nn
 from act.config import Config
 from act.models import create_model
 from act.run.build import step_context
-from act.run.runtime import Environment, resolve
+from act.run.runtime import decide
 from act.step import engine
 from benchmarks.naive_step import NaiveACT
 from benchmarks.record import command_line, write_record
@@ -100,7 +100,7 @@ def fused_context(rtm: nn.Module, ntm: nn.Module, noisy: torch.Tensor, num_class
     cfg.optim.lr, cfg.optim.lr1, cfg.method.tau, cfg.method.ablation.mining = LR, LR1, tau, mine
     cfg.run.amp = "auto" if amp else "off"
     cfg.run.device = str(device)
-    return step_context(cfg, resolve(cfg, Environment.read()), rtm, ntm, noisy, num_classes)
+    return step_context(cfg, decide(cfg), rtm, ntm, noisy, num_classes)
 
 
 def naive_runner(setup: Setup) -> tuple[Callable[[Batch], object], Callable[[Batch], Batch]]:

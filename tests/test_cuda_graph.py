@@ -1,6 +1,6 @@
 """The capturable step (run.cuda_graph): proven on the CPU by running the CUDA code paths there.
 
-`prepare(..., cuda_paths=True)` builds what a GPU run uses: full batches copied into static
+`prepare` on `decide(cfg, cuda_paths=True)` builds what a GPU run uses: full batches copied into static
 buffers, fused SGD reading 0-d device learning rates, autocast without its cache, one
 statistics vector for the whole run. Run eagerly it must equal the plain CPU step bit for bit, and no op of
 it may make the host wait for the device. The tests marked `cuda` capture and replay for real.

@@ -26,6 +26,7 @@ from act.errors import ActError
 from act.models.registry import register
 from act.run import loop as training
 from act.run.build import prepare
+from act.run.runtime import decide
 from act.step import distributed
 from pipelines import build_pipeline
 
@@ -70,7 +71,7 @@ def run_epochs(rank: int, size: int, port: int, root: str, model: str, out: str)
         os.environ.update(rank_env(rank, size, port))
     cfg = load_config(None, [*RUN, f"data.root={root}"])
     cfg.model.name = model  # a test-only model: the config's validation knows the shipped names only
-    run = prepare(cfg, run_dir=Path(out))
+    run = prepare(cfg, decide(cfg), run_dir=Path(out))
     records = []
     for epoch in range(cfg.optim.epochs):
         records.append(training.train_epoch(run, epoch, False))

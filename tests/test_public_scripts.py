@@ -19,6 +19,7 @@ from act.errors import ActError
 from act.method import functions as M
 from act.run import loop as training
 from act.run.build import prepare
+from act.run.runtime import decide
 from pipelines.reference import open_image
 
 CPU = ["run.device=cpu", "run.progress=false", "run.threads=1", "run.plots=false", "pipeline.workers=0"]
@@ -48,7 +49,7 @@ def test_a_200_output_head_spreads_the_smoothing_over_the_99_unused_outputs(tmp_
         cfg = load_config(None, ["data.name=arrays", f"data.root={root}", "model.name=tinycnn",
                                  f"model.num_outputs={outputs}", "method.label_smoothing=0.35",
                                  f"run.out_dir={tmp_path / outputs}", *CPU])
-        run = prepare(cfg)
+        run = prepare(cfg, decide(cfg))
         batch = next(iter(run.pipeline.train_batches(0)))
         target = smoothed_targets(run.ctx.rtm(batch.weak), batch.label, 0.35)
         widths[outputs] = (target.shape[1], run.ctx.bank.ema.shape[1])
@@ -90,7 +91,7 @@ def test_a_head_with_more_outputs_than_classes_trains_and_never_suggests_an_unus
 def test_fewer_outputs_than_classes_are_refused(tmp_path):
     cfg = load_config(None, [f"run.out_dir={tmp_path}", "model.num_outputs=5", *CPU])
     with pytest.raises(ActError, match="model.num_outputs=5 is below the 10 classes of digits"):
-        prepare(cfg)
+        prepare(cfg, decide(cfg))
 
 
 @pytest.mark.parametrize("value, bound", [(1, ">= 2"), (65537, "<= 65536")])
@@ -104,7 +105,7 @@ def test_the_food101n_config_builds_the_public_200_output_head(tmp_path):
     cfg = load_config("configs/food101n.yaml", [f"data.root={root}", "model.name=tinycnn", "model.pretrained=none",
                                                 "data.image_size=8", f"run.out_dir={tmp_path / 'runs'}", *CPU])
     assert cfg.model.num_outputs == 200
-    run = prepare(cfg)
+    run = prepare(cfg, decide(cfg))
     images, _ = next(iter(run.pipeline.test_batches()))
     assert run.ctx.rtm(images).shape[1] == 200 and run.pipeline.source.num_classes == 2
 

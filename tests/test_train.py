@@ -490,10 +490,11 @@ def test_a_named_folder_holding_other_files_is_left_alone(tmp_path):
 def test_the_data_limits_cut_a_source_given_to_prepare_too(tmp_path):
     """Benchmarks hand prepare a Source of their own; data.train_limit / test_limit still hold."""
     from act.run.build import prepare
+    from act.run.runtime import decide
     from support.datafactory import array_source
 
     cfg = load_config(None, ["data.train_limit=50", "data.test_limit=20", "run.threads=1"])
-    run = prepare(cfg, run_dir=tmp_path, source=array_source(n=120, size=8, channels=1, n_test=40))
+    run = prepare(cfg, decide(cfg), run_dir=tmp_path, source=array_source(n=120, size=8, channels=1, n_test=40))
     assert (len(run.pipeline.source.train), len(run.pipeline.source.test)) == (50, 20)
     assert len(run.pipeline.noisy) == 50 and run.pipeline.steps_per_epoch() == 1
 

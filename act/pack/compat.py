@@ -41,7 +41,7 @@ def fp16_here(cfg: Config) -> bool:
     from act.run import runtime
 
     try:
-        return runtime.resolve(cfg, runtime.Environment.read()).grad_scaler
+        return runtime.decide(cfg).grad_scaler
     except ActError:  # refused on this machine for another reason, said where the run starts
         return False
 

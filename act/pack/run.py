@@ -35,13 +35,13 @@ from pathlib import Path
 
 import torch
 
-from act.config import Config, load_config, read_yaml
+from act.config import Config, load_config, override, read_yaml
 from act.errors import ActError
 from act.method import registry as methods
 from act.pack.compat import OWN, first_difference, pack_key, why_alone
 from act.pack.models import stack_images
 from act.pack.step import PackStats, pack_contexts, packed_losses, stack_batches, unpack_run
-from act.run import checkpoint
+from act.run import checkpoint, runtime
 from act.run.build import Run, check_weights, has_batch_norm, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CONFIG, RunFolder, release, taken
@@ -168,11 +168,12 @@ def build(e: Entry, stack: contextlib.ExitStack, out) -> Member:
     (its folder held already) restored from its checkpoint."""
     if e.resume is None:
         check_weights(e.cfg)
-        run = prepare(e.cfg)  # makes and locks the folder, as `act train` does
+        run = prepare(e.cfg, runtime.decide(e.cfg))  # makes and locks the folder, as `act train` does
         stack.enter_context(run.folder.held(taken))
         admit(run)
     else:
-        run = reopen(distributed.World(), RunFolder(e.dir), e.resume, out)
+        folder = RunFolder(e.dir)
+        run = reopen(runtime.decide(override(folder.config(), e.resume)), folder, e.resume, out)
     run.rng = checkpoint.rng_state()  # its own, before the next run's build draws
     outputs = Outputs(run.dir, run.cfg, run.runtime.plots)
     return Member(run, outputs, run.start_epoch - 1 if run.start_epoch else None)

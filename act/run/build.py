@@ -23,7 +23,6 @@ from act.method import registry as methods
 from act.method.lr import build_lr_plan, build_ntm_plan
 from act.method.noise import corrupt, noise_report, transition_matrix
 from act.models import NO_WEIGHTS, create_model
-from act.run import runtime
 from act.run.folder import RunFolder
 from act.run.records import noise_settings
 from act.run.runtime import Runtime
@@ -60,19 +59,17 @@ class Run:
         return RunFolder(self.dir)
 
 
-def prepare(cfg: Config, run_dir: Path | None = None, source: Source | None = None,
-            cuda_paths: bool | None = None, weights: bool = True) -> Run:
+def prepare(cfg: Config, rt: Runtime, run_dir: Path | None = None, source: Source | None = None,
+            weights: bool = True) -> Run:
     """Build data, noise, pipeline, networks and optimisers; write the run's inputs into a new
     run folder unless `run_dir` (a resumed run's) is given. `weights=False` leaves
     model.pretrained unread (a resume whose checkpoint holds the nets: the file may be gone).
 
-    How it runs on this machine is decided first, once (`runtime.resolve`: every `auto`, every
-    refusal that depends on the machine). `source` replaces reading the data of the config
-    (benchmarks on synthetic data). `cuda_paths` (default: on for CUDA) picks the code the GPU
-    runs: the capturable step from static buffers, autocast without its cache, the static strong
-    view. The tests and the GPU proxy benchmark force it on the CPU to prove that code there."""
-    rt = runtime.resolve(cfg, runtime.Environment.read(), cuda_paths)
-    world = distributed.join(cfg.run)
+    How it runs on this machine was decided before, once: `rt` (act/run/runtime.py `decide`: every
+    `auto`, every refusal that depends on the machine); its processes join here unless they have.
+    `source` replaces reading the data of the config (benchmarks on synthetic data)."""
+    world = rt.world
+    distributed.join(world, rt.device, cfg.run.dist_timeout)
     device, cuda_paths = rt.torch_device, rt.cuda_paths
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)

@@ -18,13 +18,15 @@ from pathlib import Path
 from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, override, to_dict
 from act.errors import ActError
 from act.method import registry as methods
-from act.run import checkpoint
+from act.run import checkpoint, runtime
 from act.run.build import Run, check_trainable, check_weights, has_batch_norm, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CHECKPOINT, CONFIG, LABELS, RunFolder, taken
 from act.run.outputs import Outputs
 from act.run.records import epoch_record, graph_modes, summarise
+from act.run.runtime import Runtime
 from act.step import distributed, engine
+
 
 def phase_of(cfg: Config, epoch: int) -> str:
     return methods.spec_of(cfg.method.name).phase(epoch, cfg.optim.warmup_epochs)
@@ -152,10 +154,12 @@ def train(cfg: Config, out=None) -> dict:
     """A new run from `cfg`; its folder is locked (RunFolder.create) until the run ends."""
     out = sys.stdout if out is None else out  # the stdout of the call, not of the import
     check_weights(cfg)
-    world = distributed.join(cfg.run)
+    rt = runtime.decide(cfg)
+    world = rt.world
+    distributed.join(world, rt.device, cfg.run.dist_timeout)
     with distributed.explain_lost(world, cfg.run.dist_timeout,
                                   lambda: ("before training", "no epoch is checkpointed: start the run again")):
-        run = prepare(cfg)
+        run = prepare(cfg, rt)
     with run.folder.held(taken):  # rank 0 holds it from `prepare` on (RunFolder.create)
         with distributed.explain_lost(world, cfg.run.dist_timeout, lambda: ("before training", saved_text(run, None))):
             admit(run)
@@ -208,29 +212,32 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, out=None) ->
         if key not in RESUME_OVERRIDABLE + DATA_PLACES:  # moved data: the fingerprint checks they are the same
             raise ActError(f"{key} cannot change when resuming (it would change the experiment); "
                            f"allowed: {', '.join(RESUME_OVERRIDABLE + DATA_PLACES)}")
-    settings = override(folder.config(), overrides).run
-    world = distributed.join(settings)
+    cfg = override(folder.config(), overrides)
+    rt = runtime.decide(cfg)  # once, before the processes join on it
+    world = rt.world
+    distributed.join(world, rt.device, cfg.run.dist_timeout)
     untouched = f"{folder.path} is as it was: continue with {distributed.resume_command(world, folder.path)}"
-    with distributed.explain_lost(world, settings.dist_timeout, lambda: ("before training", untouched)):
+    with distributed.explain_lost(world, cfg.run.dist_timeout, lambda: ("before training", untouched)):
         with folder.held(lambda take: distributed.on_main(world, take)):  # rank 0 alone writes; its refusal reaches all
-            summary = loop(reopen(world, folder, overrides, out), out)
+            summary = loop(reopen(rt, folder, overrides, out), out)
     distributed.leave(world)
     return summary
 
 
-def reopen(world: distributed.World, folder: RunFolder, overrides: list[str] | None, out) -> Run:
-    """The run of a folder this process holds, rebuilt and restored from its checkpoint, ready to
-    train its next epoch (checked as `resume` promises: config record, epochs, labels, data)."""
+def reopen(rt: Runtime, folder: RunFolder, overrides: list[str] | None, out) -> Run:
+    """The run of a folder this process holds, rebuilt on the Runtime `rt` and restored from its
+    checkpoint, ready to train its next epoch (checked as `resume` promises: config record, epochs,
+    labels, data)."""
     cfg, run_dir, path = override(folder.config(), overrides), folder.path, folder / CHECKPOINT
     state = folder.checkpoint()
     if state is not None:  # first: an edited config.yaml would otherwise read as changed labels or data
         checkpoint.check_experiment(state, cfg, path)
-        distributed.check_world(world, state, path)  # before prepare's advice on the batch size
+        distributed.check_world(rt.world, state, path)  # before prepare's advice on the batch size
     done = state["epoch"] + 1 if state else 0
     if cfg.optim.epochs < done:
         raise ActError(f"optim.epochs={cfg.optim.epochs} is below the {done} epochs run {run_dir} has completed; "
                        f"give optim.epochs >= {done}")
-    run = prepare(cfg, run_dir, weights=state is None)  # a checkpoint holds the weights: model.pretrained unread
+    run = prepare(cfg, rt, run_dir, weights=state is None)  # a checkpoint holds the weights: model.pretrained unread
     out = distributed.console(run.world, out)
     source, noisy = run.pipeline.source, run.pipeline.noisy
     if (folder / LABELS).exists():

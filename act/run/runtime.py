@@ -3,10 +3,12 @@
 `resolve(cfg, env)` turns the config's settings and the machine (`Environment`: CUDA devices,
 bf16, the torchrun processes, CPU cores, matplotlib, DALI, a terminal) into one frozen
 `Runtime`: device, AMP and its grad scaler, compile and its mode, CUDA graphs, the static (GPU)
-code paths, sync batch norm, pipeline and workers, threads, progress bar, plots. It raises every
-refusal that depends on the machine, before any data is read. `prepare` (act/run/build.py) builds
-the run from it, and `summary.json` records it whole (`runtime`). tests/test_runtime.py is its
-table of (setting, machine) -> decision.
+code paths, sync batch norm, pipeline and workers, threads, progress bar, plots, and the torchrun
+processes (`World`). It raises every refusal that depends on the machine, before any data is read.
+`decide(cfg)` reads this machine and resolves, once, before anything else reads it: the processes
+join with it (act/step/distributed.py `join`), `prepare` (act/run/build.py) builds the run from it,
+and `summary.json` records it whole (`runtime`). tests/test_runtime.py is its table of (setting,
+machine) -> decision.
 """
 from __future__ import annotations
 
@@ -68,8 +70,7 @@ class Runtime:
     threads: int  # CPU threads torch uses
     progress: bool
     plots: bool
-    world_size: int = 1
-    rank: int = 0
+    world: World = World()  # this process among the run's processes (the Environment's)
 
     @property
     def torch_device(self) -> torch.device:
@@ -80,12 +81,20 @@ class Runtime:
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.amp)
 
     def record(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every decision, the world as its size and this process's rank."""
+        decisions = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "world"}
+        return {**decisions, "world_size": self.world.size, "rank": self.world.rank}
+
+
+def decide(cfg: Config, cuda_paths: bool | None = None) -> Runtime:
+    """The Runtime of `cfg` on this machine, read here (`resolve` says what `cuda_paths` does)."""
+    return resolve(cfg, Environment.read(), cuda_paths)
 
 
 def resolve(cfg: Config, env: Environment, cuda_paths: bool | None = None) -> Runtime:
     """The Runtime of `cfg` on `env`. `cuda_paths` forces the GPU's code paths on or off (the
-    tests and the GPU proxy run them on the CPU); None: on for CUDA."""
+    capturable step from static buffers, autocast without its cache, the static strong view: the
+    tests and the GPU proxy run them on the CPU to prove that code there); None: on for CUDA."""
     r, world = cfg.run, env.world
     device = resolve_device(r.device, env)
     cuda = device.startswith("cuda")
@@ -101,7 +110,7 @@ def resolve(cfg: Config, env: Environment, cuda_paths: bool | None = None) -> Ru
         workers=cfg.pipeline.workers if cfg.pipeline.workers >= 0 else min(8, env.cpus),
         threads=r.threads or env.threads,
         progress=(r.progress == "true" or (r.progress == "auto" and env.terminal)) and world.main,
-        plots=resolve_plots(r.plots, env.matplotlib), world_size=world.size, rank=world.rank)
+        plots=resolve_plots(r.plots, env.matplotlib), world=world)
 
 
 def resolve_device(name: str, env: Environment) -> str:

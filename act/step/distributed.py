@@ -44,7 +44,7 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
-from act.config import Config, RunConfig
+from act.config import Config
 from act.errors import ActError
 from act.method.functions import Bank
 from act.step import engine
@@ -85,21 +85,17 @@ def world_from_env() -> World:
                  int(os.environ.get("LOCAL_WORLD_SIZE", str(size))))
 
 
-def join(run: RunConfig) -> World:
-    """The processes of this run; with more than one, the process group (created by the first call;
-    later calls return the same world), on NCCL when the run's device is CUDA (act/run/runtime.py)."""
-    world = world_from_env()
+def join(world: World, device: str, timeout: int) -> None:
+    """With more than one process, their process group (made by the first call), on NCCL when the
+    run's device is CUDA: `world` and `device` as the run's Runtime decided them (act/run/runtime.py),
+    `timeout` run.dist_timeout."""
     if world.size == 1 or dist.is_initialized():
-        return world
-    from act.run.runtime import Environment, resolve_device
-
-    device = resolve_device(run.device, Environment(cuda_devices=torch.cuda.device_count(), world=world))
+        return
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.set_device(world.local_rank)
-    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=run.dist_timeout))
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=timeout))
     signal.signal(signal.SIGTERM, on_sigterm)
-    return world
 
 
 def leave(world: World) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from act.config import load_config
 from act.run.build import prepare
+from act.run.runtime import decide
 
 # 400 images in batches of 64: six full batches (the static path) and a last one of 16 (eager).
 TINY = ["data.name=arrays", "model.name=tinycnn", "optim.warmup_epochs=1", "optim.epochs=3", "run.device=cpu",
@@ -36,7 +37,8 @@ def tiny_config(tmp_path: Path, *overrides: str):
 
 
 def tiny_run(tmp_path: Path, cuda_paths: bool, *overrides: str):
-    return prepare(tiny_config(tmp_path, *overrides), run_dir=tmp_path, cuda_paths=cuda_paths)
+    cfg = tiny_config(tmp_path, *overrides)
+    return prepare(cfg, decide(cfg, cuda_paths), run_dir=tmp_path)
 
 
 def without_timing(record: dict) -> dict:
