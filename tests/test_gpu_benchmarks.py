@@ -3,6 +3,7 @@ and `benchmarks.gpu` runs on the CPU in smoke mode and refuses to measure withou
 import json
 import re
 import sys
+import time
 
 import pytest
 import torch
@@ -129,3 +130,10 @@ def test_the_gpu_command_refuses_to_measure_without_a_gpu(capsys):
     with pytest.raises(SystemExit) as exit_info:
         gpu.main(["--skip-checks"])
     assert exit_info.value.code == 2 and "no CUDA device here" in capsys.readouterr().err
+
+
+def test_a_call_from_code_counts_its_budget_from_the_call_not_from_the_import(tmp_path, monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(gpu, "PARTS", fake_parts(clock, [("syncs", 1)]))
+    monkeypatch.setattr(gpu, "STARTED", time.monotonic() - 10_000)  # imported long ago, as in a long test session
+    assert "syncs" in gpu.main(["--smoke", "--budget-s", "60", "--out", str(tmp_path)])
