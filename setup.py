@@ -10,10 +10,10 @@ setup(
     packages=find_packages(include=["act", "act.*", "pipelines", "pipelines.*"]),
     package_data={"act": ["demo.yaml"]},
     install_requires=[
-        # A range, not a pin: GPU machines often carry their own CUDA build of torch. The floor is
-        # the oldest torch CI tests (.ci/run: torch 2.11.0 with torchvision 0.26.0).
-        "torch>=2.11",
-        "torchvision>=0.26",
+        # A range, not a pin: GPU machines often carry their own CUDA build of torch. Both ends are
+        # what CI tests (.ci/run: torch 2.11.0 with torchvision 0.26.0, and 2.14.1 with 0.29.1).
+        "torch>=2.11,<2.15",
+        "torchvision>=0.26,<0.30",
         "numpy>=1.24",
         "pillow>=9",
         "pyyaml>=6",
