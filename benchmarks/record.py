@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from act.run.folder import atomic_write
+from act.run.files import atomic_write
 
 
 def commit() -> str | None:

@@ -244,9 +244,9 @@ def test_a_link_planted_as_the_lock_is_refused_and_its_target_untouched(referenc
 
 
 def test_a_resume_never_writes_through_a_link_planted_as_a_temp_file(reference, tmp_path):
-    """Links named as act's temp files (act/run/folder.py `new_temp`) are removed by the lock's
+    """Links named as act's temp files (act/run/files.py `new_temp`) are removed by the lock's
     taker as a killed writer's leftovers: the links, never their target."""
-    from act.run.folder import is_temp, new_temp
+    from act.run.files import is_temp, new_temp
 
     run = copy_run(reference, tmp_path)
     outside = tmp_path / "outside.txt"
@@ -346,7 +346,7 @@ def test_report_out_with_a_folder_named_as_its_record_writes_nothing(reference, 
 
 
 def test_a_report_that_fails_to_write_keeps_the_earlier_one_whole(reference, tmp_path, monkeypatch):
-    import act.run.folder
+    import act.run.files
 
     out = tmp_path / "report"
     assert main(["report", str(reference), "--out", str(out)]) == 0
@@ -355,7 +355,7 @@ def test_a_report_that_fails_to_write_keeps_the_earlier_one_whole(reference, tmp
     def disk_full(src, dst):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(act.run.folder.os, "replace", disk_full)
+    monkeypatch.setattr(act.run.files.os, "replace", disk_full)
     assert main(["report", str(reference), "--out", str(out)]) == 2
     assert (out / "report.md").read_text() == before
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -1,14 +1,14 @@
-"""Curves (act/commands/plots.py) and what a run writes for people and tools at its end (act/run/outputs.py)."""
+"""Curves (act/run/plots.py) and what a run writes for people and tools at its end (act/run/outputs.py)."""
 import json
 
 import numpy as np
 import pytest
 
-from act.commands import plots
 from act.config import load_config
 from act.errors import ActError
 from act.run import folder as rundir
 from act.run import loop as training
+from act.run import plots
 
 TINY = ["optim.epochs=3", "optim.warmup_epochs=1", "optim.lr_decay=cosine:1,5e-4,3", "data.train_limit=300",
         "data.test_limit=100", "run.progress=false", "run.threads=1"]

@@ -1,2 +1,2 @@
-"""The `act` commands (train, convert, report, issues) and the curves they draw. README: the
-section of each command."""
+"""The `act` commands (train, convert, report, issues, sweep): each parses and calls what lies below
+(a run's curves, bank and titles are the run's: act/run/). README: the section of each command."""

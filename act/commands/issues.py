@@ -1,6 +1,6 @@
 """`act issues`: the training labels a run judged wrong, ranked by a score.
 
-A run leaves its memory bank in `bank.npz` at its end (`save_bank`): `count`, `ema`, the
+A run leaves its memory bank in `bank.npz` at its end (act/run/folder.py `RunFolder.write_bank`): `count`, `ema`, the
 robust-phase selections `selected = count - warm-up epochs` (warm-up adds one to every
 sample each epoch), the epochs of each phase, the data set's number of classes, and the
 training files where the data set has them. A run without it (stopped early, or older) is
@@ -30,27 +30,10 @@ import numpy as np
 from act.config import Config
 from act.datasets.registry import clean_known
 from act.errors import ActError
-from act.run.folder import BANK, CHECKPOINT, CONFIG, LABELS, Bank, RunFolder, atomic_write, check_replaceable
+from act.run.files import atomic_write
+from act.run.folder import BANK, CHECKPOINT, CONFIG, LABELS, Bank, RunFolder, check_replaceable
 
 THRESHOLD = 0.5
-
-
-def save_bank(path: Path, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
-    """The bank (a method.Bank on any device), the selections of the run's robust phase and the
-    data set's number of classes (the EMA's first columns)."""
-    warmup = sum(r["phase"] == "warmup" for r in history)
-    robust = sum(r["phase"] == "robust" for r in history)
-    count = bank.count.cpu().numpy()
-    # A sample that sat out a 1-sample warm-up batch (train.train_batches) has one count less.
-    selected = np.clip(count - warmup, 0, None)
-    extra = {} if files is None else {"files": np.asarray(files, dtype=str)}
-
-    def write(p: Path) -> None:
-        with open(p, "wb") as f:
-            np.savez_compressed(f, count=count, ema=bank.ema.float().cpu().numpy(), selected=selected,
-                                warmup_epochs=warmup, robust_epochs=robust, classes=classes, **extra)
-
-    atomic_write(path, write)
 
 
 def read_bank(folder: RunFolder) -> Bank:

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from act.datasets.registry import title as data_title
 from act.errors import ActError
-from act.method.registry import METHODS
-from act.run.folder import CONFIG, METRICS, SUMMARY, RunFolder, check_replaceable, write_text
+from act.run import plots
+from act.run.files import write_text
+from act.run.folder import CONFIG, METRICS, SUMMARY, RunFolder, check_replaceable
 from act.run.state import RunInfo, read_run
+from act.run.titles import method_label, setting_label, setting_of
 
 # Test accuracy (%), mean of the last 10 epochs, as the paper reports it, by
 # (data set, noise type, close-set ratio, open-set ratio).
@@ -42,8 +43,6 @@ PAPER_STANDARD = {("cifar100n", "symmetric", 0.2, 0.0): 35.14, ("cifar100n", "sy
                   ("cifar100n", "asymmetric", 0.4, 0.0): 27.29}
 # The paper's row order; other settings follow, sorted.
 PAPER_ROWS = list(PAPER) + [("clothing1m", "none", 0.0, 0.0)]
-NOISE_NAMES = {"symmetric": "Sym", "asymmetric": "Asym"}
-ABLATIONS = (("mining", "ASM"), ("reweight", "DSRW"), ("consistency", "CR"))
 # Keys that do not change the experiment: runs differing only in these share a group.
 NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard")
 RUN_FILES = (CONFIG, METRICS, SUMMARY)  # any of them marks a run folder
@@ -76,35 +75,6 @@ def find_runs(paths: list[str]) -> list[Path]:
     if not runs:
         raise ActError(f"no run folder (one holding {', '.join(RUN_FILES)}) under {', '.join(paths)}")
     return runs
-
-
-def setting_of(cfg: dict) -> tuple:
-    kind = cfg["data.noise.type"]
-    ratio = 0.0 if kind == "none" else round(float(cfg["data.noise.closeset_ratio"]), 4)
-    return cfg["data.name"], kind, ratio, round(float(cfg["data.noise.openset_ratio"]), 4)
-
-
-def setting_label(setting: tuple) -> str:
-    name, kind, ratio, openset = setting
-    text = data_title(name)
-    if kind != "none":
-        text += f" {NOISE_NAMES.get(kind, kind)}-{ratio * 100:g}"
-    if openset and not (name == "cifar80n" and openset == 0.2):  # CIFAR80N's 20% open set is the paper's
-        text += f" open-{openset * 100:g}"
-    return text
-
-
-def method_label(cfg: dict) -> str:
-    spec = METHODS.get(cfg["method.name"])
-    if spec is None or not spec.ablations:
-        return spec.title if spec else cfg["method.name"].capitalize()
-    off = [name for key, name in ABLATIONS if not cfg[f"method.ablation.{key}"]]
-    return "ACT" + (f" w/o {', '.join(off)}" if off else "")
-
-
-def group_title(cfg: dict) -> str:
-    """How one run's experiment is named in tables and figure titles, e.g. "CIFAR100N Sym-20, ACT"."""
-    return f"{setting_label(setting_of(cfg))}, {method_label(cfg)}"
 
 
 def paper_figure(group: Group) -> float | None:
@@ -269,8 +239,6 @@ def slug(text: str) -> str:
 
 def name_curves(groups: list[Group]) -> str:
     """Give each group with a run that has metrics its curves file name; a note when matplotlib is missing."""
-    from act.commands import plots
-
     if not plots.available():
         return "Curves not drawn: matplotlib is not installed (pip install 'act-noisy[plots]')."
     for group in groups:
@@ -285,8 +253,6 @@ def curve_histories(group: Group) -> list[list[dict]]:
 
 
 def draw_group_curves(groups: list[Group], out: Path, written: dict[str, str]) -> None:
-    from act.commands import plots
-
     for group in groups:
         if group.curves:
             plots.save_curves(curve_histories(group), f"{setting_label(group.setting)}, {group.variant}",

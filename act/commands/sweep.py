@@ -18,7 +18,7 @@ from pathlib import Path
 
 from act.config import Config
 from act.errors import ActError, Terminated
-from act.run.folder import write_text
+from act.run.files import write_text
 from act.sweep.executors import PACKS, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
 from act.sweep.spec import RECORD, RUNS, Sweep, check_cells, open_folder, read_record, read_sweep
 from act.sweep.state import CellState, counts, read_state, status_table

@@ -25,7 +25,7 @@ import torch
 from act.config import RESUME_OVERRIDABLE, Config, experiment
 from act.datasets.base import Source
 from act.errors import ActError
-from act.run.folder import CHECKPOINT, describe, write_bytes
+from act.run.files import describe, write_bytes
 from act.schema import NONE, mismatch
 from act.step import distributed
 
@@ -153,7 +153,7 @@ def shared_folder(files: list[str]) -> int:
 def save_run(run, epoch: int) -> None:
     """Checkpoint `run` (act/run/build.py's Run) after its completed epoch `epoch`."""
     ctx = run.ctx
-    save(run.folder / CHECKPOINT, {
+    run.folder.write_checkpoint({
         "epoch": epoch,  # last completed epoch; the next starts at its first batch
         "fingerprint": run.fingerprint,
         "config": json.dumps(experiment(run.cfg), sort_keys=True),  # compared on resume (`check_experiment`)
@@ -204,11 +204,11 @@ def check_threads(run, state: dict, path: Path) -> None:
                        f"({where}); resume with run.threads={state['threads']}")
 
 
-def restore_run(run, state: dict) -> tuple[list[dict], int]:
-    """Load a verified checkpoint's state into the run's nets, optimisers, scaler and bank and
-    set the RNG; returns what the Run continues from: (its epoch records, the next epoch). A
-    state that does not fit is one line."""
-    path, ctx = run.folder / CHECKPOINT, run.ctx
+def restore_run(run, state: dict, path: Path) -> tuple[list[dict], int]:
+    """Load a verified checkpoint's state (read from `path`) into the run's nets, optimisers, scaler
+    and bank and set the RNG; returns what the Run continues from: (its epoch records, the next
+    epoch). A state that does not fit is one line."""
+    ctx = run.ctx
     if state.get("fingerprint") not in (run.fingerprint, fingerprint(run.pipeline.source, run.pipeline.noisy, False)):
         raise ActError(f"the data of run {run.dir} changed since {path} was written (data set size, labels, "
                        f"pixels or file list differ); resume with the data the run began with")

@@ -1,5 +1,5 @@
 """The run folder: `RunFolder` spells its file names once, reads each typed and writes each
-atomically; creating it, and the lock held while a process writes it. What a run records about
+atomically (act/run/files.py); creating it, and the lock held while a process writes it. What a run records about
 its epochs: act/run/records.py; its checkpoint's format: act/run/checkpoint.py (README, *Runs and results*).
 
 Principles: nothing act did not write is ever deleted or overwritten; a reader never sees half a
@@ -13,8 +13,6 @@ import fcntl
 import json
 import math
 import os
-import re
-import secrets
 import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import numpy as np
 
 from act.config import Config, dump_yaml, read_run_config
 from act.errors import ActError
+from act.run.files import atomic_write, describe, is_temp, write_text
 from act.schema import array_mismatch
 
 # The names of a run folder's files, spelled here alone.
@@ -43,8 +42,6 @@ CONSOLE = "console.log"  # the run's console output, kept by `act sweep` (act/sw
 DIVERGED = "diverged.json"  # the epoch whose loss turned NaN or infinite, and the loop's line; a resume removes it
 # The files a run folder holds; `act issues --out` and `act report --out` never replace one.
 RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE, DIVERGED)
-# A temp file of `atomic_write`: `.<name>.act-<8 hex>.tmp`, so that no file of a user's is taken for one.
-TEMP = re.compile(r"\..+\.act-[0-9a-f]{8}\.tmp")
 # Files act writes into a run folder before it holds a run (config.yaml marks a run).
 TOOL_LEFTOVERS = (LOCK, CONSOLE)
 RUN_MARKER = CONFIG
@@ -52,10 +49,6 @@ RUN_MARKER = CONFIG
 BANK_ARRAYS = {"ema": (2, "f"), "selected": (1, "iu"), "robust_epochs": (0, "iu"), "files": (1, "U"),
                "classes": (0, "iu")}
 LABEL_ARRAYS = {"noisy": (1, "iu"), "true": (1, "iu")}
-
-
-def describe(exc: OSError) -> str:
-    return exc.strerror or str(exc)
 
 
 def new_run_dir(cfg: Config) -> Path:
@@ -110,42 +103,6 @@ def check_unused(path: Path) -> None:
                        f"choose another run.name")
 
 
-def is_temp(name: str) -> bool:
-    """A temp file of `atomic_write`, left by a process killed mid-write."""
-    return TEMP.fullmatch(name) is not None
-
-
-def new_temp(path: Path) -> Path:
-    """A fresh, empty temp file beside `path`, created by this call (O_EXCL: never an existing
-    file, never through a link planted under its name)."""
-    while True:
-        tmp = path.with_name(f".{path.name}.act-{secrets.token_hex(4)}.tmp")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temp file of its own in the same folder, then rename: readers never see
-    half a file, and a link at `path` is replaced, never written through. A failed write (disk
-    full, read-only folder) leaves the old file and no temp file behind."""
-    try:
-        tmp = new_temp(path)
-    except OSError as exc:
-        raise ActError(f"cannot write {path} ({describe(exc)}); the previous version, if any, is kept") from exc
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ActError(f"cannot write {path} ({describe(exc)}); the previous version, if any, is kept") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def check_replaceable(path: Path, what: str, act_wrote: bool, force: bool) -> None:
     """Before an output a user named replaces what is at `path`: never a folder or a run's own
     file, and a file act did not write (`act_wrote`) only when asked (`force`)."""
@@ -159,20 +116,6 @@ def check_replaceable(path: Path, what: str, act_wrote: bool, force: bool) -> No
     if not (act_wrote or force):
         raise ActError(f"{what} {path} exists and act did not write it; add --force to replace it, or choose "
                        f"another path")
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text))
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    def write(p: Path) -> None:
-        with open(p, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-
-    atomic_write(path, write)
 
 
 def finite(value):
@@ -483,6 +426,29 @@ class RunFolder:
         if not (np.array_equal(saved_true, true) and np.array_equal(saved_noisy, noisy)):
             raise ActError(f"the data of run {self.path} changed: its labels differ from {self / LABELS}; "
                            f"resume with the data the run began with")
+
+    def write_checkpoint(self, state: dict) -> None:
+        """checkpoint.pt (act/run/checkpoint.py `save`: its format), which `checkpoint()` reads back."""
+        from act.run import checkpoint  # torch, only where a checkpoint is written
+
+        checkpoint.save(self / CHECKPOINT, state)
+
+    def write_bank(self, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
+        """bank.npz at the run's end: the bank (a method.Bank on any device), the selections of the
+        run's robust phase and the data set's number of classes (the EMA's first columns)."""
+        warmup = sum(r["phase"] == "warmup" for r in history)
+        robust = sum(r["phase"] == "robust" for r in history)
+        count = bank.count.cpu().numpy()
+        # A sample that sat out a 1-sample warm-up batch (train.train_batches) has one count less.
+        selected = np.clip(count - warmup, 0, None)
+        extra = {} if files is None else {"files": np.asarray(files, dtype=str)}
+
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.savez_compressed(f, count=count, ema=bank.ema.float().cpu().numpy(), selected=selected,
+                                    warmup_epochs=warmup, robust_epochs=robust, classes=classes, **extra)
+
+        atomic_write(self / BANK, write)
 
     def write_config(self, cfg: Config) -> None:
         write_text(self / CONFIG, dump_yaml(cfg))

@@ -246,7 +246,7 @@ def reopen(rt: Runtime, folder: RunFolder, overrides: list[str] | None, out) -> 
         folder.write_labels(noisy, source.train.labels, run.noise)
     admit(run)
     if state is not None:
-        run.history, run.start_epoch = checkpoint.restore_run(run, state)
+        run.history, run.start_epoch = checkpoint.restore_run(run, state, path)
     if overrides and run.world.main:
         folder.write_config(cfg)
     if run.world.main:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from act.commands import issues as label_issues
-from act.commands import plots, report
 from act.config import Config, flatten, to_dict
 from act.errors import ActError
-from act.run.folder import BANK, CURVES, TENSORBOARD, RunFolder
+from act.run import plots
+from act.run.folder import CURVES, TENSORBOARD, RunFolder
+from act.run.titles import group_title
 
 
 def is_main_process() -> bool:
@@ -30,7 +30,7 @@ class Outputs:
         self.folder = RunFolder(run_dir)
         self.main = is_main_process()
         self.plots = plots  # the Runtime's decision of run.plots (act/run/runtime.py)
-        self.title = report.group_title(flatten(to_dict(cfg)))
+        self.title = group_title(flatten(to_dict(cfg)))
         self.writer = open_writer(self.folder / TENSORBOARD) if cfg.run.tensorboard and self.main else None
 
     def epoch(self, record: dict) -> None:
@@ -45,7 +45,7 @@ class Outputs:
     def finish(self, bank, history: list[dict], files: list[str] | None, classes: int) -> None:
         if not self.main:
             return
-        label_issues.save_bank(self.folder / BANK, bank, history, files, classes)
+        self.folder.write_bank(bank, history, files, classes)
         if self.plots:
             plots.save_curves([history], self.title, self.folder / CURVES)
         if self.writer is not None:

@@ -23,6 +23,7 @@ import torch
 from act.config import Config
 from act.datasets.registry import spec_of
 from act.errors import ActError
+from act.run import plots
 from act.step.distributed import World, world_from_env
 
 
@@ -41,7 +42,6 @@ class Environment:
 
     @classmethod
     def read(cls) -> "Environment":
-        from act.commands import plots
         from pipelines import dali_installed
 
         cuda = torch.cuda.is_available()

@@ -27,7 +27,8 @@ from typing import IO
 
 from act.config import DATA_PLACES
 from act.errors import ActError
-from act.run.folder import CONFIG, CONSOLE, write_text
+from act.run.files import write_text
+from act.run.folder import CONFIG, CONSOLE
 from act.sweep.spec import Cell
 from act.sweep.state import ATTEMPT, exit_line, read_state
 

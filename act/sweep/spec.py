@@ -23,7 +23,8 @@ import yaml
 from act.config import DATA_PLACES, Config, flatten, load_config, read_yaml, to_dict
 from act.run.state import is_locked
 from act.errors import ActError
-from act.run.folder import LOCK, RunLock, write_text
+from act.run.files import write_text
+from act.run.folder import LOCK, RunLock
 
 SWEEP_KEYS = ("base", "grid", "set")
 OWN_KEYS = ("run.out_dir", "run.name")  # the sweep names each run's folder: DIR/runs/<cell>

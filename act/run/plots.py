@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from act.run.files import atomic_write
+
 ACCURACY = (("rtm_test_acc", "RTM", "tab:blue"), ("ntm_test_acc", "NTM", "tab:orange"))
 SELECTION = (("sel_precision", "precision", "tab:green"), ("sel_recall", "recall", "tab:red"),
              ("sel_f1", "F1", "tab:purple"), ("selected_frac", "selected %", "tab:gray"))
@@ -87,8 +89,6 @@ def mark_warmup(ax, histories: list[list[dict]]) -> None:
 
 def save_curves(histories: list[list[dict]], title: str, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from act.run.folder import atomic_write
 
     fig = draw_curves(histories, title)
     FigureCanvasAgg(fig)
