@@ -316,8 +316,8 @@ def test_amp_auto_that_this_machine_makes_fp16_keeps_a_cell_out_of_packs(monkeyp
     from act.run import runtime
 
     cfg = load_config(None, ["run.amp=auto"])
-    monkeypatch.setattr(runtime, "resolve", lambda cfg, env: SimpleNamespace(grad_scaler=True))
+    monkeypatch.setattr(runtime, "decide", lambda cfg: SimpleNamespace(grad_scaler=True))
     assert compat.why_alone(cfg) is None  # without the machine (a SLURM sweep's controller)
     assert compat.why_alone(cfg, machine=True).startswith("run.amp=auto is fp16 with loss scaling on this GPU")
-    monkeypatch.setattr(runtime, "resolve", lambda cfg, env: SimpleNamespace(grad_scaler=False))
+    monkeypatch.setattr(runtime, "decide", lambda cfg: SimpleNamespace(grad_scaler=False))
     assert compat.why_alone(cfg, machine=True) is None
