@@ -66,6 +66,7 @@ from act.run.loop import begin_epoch, train_batches, train_epoch  # noqa: E402
 from act.run.records import graph_modes  # noqa: E402
 from act.run.runtime import decide  # noqa: E402
 from act.step import engine  # noqa: E402
+from benchmarks import packs  # noqa: E402
 from benchmarks.epoch_time import UtilisationSampler  # noqa: E402
 from benchmarks.pipelines import device_name, measure, random_cifar  # noqa: E402
 from benchmarks.record import command_line, commit, write_record  # noqa: E402
@@ -86,20 +87,11 @@ MIN_CHECK_S = 10.0  # a check is not started with less than this left of the bud
 
 
 @dataclass
-class Setting:
-    """What every part reads: device, sizes, model, where scratch run folders go."""
+class Setting(packs.Setting):
+    """What every part reads: device, sizes, model, where scratch run folders go (packs.Setting),
+    and the epoch variants to time."""
 
-    device: str
-    train: int
-    test: int
-    model: str
-    smoke: bool
-    scratch: str
     variants: list[str]
-
-    @property
-    def cuda(self) -> bool:
-        return self.device == "cuda"
 
 
 class Budget:
@@ -316,9 +308,7 @@ def pipeline_alone(session: Session) -> dict:
 
 
 def packed_epochs(session: Session) -> dict:
-    from benchmarks.packs import packed_epochs as measure_packs
-
-    return measure_packs(session.s, lambda partial: session.save("packed_epochs", partial))
+    return packs.packed_epochs(session.s, lambda partial: session.save("packed_epochs", partial))
 
 
 @dataclass

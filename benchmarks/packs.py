@@ -41,7 +41,7 @@ SMOKE = (128, 64, 16)
 
 @dataclass
 class Setting:
-    """What packed_epochs reads (benchmarks.gpu passes its own, with the same attributes)."""
+    """What packed_epochs reads (benchmarks.gpu's Setting adds the epoch variants to it)."""
 
     device: str
     train: int
