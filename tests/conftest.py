@@ -33,6 +33,7 @@ MOVING_PARTS = (
     "test_checkpoint.py",
     "test_view_passes.py",
     "test_views_static.py",
+    "test_fallbacks.py",
     "test_gpu_benchmarks.py",
 )
 
