@@ -1,4 +1,4 @@
-"""Everything a first GPU session needs to know, in one budgeted command.
+"""Everything a first run on a GPU machine needs to know, in one budgeted command.
 
     pip install --no-deps --no-build-isolation -e .    # on the GPU machine
     python -m benchmarks.gpu --budget-s 400            # under a hard limit of about 540 s
