@@ -22,7 +22,7 @@ import contextlib
 import sysconfig
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
@@ -203,9 +203,14 @@ def capture(fn: Callable[[], Any], stream: CaptureStream, graphs: GraphType, str
         return graphs(fn, stream), None
     except Exception as exc:  # noqa: BLE001 - any capture failure has the same remedy
         if strict:
-            raise ActError(f"run.cuda_graph=true: capturing {what} failed ({failure_text(exc)}); "
-                           f"run.cuda_graph=auto falls back to running it eagerly, false does not capture") from exc
+            raise strict_capture_error(what, failure_text(exc)) from exc
         return None, exc
+
+
+def strict_capture_error(what: str, why: str) -> ActError:
+    """The one line that stops a run.cuda_graph=true run whose capture of `what` failed for `why`."""
+    return ActError(f"run.cuda_graph=true: capturing {what} failed ({why}); "
+                    f"run.cuda_graph=auto falls back to running it eagerly, false does not capture")
 
 
 def passes_tried(passes: dict[str, Any]) -> dict[str, str]:
@@ -214,23 +219,21 @@ def passes_tried(passes: dict[str, Any]) -> dict[str, str]:
     return {name: p.mode for name, p in passes.items() if isinstance(p, Replayed) and p.tried}
 
 
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then the error it was raised from or while handling, and so on down (not past a
+    `raise ... from None`, nor round a cycle)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ if exc.__cause__ is not None else None if exc.__suppress_context__ else exc.__context__
+
+
 def first_cause(exc: BaseException) -> BaseException:
     """The error at the bottom of `exc`'s chain: the one that happened first (torch wraps a capture's
     or a compile's own error in later, generic ones)."""
-    seen = {id(exc)}
-    while True:
-        inner = inner_error(exc)
-        if inner is None or id(inner) in seen:
-            return exc
-        seen.add(id(inner))
-        exc = inner
-
-
-def inner_error(exc: BaseException) -> BaseException | None:
-    """The error `exc` was raised from, or while handling (None for `raise ... from None`)."""
-    if exc.__cause__ is not None:
-        return exc.__cause__
-    return None if exc.__suppress_context__ else exc.__context__
+    *_, first = chain(exc)
+    return first
 
 
 TORCH_DIR = Path(torch.__file__).resolve().parent
@@ -244,7 +247,8 @@ def where(exc: BaseException) -> str | None:
     which failed."""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         path = Path(frame.filename).resolve()
-        if frame.name not in DISPATCH_HOOKS and not (path.is_relative_to(TORCH_DIR) or path.is_relative_to(STDLIB_DIR)):
+        outside = not (path.is_relative_to(TORCH_DIR) or path.is_relative_to(STDLIB_DIR))
+        if outside and frame.name not in DISPATCH_HOOKS:
             return f"{path.name}:{frame.lineno} in {frame.name}"
     return None
 
@@ -261,10 +265,5 @@ def failure_text(exc: BaseException) -> str:
 
 def from_compile(exc: BaseException) -> bool:
     """Whether `exc` came out of torch.compile (dynamo, AOT autograd, inductor and its compilers)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor", "torch._functorch")):
-            return True
-        exc = inner_error(exc)
-    return False
+    return any(type(e).__module__.startswith(("torch._dynamo", "torch._inductor", "torch._functorch"))
+               for e in chain(exc))

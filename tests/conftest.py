@@ -7,8 +7,8 @@ is empty (for the processes a test starts too). Only while a cuda-marked test is
 is torn down does torch answer as the machine does (a module- or session-scoped fixture that such
 a test is the first to use is set up then, and sees the machine). So `pytest` on a GPU machine
 runs the same tests the same way as CI. A test that needs CUDA carries the marker and is skipped
-where there is none; `pytest -m cuda` runs only those. CUDA tests that compare results exactly
-run with deterministic cuDNN (the `deterministic_cudnn` fixture).
+where there is none; `pytest -m cuda` runs only those (tests/test_cuda.py: the checks of
+tests/cuda_checks.py, run with deterministic cuDNN).
 `tests/support/pretend_cuda.py` makes torch report one CUDA device to check this on a machine
 without a GPU: `pytest -p tests.support.pretend_cuda -m "not cuda"` must pass.
 
@@ -108,10 +108,3 @@ def pytest_runtest_protocol(item, nextitem):
         yield
     finally:
         MACHINE.hide()
-
-
-@pytest.fixture
-def deterministic_cudnn(monkeypatch):
-    """cuDNN's deterministic algorithms, for CUDA tests that compare results exactly."""
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)

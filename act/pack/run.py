@@ -42,11 +42,12 @@ from act.pack.compat import OWN, first_difference, pack_key, why_alone
 from act.pack.models import stack_images
 from act.pack.step import PackStats, pack_contexts, packed_losses, stack_batches, unpack_run
 from act.run import checkpoint, runtime
-from act.run.build import Run, check_weights, has_batch_norm, prepare
+from act.run.build import Run, check_weights, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CONFIG, RunFolder, release, taken
-from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, phase_of, record_epoch, reopen,
-                          resume_overrides, tell_fallbacks, train_batches, train_epoch, with_progress)
+from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, phase_of, reads_strong, record_epoch,
+                          reopen, resume_overrides, tell_fallbacks, train_batches, train_epoch, trainable,
+                          with_progress)
 from act.run.outputs import Outputs
 from act.run.records import epoch_record
 from act.step import distributed, engine
@@ -266,11 +267,8 @@ def pack_batches(members: list[Member], epoch: int):
     if not all(isinstance(p, TensorPipeline) for p in pipelines):
         return zip(*(train_batches(m.run, epoch) for m in members), strict=True)
     first = members[0].run
-    strong = methods.spec_of(first.cfg.method.name).reads_strong(first.cfg.method, phase_of(first.cfg, epoch))
-    batches = pack_views(pipelines).train_batches(epoch, strong=strong)
-    if not has_batch_norm(first.ctx.rtm):
-        return batches
-    return (batch for batch in batches if len(batch[0].index) > 1)  # as train_batches leaves a batch of one out
+    batches = pack_views(pipelines).train_batches(epoch, strong=reads_strong(first.cfg, epoch))
+    return trainable(first, batches, lambda batch: len(batch[0].index))  # as train_batches leaves a batch of one out
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, override, to_dict
 from act.errors import ActError
@@ -78,13 +79,23 @@ def train_batches(run: Run, epoch: int):
     keeps the last partial batch too, and would fail there; runs without such a batch are
     unchanged, and a resumed run skips the same sample (the order is a function of the seed
     and the epoch)."""
-    method = methods.spec_of(run.cfg.method.name)
-    batches = run.pipeline.train_batches(epoch, strong=method.reads_strong(run.cfg.method, phase_of(run.cfg, epoch)))
+    batches = run.pipeline.train_batches(epoch, strong=reads_strong(run.cfg, epoch))
     if run.world.size > 1:
         return distributed.padded(batches, run.pipeline)  # pipelines/shard.py already keeps batches of one out
+    return trainable(run, batches, lambda batch: len(batch.index))
+
+
+def reads_strong(cfg: Config, epoch: int) -> bool:
+    """Whether the loss of `epoch`'s phase reads the strong view (an epoch that does not builds none)."""
+    return methods.spec_of(cfg.method.name).reads_strong(cfg.method, phase_of(cfg, epoch))
+
+
+def trainable(run: Run, batches, samples: Callable[[object], int]):
+    """`batches` less those of one sample (`samples(batch)`) when the model has batch norm
+    (`train_batches`); a pack's steps, lists of its runs' batches, are counted by their first."""
     if not has_batch_norm(run.ctx.rtm):
         return batches
-    return (batch for batch in batches if len(batch.index) > 1)
+    return (batch for batch in batches if samples(batch) > 1)
 
 
 def check_finite(run: Run, record: dict, saved: int | None) -> None:

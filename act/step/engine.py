@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from act.errors import ActError
 from act.graphs import (CaptureStream, Graph, GraphType, capture, failure_text, from_compile, graph_type,
-                        no_host_sync)
+                        no_host_sync, strict_capture_error)
 from act.method import functions as M
 from act.step.batch import OneProcess, Ranks, means
 
@@ -351,8 +351,7 @@ class PhaseStep:
         """The phase left on the static-buffer step for the rest of the run (compiled, unless the
         failure came from compile), the current batch trained there; with `strict`, one line."""
         if self.strict:
-            raise ActError(f"run.cuda_graph=true: capturing the {self.phase} step failed ({why}); "
-                           f"run.cuda_graph=auto falls back to running it eagerly, false does not capture")
+            raise strict_capture_error(f"the {self.phase} step", why)
         self.fallback, self.cuda_graph, self.graph = why, False, None
         if compile_failed:
             self.compile_fallback, self.compiled = why, self.eager
@@ -390,7 +389,6 @@ class Undo:
         for opt, keys in zip((self.ctx.rtm_opt, self.ctx.ntm_opt), self.keys):
             for param in [p for p in opt.state if p not in keys]:  # state a failed first update created
                 del opt.state[param]
-        for opt in (self.ctx.rtm_opt, self.ctx.ntm_opt):
             opt.zero_grad(set_to_none=True)
 
 
