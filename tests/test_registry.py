@@ -53,11 +53,11 @@ def test_a_data_set_missing_from_the_registry_is_refused_with_the_choices(tmp_pa
 def test_a_registered_data_set_trains_and_reports_by_its_spec(toy, tmp_path):
     summary = training.train(toy_config(tmp_path / "runs"), out=io.StringIO())
     run = next((tmp_path / "runs").iterdir())
-    assert run.name.startswith("toy-symm40-act-")
+    assert run.name.startswith("toy-sym40-act-")
     assert summary["epochs"] == 2 and summary["selection"]["precision"] is None  # clean_known=False
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in records] == ["warmup", "robust"]
-    assert "| Toy-5 Sym-40 | " in report([str(tmp_path / "runs")])
+    assert "| Toy-5 sym40 | " in report([str(tmp_path / "runs")])
 
 
 def test_a_data_set_without_open_set_classes_refuses_an_open_set_ratio(toy, tmp_path):
@@ -82,12 +82,12 @@ def test_a_registered_method_trains_its_phases_with_its_own_loss_and_reports_by_
     out = io.StringIO()
     training.train(cfg, out=out)
     run = next((tmp_path / "runs").iterdir())
-    assert run.name.startswith("digits-symm40-toy-")
+    assert run.name.startswith("digits-sym40-toy-")
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in records] == ["halved", "halved"]
     assert sum(steps) == sum(r["samples_seen"] for r in records) == 400  # every step ran the toy loss
     assert "sample selection" not in out.getvalue()  # a method that does not select prints no selection
-    assert "| digits Sym-40 | " in report([str(tmp_path / "runs")]) and "| Toy |" in report([str(tmp_path / "runs")])
+    assert "| digits sym40 | " in report([str(tmp_path / "runs")]) and "| Toy |" in report([str(tmp_path / "runs")])
 
 
 @pytest.fixture

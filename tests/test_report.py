@@ -64,7 +64,7 @@ def tiny_runs(tmp_path_factory):
 def test_runs_differing_only_in_seed_share_a_cell_with_mean_std_and_n(tiny_runs):
     root, summaries = tiny_runs
     text = report([str(root)])
-    for ratio, row in (("0.2", "digits Sym-20"), ("0.4", "digits Sym-40")):
+    for ratio, row in (("0.2", "digits sym20"), ("0.4", "digits sym40")):
         means = [summaries[f"r{ratio}-s{seed}"]["rtm"]["last10_mean"] for seed in (0, 1)]
         expected = f"{statistics.mean(means):.2f} ± {statistics.stdev(means):.2f} (n=2)"
         assert cells(text, row) == [row, expected]
@@ -77,7 +77,7 @@ def test_the_selection_table_holds_the_mean_over_seeds_and_the_median_epoch_time
     precision = [s["selection"]["precision"] for s in runs]
     f1 = [s["selection"]["f1"] for s in runs]
     seconds = statistics.median(s["epoch_seconds_median"] for s in runs)
-    row = cells(text.split("## Selection")[1], "digits Sym-20")
+    row = cells(text.split("## Selection")[1], "digits sym20")
     assert row[1:4] == ["ACT", "2", f"{statistics.mean(precision):.1f} ± {statistics.stdev(precision):.1f}"]
     assert row[5] == f"{statistics.mean(f1):.1f} ± {statistics.stdev(f1):.1f}" and row[6] == f"{seconds:.2f}"
 
@@ -85,7 +85,7 @@ def test_the_selection_table_holds_the_mean_over_seeds_and_the_median_epoch_time
 def test_stopped_and_broken_runs_are_listed_and_left_out_of_the_means(tiny_runs):
     root, _ = tiny_runs
     runs = report([str(root)]).split("## Runs")[1]
-    assert cells(runs, str(root / "r0.2-stopped"))[1:] == ["digits Sym-20", "ACT", "2", "3/3", "-",
+    assert cells(runs, str(root / "r0.2-stopped"))[1:] == ["digits sym20", "ACT", "2", "3/3", "-",
                                                            "stopped after 3 of 3 epochs"]
     assert cells(runs, str(root / "r0.4-broken"))[-1] == "broken: metrics.jsonl line 2 is not JSON (truncated?)"
     assert len([line for line in runs.splitlines() if line.startswith(f"| {root}")]) == 6
@@ -111,8 +111,8 @@ def test_out_writes_the_report_and_one_curve_per_group(tiny_runs, tmp_path):
     text = report([str(root)], out=tmp_path / "rep")
     assert (tmp_path / "rep" / "report.md").read_text() == text
     pictures = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
-    assert pictures == ["curves-digits-sym-20-act.png", "curves-digits-sym-40-act.png"]
-    assert "![digits Sym-20, ACT](curves-digits-sym-20-act.png)" in text
+    assert pictures == ["curves-digits-sym20-act.png", "curves-digits-sym40-act.png"]
+    assert "![digits sym20, ACT](curves-digits-sym20-act.png)" in text
     assert Image.open(tmp_path / "rep" / pictures[0]).size == (1100, 400)
 
 
@@ -120,7 +120,7 @@ def test_json_groups_hold_the_seeds_and_name_what_was_left_out(tiny_runs):
     root, _ = tiny_runs
     data = json.loads(report([str(root)], fmt="json"))
     groups = {(g["setting"], g["variant"]): g for g in data["groups"]}
-    sym40 = groups[("digits Sym-40", "ACT")]
+    sym40 = groups[("digits sym40", "ACT")]
     assert sym40["n"] == 2 and sym40["seeds"] == [0, 1] and sym40["paper"] is None
     assert sym40["not_in_mean"] == [f"{root / 'r0.4-broken'}: broken: metrics.jsonl line 2 is not JSON (truncated?)"]
     assert len(data["runs"]) == 6
@@ -133,9 +133,9 @@ def test_the_paper_figure_and_the_difference_stand_beside_the_mean(tmp_path):
     fake_run(tmp_path / "d", "cifar100n/sym20.yaml", 30.0, "method.name=standard")
     text = report([str(tmp_path)])
     assert cells(text, "setting") == ["setting", "ACT", "paper", "Δ", "Standard", "paper", "Δ"]
-    assert cells(text, "CIFAR100N Sym-20") == ["CIFAR100N Sym-20", "65.00 ± 1.41 (n=2)", "65.51", "-0.51",
+    assert cells(text, "CIFAR100N sym20") == ["CIFAR100N sym20", "65.00 ± 1.41 (n=2)", "65.51", "-0.51",
                                                "30.00 (n=1)", "35.14", "-5.14"]
-    assert cells(text, "CIFAR80N Asym-40")[:4] == ["CIFAR80N Asym-40", "63.00 (n=1)", "64.40", "-1.40"]
+    assert cells(text, "CIFAR80N asym40")[:4] == ["CIFAR80N asym40", "63.00 (n=1)", "64.40", "-1.40"]
 
 
 def test_rows_follow_the_papers_order(tmp_path):
@@ -144,7 +144,7 @@ def test_rows_follow_the_papers_order(tmp_path):
     fake_run(tmp_path / "c", "cifar100n/sym80.yaml", 30.0)
     table = report([str(tmp_path)]).split("## Selection")[0]
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| CIFAR")]
-    assert rows == ["CIFAR100N Sym-80", "CIFAR100N Asym-40", "CIFAR80N Sym-20"]
+    assert rows == ["CIFAR100N sym80", "CIFAR100N asym40", "CIFAR80N sym20"]
 
 
 def test_ablations_are_columns_and_other_differences_are_named(tmp_path):
@@ -161,7 +161,7 @@ def test_csv_has_one_line_per_group(tmp_path):
     fake_run(tmp_path / "b", "cifar100n/sym20.yaml", 66.0, "run.seed=2")
     lines = report([str(tmp_path)], fmt="csv").splitlines()
     assert lines[0].startswith("setting,variant,n,seeds,rtm_last10_mean,rtm_last10_std,paper,diff,")
-    assert lines[1].startswith("CIFAR100N Sym-20,ACT,2,1 2,65.0,1.414213562373")
+    assert lines[1].startswith("CIFAR100N sym20,ACT,2,1 2,65.0,1.414213562373")
     assert len(lines) == 2
 
 
@@ -179,7 +179,7 @@ def test_a_corrupt_summary_is_listed_as_broken_and_the_others_reported(tmp_path)
     fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
     (fake_run(tmp_path / "b", "cifar100n/sym20.yaml", 64.0) / "summary.json").write_text('{"rtm": {"last10')
     text = report([str(tmp_path)])
-    assert cells(text, "CIFAR100N Sym-20")[1] == "64.00 (n=1)"
+    assert cells(text, "CIFAR100N sym20")[1] == "64.00 (n=1)"
     assert cells(text, str(tmp_path / "b"))[-1].startswith("broken: summary.json cannot be read as JSON")
 
 
@@ -194,7 +194,7 @@ def test_a_run_whose_metrics_hold_nan_is_flagged_as_diverged(tmp_path):
     (run / "metrics.jsonl").write_text('{"epoch": 0, "rtm_loss": 2.3}\n{"epoch": 1, "rtm_loss": NaN}\n')
     text = report([str(run)])
     assert cells(text, str(run))[-1] == "diverged: rtm_loss=nan at epoch 1 (metrics.jsonl)"
-    assert cells(text, "CIFAR100N Sym-20")[1] == "no finished run"
+    assert cells(text, "CIFAR100N sym20")[1] == "no finished run"
 
 
 def test_the_cli_reports_the_good_runs_beside_a_broken_one(tmp_path, capsys):
@@ -237,7 +237,7 @@ def test_a_run_config_of_wrong_types_is_broken_and_the_others_reported(tmp_path,
     assert old in text
     (run / "config.yaml").write_text(text.replace(old, new, 1))
     report_text = report([str(tmp_path)])
-    assert cells(report_text, "CIFAR100N Sym-20")[1] == "64.00 (n=1)"
+    assert cells(report_text, "CIFAR100N sym20")[1] == "64.00 (n=1)"
     assert cells(report_text, str(run))[-1].startswith(why)
 
 
@@ -288,14 +288,14 @@ def test_a_finished_run_extended_and_killed_is_stopped_not_finished(tmp_path):
     metrics(run, 155)
     text = report([str(run)])
     assert cells(text, str(run))[-1] == "stopped after 155 of 400 epochs"
-    assert cells(text, "CIFAR100N Sym-20")[1] == "no finished run"
+    assert cells(text, "CIFAR100N sym20")[1] == "no finished run"
 
 
 def test_a_run_reached_by_two_paths_or_a_link_is_counted_once(tmp_path):
     run = fake_run(tmp_path / "runs" / "a", "cifar100n/sym20.yaml", 64.0)
     (tmp_path / "link").symlink_to(run)
     text = report([str(tmp_path / "runs"), str(run), str(tmp_path / "link")])
-    assert cells(text, "CIFAR100N Sym-20")[1] == "64.00 (n=1)"
+    assert cells(text, "CIFAR100N sym20")[1] == "64.00 (n=1)"
 
 
 def test_a_config_yaml_above_the_runs_does_not_hide_them(tmp_path):

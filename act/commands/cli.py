@@ -14,7 +14,7 @@ EXAMPLES = """examples:
   act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100
   act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100 method.ablation.mining=false
   act train --config configs/web/aircraft.yaml data.root=/data/web-aircraft model.pretrained=/weights/resnet50.pth
-  act train --resume runs/cifar100n-symm20-act-20261124-120000
+  act train --resume runs/cifar100n-sym20-act-20261124-120000
   act train --pack sweeps/table1/packs/cifar100n-sym20-seed0+3.yaml
   act convert --format dali --config configs/web/aircraft.yaml data.root=/data/web-aircraft --out /fast/aircraft-dali
   act train --config configs/web/aircraft.yaml pipeline.path=/fast/aircraft-dali model.pretrained=/w/resnet50.pth

@@ -8,6 +8,7 @@ released by the kernel when the process dies, so a killed run never blocks its o
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import json
@@ -25,6 +26,7 @@ import numpy as np
 from act.config import Config, dump_yaml, read_run_config
 from act.errors import ActError
 from act.run.files import atomic_write, describe, is_temp, write_text
+from act.run.titles import noise_tag
 from act.schema import array_mismatch
 
 # The names of a run folder's files, spelled here alone.
@@ -63,8 +65,7 @@ def new_run_dir(cfg: Config) -> Path:
         raise ActError(f"run.out_dir={out} cannot hold run folders ({describe(exc)})") from exc
     if cfg.run.name:
         return claim_named(out / cfg.run.name)
-    n = cfg.data.noise
-    noise = "clean" if n.type == "none" else f"{n.type[:4]}{round(n.closeset_ratio * 100)}"
+    noise = noise_tag(dataclasses.asdict(cfg.data.noise))
     stem = f"{cfg.data.name}-{noise}-{cfg.method.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     for k in range(1000):
         path = out / (stem if k == 0 else f"{stem}-{k}")
