@@ -6,6 +6,12 @@ setup(
     description="A high-throughput trainer for ACT (Asymmetric Co-Training) on noisy labels",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="MIT",
+    classifiers=[
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
     python_requires=">=3.10",
     packages=find_packages(include=["act", "act.*", "pipelines", "pipelines.*"]),
     package_data={"act": ["demo.yaml"]},
