@@ -45,8 +45,8 @@ from act.run import checkpoint, runtime
 from act.run.build import Run, check_weights, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CONFIG, RunFolder, release, taken
-from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, phase_of, reads_strong, record_epoch,
-                          reopen, resume_overrides, tell_fallbacks, train_batches, train_epoch, trainable,
+from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, note_start, phase_of, reads_strong,
+                          record_epoch, reopen, resume_overrides, tell_fallbacks, train_batches, train_epoch, trainable,
                           with_progress)
 from act.run.outputs import Outputs
 from act.run.records import epoch_record
@@ -172,6 +172,7 @@ def build(e: Entry, stack: contextlib.ExitStack, out) -> Member:
         run = prepare(e.cfg, runtime.decide(e.cfg))  # makes and locks the folder, as `act train` does
         stack.enter_context(run.folder.held(taken))
         admit(run)
+        note_start(run, "start", out)
     else:
         folder = RunFolder(e.dir)
         run = reopen(runtime.decide(override(folder.config(), e.resume)), folder, e.resume, out)

@@ -27,7 +27,7 @@ from act.config import Config, dump_yaml, read_run_config
 from act.errors import ActError
 from act.run.files import atomic_write, describe, is_temp, write_text
 from act.run.titles import noise_tag
-from act.schema import array_mismatch
+from act.schema import NONE, array_mismatch, mismatch
 
 # The names of a run folder's files, spelled here alone.
 CONFIG = "config.yaml"  # the resolved config; marks a folder as a run's
@@ -42,8 +42,9 @@ TENSORBOARD = "tensorboard"  # a folder: run.tensorboard
 LOCK = ".lock"  # held (flock) by the process writing the folder
 CONSOLE = "console.log"  # the run's console output, kept by `act sweep` (act/sweep/), which opens it first
 DIVERGED = "diverged.json"  # the epoch whose loss turned NaN or infinite, and the loop's line; a resume removes it
+PROVENANCE = "provenance.json"  # where each start and resume came from (act/run/provenance.py)
 # The files a run folder holds; `act issues --out` and `act report --out` never replace one.
-RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE, DIVERGED)
+RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE, DIVERGED, PROVENANCE)
 # Files act writes into a run folder before it holds a run (config.yaml marks a run).
 TOOL_LEFTOVERS = (LOCK, CONSOLE)
 RUN_MARKER = CONFIG
@@ -51,6 +52,11 @@ RUN_MARKER = CONFIG
 BANK_ARRAYS = {"ema": (2, "f"), "selected": (1, "iu"), "robust_epochs": (0, "iu"), "files": (1, "U"),
                "classes": (0, "iu")}
 LABEL_ARRAYS = {"noisy": (1, "iu"), "true": (1, "iu")}
+# An entry of provenance.json (act/schema.py); null where a run could not tell (no git checkout, no CUDA).
+PROVENANCE_ENTRY = {"kind": str, "time": str, "act": str, "commit": (str, NONE), "dirty": (bool, NONE),
+                    "python": str, "torch": str, "cuda": (str, NONE), "cudnn": (str, NONE), "driver": (str, NONE),
+                    "device": str, "host": str, "argv": [str]}
+PROVENANCE_KINDS = ("start", "resume")
 
 
 def new_run_dir(cfg: Config) -> Path:
@@ -417,6 +423,29 @@ class RunFolder:
         if not (isinstance(record, dict) and isinstance(record.get("epoch"), int) and isinstance(record.get("why"), str)):
             raise RunFileError(self.path, f"{DIVERGED} does not hold an epoch and a reason")
         return record
+
+    def provenance(self) -> list[dict]:
+        """provenance.json: one entry per start and resume, oldest first ([] for a run older than it)."""
+        if not self.regular(PROVENANCE):
+            return []
+        entries = self.json(PROVENANCE)
+        wrong = mismatch(entries, [PROVENANCE_ENTRY])
+        if wrong is None:
+            wrong = next((f"'kind' is {e['kind']!r}, not start or resume" for e in entries
+                          if e["kind"] not in PROVENANCE_KINDS), None)
+        if wrong:
+            raise RunFileError(self.path, f"{PROVENANCE} does not hold what a run writes ({wrong})")
+        return entries
+
+    def add_provenance(self, entry: dict) -> str | None:
+        """provenance.json with `entry` appended. One that cannot be read is replaced by a list of
+        `entry` alone (where a run came from never stops it); returns why, or None."""
+        try:
+            entries, why = self.provenance(), None
+        except RunFileError as exc:
+            entries, why = [], exc.why
+        write_text(self / PROVENANCE, to_json(entries + [entry], indent=2))
+        return why
 
     def check_labels(self, noisy: np.ndarray, true: np.ndarray) -> None:
         """The labels read now against the run's labels.npz: one line where they differ."""

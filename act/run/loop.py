@@ -19,7 +19,7 @@ from typing import Callable
 from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, override, to_dict
 from act.errors import ActError
 from act.method import registry as methods
-from act.run import checkpoint, runtime
+from act.run import checkpoint, provenance, runtime
 from act.run.build import Run, check_trainable, check_weights, has_batch_norm, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CHECKPOINT, CONFIG, LABELS, RunFolder, taken
@@ -161,6 +161,15 @@ def admit(run: Run) -> None:
     check_trainable(run)
 
 
+def note_start(run: Run, kind: str, out) -> None:
+    """The run's provenance entry for this start or resume (act/run/provenance.py), written by rank 0
+    before the run trains; an unreadable provenance.json is replaced, with one line saying so."""
+    if run.world.main:
+        why = run.folder.add_provenance(provenance.entry(kind, run.device))
+        if why:
+            print(f"{why}; it now holds this {kind}'s entry alone", file=out)
+
+
 def train(cfg: Config, out=None) -> dict:
     """A new run from `cfg`; its folder is locked (RunFolder.create) until the run ends."""
     out = sys.stdout if out is None else out  # the stdout of the call, not of the import
@@ -174,6 +183,7 @@ def train(cfg: Config, out=None) -> dict:
     with run.folder.held(taken):  # rank 0 holds it from `prepare` on (RunFolder.create)
         with distributed.explain_lost(world, cfg.run.dist_timeout, lambda: ("before training", saved_text(run, None))):
             admit(run)
+            note_start(run, "start", out)
         summary = loop(run, out)
     distributed.leave(run.world)
     return summary
@@ -262,6 +272,7 @@ def reopen(rt: Runtime, folder: RunFolder, overrides: list[str] | None, out) -> 
         folder.write_config(cfg)
     if run.world.main:
         folder.clear_diverged()
+    note_start(run, "resume", out)
     print(f"resuming {run_dir} at epoch {run.start_epoch}", file=out)
     return run
 
