@@ -1,5 +1,5 @@
 """One-way arrows: every import in act/ and pipelines/ goes down the layers or sideways within one,
-and no module imports itself back through others (README, *Layout*).
+and no module imports itself back through others (docs/layout.md, *Layout*).
 
 The walk reads the source with `ast`: imports at the top of a module and inside functions alike.
 `from package import name` is an arrow to the module `package/name.py` where there is one, else
@@ -115,6 +115,6 @@ def test_no_module_imports_itself_back_through_others():
     assert not cycles, "\n".join(sorted(cycles.values()))
 
 
-def test_the_readme_states_the_layer_order():
-    layout = (ROOT / "README.md").read_text().split("\n## Layout", 1)[1].split("\n## ", 1)[0]
+def test_the_layout_page_states_the_layer_order():
+    layout = (ROOT / "docs" / "layout.md").read_text().split("\n## Layout", 1)[1].split("\n## ", 1)[0]
     assert " < ".join(name for name, _ in LAYERS) in " ".join(layout.split())  # across line breaks
