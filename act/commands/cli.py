@@ -101,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "precision and recall against the flipped labels, overall and in the top K.")
     iss.add_argument("run", metavar="RUN_DIR", help="a run folder")
     iss.add_argument("--top", type=int, default=20, metavar="K", help="rows to print, and the K of precision at K (default 20)")
-    iss.add_argument("--out", metavar="FILE.csv", help="write every listed sample to this CSV file")
+    iss.add_argument("--out", metavar="FILE.csv", help="write every listed sample to this CSV file, with "
+                                                      "label_quality (lower: more likely wrong) and is_label_issue")
+    iss.add_argument("--all", action="store_true", help="--out writes every training sample, listed ones first")
     iss.add_argument("--force", action="store_true", help="replace a --out file act issues did not write "
                                                           "(never a run's own files)")
     from act.commands.sweep import add_parser as add_sweep
@@ -278,12 +280,14 @@ def list_issues(args: argparse.Namespace, stdout) -> int:
 
     if args.top < 1:
         raise ActError(f"--top {args.top} must be at least 1")
+    if args.all and not args.out:
+        raise ActError("--all says what --out writes (every training sample); give --out FILE.csv too")
     issues = label_issues.find_issues(args.run)
     if args.out:  # first: a path that cannot be written stops before anything is printed
-        label_issues.write_csv(issues, Path(args.out), force=args.force)
+        label_issues.write_csv(issues, Path(args.out), force=args.force, every=args.all)
     print(label_issues.describe(issues, Path(args.run), args.top), file=stdout)
     if args.out:
-        print(f"wrote {len(issues.order)} rows to {args.out}", file=stdout)
+        print(f"wrote {len(issues.ranking if args.all else issues.order)} rows to {args.out}", file=stdout)
     return 0
 
 

@@ -18,6 +18,20 @@ score is above 1/2: on average over the two views, the run rejected the label mo
 than it accepted it. The suggested label is the EMA's argmax over the data set's classes: a
 head with more outputs than classes (`model.num_outputs`, Food-101N's 200) has EMA columns no
 label names, and a prediction there is a wrong one, never a suggestion.
+
+`--out FILE.csv --all` writes every training sample in cleanlab's convention
+(`get_label_quality_scores`, `find_label_issues`): `label_quality = 1 - score`, in [0, 1], lower
+meaning more likely mislabelled, and `is_label_issue`, true exactly for the samples listed. The
+ranking, of the list and of the file alike, is: the listed samples first, then by
+`label_quality` as written (4 decimals: below that, two machines' float sums differ), then by
+`suggested_probability`, the EMA's probability of the suggested label, highest first (of two
+labels equally doubted, the one the run would replace with more confidence leads), then by
+index.
+
+A run of fewer than ROBUST_EPOCHS_MIN robust epochs says its suggestions mean nothing yet: the EMA
+starts one-hot at the given label and keeps 0.8 of itself per epoch (ACT_SPEC.md), so after R
+epochs the given label holds at least 0.8^R of it, more than all other classes together until
+0.8^R < 1/2, i.e. R = 4: before that every suggested label is the given one.
 """
 from __future__ import annotations
 
@@ -34,6 +48,8 @@ from act.run.files import atomic_write
 from act.run.folder import BANK, CHECKPOINT, CONFIG, LABELS, Bank, RunFolder, check_replaceable
 
 THRESHOLD = 0.5
+ROBUST_EPOCHS_MIN = 4  # the module docstring's: from 4 robust epochs on a suggestion may differ from the given label
+DECIMALS = 4  # the scores as written and ranked
 
 
 def read_bank(folder: RunFolder) -> Bank:
@@ -63,9 +79,18 @@ def score(bank: Bank, given: np.ndarray) -> np.ndarray:
     return 1.0 - (rate + agree) / 2.0
 
 
+def rank(score: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Every sample, the most likely mislabelled first, by the module docstring's rule: listed first
+    (score above THRESHOLD), then label_quality ascending, then `confidence` (the EMA's probability
+    of the suggested label) descending, then index; the two scores as written (DECIMALS)."""
+    quality, confidence = np.round(1.0 - score, DECIMALS), np.round(confidence, DECIMALS)
+    return np.lexsort((np.arange(len(score)), -confidence, quality, score <= THRESHOLD))
+
+
 @dataclass
 class Issues:
-    order: np.ndarray  # indices of the listed samples, highest score first
+    order: np.ndarray  # indices of the listed samples, most likely mislabelled first (`rank`)
+    ranking: np.ndarray  # every sample in that order: `order` and then the others
     score: np.ndarray  # (N,) every sample's score
     given: np.ndarray
     suggested: np.ndarray
@@ -87,10 +112,11 @@ def find_issues(run_dir: str | Path) -> Issues:
         raise ActError(f"{run_dir}: no robust epoch was trained yet (optim.warmup_epochs="
                        f"{cfg.optim.warmup_epochs}), so no sample was selected or rejected")
     scores = score(bank, noisy)
-    listed = np.flatnonzero(scores > THRESHOLD)
-    order = listed[np.lexsort((listed, -scores[listed]))]  # ties: by index, so the order is stable
     classes = bank.classes or class_count(cfg, bank, noisy, true)
-    return Issues(order=order, score=scores, given=noisy, suggested=bank.ema[:, :classes].argmax(axis=1), bank=bank,
+    suggested = bank.ema[:, :classes].argmax(axis=1)
+    ranking = rank(scores, bank.ema[np.arange(len(noisy)), suggested])
+    order = ranking[:int(np.sum(scores > THRESHOLD))]
+    return Issues(order=order, ranking=ranking, score=scores, given=noisy, suggested=suggested, bank=bank,
                   flipped=(noisy != true) if truth_known(cfg) else None,
                   ema_updated=cfg.method.ablation.consistency)
 
@@ -141,6 +167,8 @@ def quality(issues: Issues, top: int) -> dict[str, float | int | None]:
 
 
 COLUMNS = ("index", "file", "given_label", "suggested_label", "times_selected", "robust_epochs", "score")
+# The file's columns beyond the printed ones: cleanlab's convention (module docstring) and the tie-break.
+SCORES = ("suggested_probability", "label_quality", "is_label_issue")
 
 
 def shown(name: str) -> str:
@@ -153,24 +181,29 @@ def rows(issues: Issues, chosen: np.ndarray) -> list[dict]:
     files = issues.bank.files
     out = []
     for i in chosen:
+        quality = round(1.0 - float(issues.score[i]), DECIMALS)
         row = {"index": int(i), "file": files[i] if files else "", "given_label": int(issues.given[i]),
                "suggested_label": int(issues.suggested[i]) if issues.ema_updated else "",
                "times_selected": int(issues.bank.selected[i]), "robust_epochs": issues.bank.robust_epochs,
-               "score": round(float(issues.score[i]), 4)}
+               "score": round(1.0 - quality, DECIMALS),
+               "suggested_probability": round(float(issues.bank.ema[i, issues.suggested[i]]), DECIMALS)
+               if issues.ema_updated else "",
+               "label_quality": quality, "is_label_issue": bool(issues.score[i] > THRESHOLD)}
         if issues.flipped is not None:
             row["label_flipped"] = bool(issues.flipped[i])
         out.append(row)
     return out
 
 
-def write_csv(issues: Issues, path: Path, force: bool = False) -> None:
-    """Every listed sample, highest score first (`label_flipped` only where true labels are known),
-    replacing a file at `path` only where act issues wrote it or `force` asks. The file is UTF-8
-    whatever the locale, except that the bytes of a file name that are not UTF-8 are written as
-    they are on disk, so the column names the same files (read it with errors="surrogateescape")."""
-    columns = list(COLUMNS) + (["label_flipped"] if issues.flipped is not None else [])
+def write_csv(issues: Issues, path: Path, force: bool = False, every: bool = False) -> None:
+    """Every listed sample (`every`: every training sample), in the ranking's order, with its
+    scores (`label_flipped` only where true labels are known), replacing a file at `path` only
+    where act issues wrote it or `force` asks. The file is UTF-8 whatever the locale, except that
+    the bytes of a file name that are not UTF-8 are written as they are on disk, so the column
+    names the same files (read it with errors="surrogateescape")."""
+    columns = list(COLUMNS + SCORES) + (["label_flipped"] if issues.flipped is not None else [])
     check_replaceable(path, "--out", written_by_act(path), force)
-    table = rows(issues, issues.order)
+    table = rows(issues, issues.ranking if every else issues.order)
 
     def write(p: Path) -> None:
         with open(p, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
@@ -190,7 +223,8 @@ def written_by_act(path: Path) -> bool:
             header = f.readline(4096).rstrip("\r\n")
     except (OSError, UnicodeDecodeError):
         return False
-    return header in (",".join(COLUMNS), ",".join((*COLUMNS, "label_flipped")))
+    return header in {",".join(columns + flipped) for columns in (COLUMNS, COLUMNS + SCORES)
+                      for flipped in ((), ("label_flipped",))}  # this version's files and the earlier ones
 
 
 def pct(value: float | None) -> str:
@@ -203,6 +237,9 @@ def describe(issues: Issues, run_dir: Path, top: int) -> str:
     lines = [f"{run_dir}: {listed} of {n} training labels judged wrong (score > {THRESHOLD}; "
              f"score = 1 - (times selected / {issues.bank.robust_epochs} robust epochs + EMA probability "
              f"of the given label) / 2)"]
+    if issues.bank.robust_epochs < ROBUST_EPOCHS_MIN:
+        lines.append(f"  this run trained {issues.bank.robust_epochs} robust epochs; its suggested labels are not yet "
+                     f"meaningful (fewer than {ROBUST_EPOCHS_MIN}: until then each is the given label)")
     if not issues.ema_updated:
         lines.append("  method.ablation.consistency=false: the bank's EMA was never updated, so the score "
                      "rests on the selections alone and no label is suggested")
@@ -213,7 +250,7 @@ def describe(issues: Issues, run_dir: Path, top: int) -> str:
                      f"recall {pct(q['top_recall'])}")
     table = [{**r, "file": shown(r["file"])} for r in rows(issues, issues.order[:top])]
     if table:
-        columns = [c for c in table[0] if c != "file" or issues.bank.files]
+        columns = [c for c in table[0] if c not in SCORES and (c != "file" or issues.bank.files)]
         widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in columns}
         lines.append("  ".join(c.rjust(widths[c]) for c in columns))
         lines += ["  ".join(str(r[c]).rjust(widths[c]) for c in columns) for r in table]
