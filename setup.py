@@ -33,6 +33,7 @@ setup(
         "ffcv": ["ffcv==1.0.2"],
         "plots": ["matplotlib>=3.7"],  # curves.png of a run, the curves of `act report --out`
         "tensorboard": ["tensorboard>=2.14"],  # run.tensorboard=true
+        "wandb": ["wandb>=0.19.10"],  # run.wandb=online | offline (a pack's runs log at once: reinit="create_new")
         "cleanlab": ["cleanlab>=2.5"],  # benchmarks/label_issues.py only
         "slurm": ["submitit>=1.5"],  # act sweep --executor slurm | submitit-local
         "test": ["pytest>=7", "timm>=0.9", "matplotlib>=3.7", "tensorboard>=2.14", "submitit>=1.5"],

@@ -106,6 +106,7 @@ class RunConfig:
     dist_timeout: int = 600  # seconds a process of a torchrun run waits for the others before the run stops
     plots: str = "auto"  # auto | true | false  (curves.png at the end; auto: when matplotlib is installed)
     tensorboard: bool = False  # TensorBoard scalars of every epoch in <run folder>/tensorboard
+    wandb: str = "off"  # off | online | offline  (Weights & Biases; offline: <run folder>/wandb, no network)
 
 
 @dataclass
@@ -135,6 +136,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "run.progress": ("auto", "true", "false"),
     "run.sync_bn": ("auto", "true", "false"),
     "run.plots": ("auto", "true", "false"),
+    "run.wandb": ("off", "online", "offline"),
 }
 
 
@@ -450,7 +452,8 @@ def to_dict(cfg: Config) -> dict:
 # would change the experiment. run.threads may, to match the thread count the run trained with:
 # the count in effect is what must not change (act/run/checkpoint.py `check_threads`).
 RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.workers", "pipeline.test_batch_size",
-                      "run.plots", "run.tensorboard", "run.dist_timeout", "run.threads")
+                      "run.plots", "run.tensorboard", "run.wandb", "run.dist_timeout",
+                      "run.threads")
 # Where the data lie: moved data may be resumed from their new place, since the data fingerprint
 # (act/run/checkpoint.py) compares what the run reads.
 DATA_PLACES = ("data.root", "pipeline.path")

@@ -67,9 +67,9 @@ def test_tensorboard_scalars_are_the_metrics_of_each_epoch(tensorboard_run):
 
     events = EventAccumulator(str(tensorboard_run / rundir.TENSORBOARD)).Reload()
     records = [json.loads(line) for line in (tensorboard_run / "metrics.jsonl").read_text().splitlines()]
-    rtm = [(e.step, e.value) for e in events.Scalars("rtm_test_acc")]
+    rtm = [(e.step, e.value) for e in events.Scalars("test/rtm_acc")]
     assert rtm == [(r["epoch"], pytest.approx(r["rtm_test_acc"])) for r in records]
-    assert [e.step for e in events.Scalars("mining")] == [1, 2]  # null in warm-up: no scalar
+    assert [e.step for e in events.Scalars("selection/mining")] == [1, 2]  # null in warm-up: no scalar
 
 
 def test_plots_true_without_matplotlib_stops_before_training(tmp_path, monkeypatch):

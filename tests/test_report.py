@@ -160,8 +160,9 @@ def test_csv_has_one_line_per_group(tmp_path):
     fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0, "run.seed=1")
     fake_run(tmp_path / "b", "cifar100n/sym20.yaml", 66.0, "run.seed=2")
     lines = report([str(tmp_path)], fmt="csv").splitlines()
-    assert lines[0].startswith("setting,variant,n,seeds,rtm_last10_mean,rtm_last10_std,paper,diff,")
-    assert lines[1].startswith("CIFAR100N sym20,ACT,2,1 2,65.0,1.414213562373")
+    assert lines[0].startswith("setting,variant,data,noise_type,closeset_ratio,openset_ratio,method,switches,n,seeds,"
+                               "rtm_last10_mean,rtm_last10_std,paper,diff,")
+    assert lines[1].startswith("CIFAR100N sym20,ACT,cifar100n,symmetric,0.2,0.0,act,,2,1;2,65.0,1.414213562373")
     assert len(lines) == 2
 
 

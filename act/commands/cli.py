@@ -88,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("runs", nargs="+", metavar="PATH", help="run folders, or folders holding run folders at any depth")
     rep.add_argument("--out", metavar="DIR", help="also write report.<format> there (and runs.csv for csv), and "
                                                   "one curves PNG per group (needs matplotlib: the [plots] extra)")
-    rep.add_argument("--format", choices=["md", "csv", "json"], default="md", help="md (default), csv or json")
+    rep.add_argument("--format", choices=["md", "csv", "json"], default="md",
+                     help="md (default), csv or json: each group's data set, noise, method, switches and seeds as data")
+    rep.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                     help="only the runs whose provenance.json has this value (again: all of them; the same key "
+                          "again: any of its values), e.g. torch=2.14.1, host=gpu1, dirty=false, cuda=null")
+    rep.add_argument("--by", metavar="KEY", help="split each group by a provenance key, e.g. host, torch, commit")
     rep.add_argument("--force", action="store_true", help="replace files in --out that act report did not write "
                                                           "(never a run's own files)")
 
@@ -240,7 +245,8 @@ def run_command(args: argparse.Namespace, stdout=None) -> int:
     if args.command == "report":
         from act.commands.report import report
 
-        print(report(args.runs, args.format, args.out, force=args.force), file=stdout, end="")
+        print(report(args.runs, args.format, args.out, force=args.force, where=args.where, by=args.by), file=stdout,
+              end="")
         return 0
     if args.command == "issues":
         return list_issues(args, stdout)

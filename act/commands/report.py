@@ -44,7 +44,8 @@ PAPER_STANDARD = {("cifar100n", "symmetric", 0.2, 0.0): 35.14, ("cifar100n", "sy
 # The paper's row order; other settings follow, sorted.
 PAPER_ROWS = list(PAPER) + [("clothing1m", "none", 0.0, 0.0)]
 # Keys that do not change the experiment: runs differing only in these share a group.
-NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard")
+NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard",
+                  "run.wandb")
 RUN_FILES = (CONFIG, METRICS, SUMMARY)  # any of them marks a run folder
 
 

@@ -177,7 +177,7 @@ def build(e: Entry, stack: contextlib.ExitStack, out) -> Member:
         folder = RunFolder(e.dir)
         run = reopen(runtime.decide(override(folder.config(), e.resume)), folder, e.resume, out)
     run.rng = checkpoint.rng_state()  # its own, before the next run's build draws
-    outputs = Outputs(run.dir, run.cfg, run.runtime.plots)
+    outputs = Outputs(run.dir, run.cfg, run.runtime.plots, run.history)
     return Member(run, outputs, run.start_epoch - 1 if run.start_epoch else None)
 
 

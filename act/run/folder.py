@@ -39,12 +39,15 @@ SUMMARY = "summary.json"  # written at the run's end
 BANK = "bank.npz"  # the memory bank at the run's end, read by `act issues`
 CURVES = "curves.png"  # run.plots
 TENSORBOARD = "tensorboard"  # a folder: run.tensorboard
+WANDB = "wandb"  # a folder, wandb's own (run.wandb): an offline run waits there for `wandb sync`
+WANDB_ID = "wandb.id"  # the run's W&B id, so that a resume continues the same W&B run
 LOCK = ".lock"  # held (flock) by the process writing the folder
 CONSOLE = "console.log"  # the run's console output, kept by `act sweep` (act/sweep/), which opens it first
 DIVERGED = "diverged.json"  # the epoch whose loss turned NaN or infinite, and the loop's line; a resume removes it
 PROVENANCE = "provenance.json"  # where each start and resume came from (act/run/provenance.py)
 # The files a run folder holds; `act issues --out` and `act report --out` never replace one.
-RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE, DIVERGED, PROVENANCE)
+RUN_FILES = (CONFIG, LABELS, NOISE, METRICS, CHECKPOINT, SUMMARY, BANK, CURVES, LOCK, CONSOLE, DIVERGED, PROVENANCE,
+             WANDB_ID)
 # Files act writes into a run folder before it holds a run (config.yaml marks a run).
 TOOL_LEFTOVERS = (LOCK, CONSOLE)
 RUN_MARKER = CONFIG

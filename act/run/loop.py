@@ -131,18 +131,20 @@ def keep_epoch(run: Run, record: dict) -> None:
 
 
 def record_epoch(run: Run, record: dict, outputs: Outputs) -> None:
-    """After its checkpoint: the epoch's line in metrics.jsonl, and its TensorBoard scalars."""
+    """After its checkpoint: the epoch's line in metrics.jsonl, and its scalars (TensorBoard, W&B)."""
     if run.world.main:
         run.folder.write_metrics(run.history)
     outputs.epoch(record)
 
 
 def finish(run: Run, outputs: Outputs, **extra) -> dict:
-    """After the last epoch: the summary (with `extra` entries) written, bank.npz and the curves."""
+    """After the last epoch: the summary (with `extra` entries) written, bank.npz, the curves and the
+    final figures of TensorBoard and W&B."""
     summary = {**summarise(run, distributed.bank_consistent(run.world, run.ctx.bank)), **extra}  # a collective
     if run.world.main:
         run.folder.write_summary(summary)
-    outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files, run.pipeline.source.num_classes)
+    outputs.finish(run.ctx.bank, run.history, run.pipeline.source.train.files, run.pipeline.source.num_classes,
+                   summary)
     return summary
 
 
@@ -305,7 +307,7 @@ def loop(run: Run, out=None) -> dict:
         print(format_row(record), file=out)
     saved = run.start_epoch - 1 if run.start_epoch else None
     where = "before training"
-    outputs = Outputs(run.dir, cfg, run.runtime.plots)
+    outputs = Outputs(run.dir, cfg, run.runtime.plots, run.history)
     told: set[str] = set()
 
     def stage() -> tuple[str, str]:  # read when a process is lost: where the loop is then

@@ -26,3 +26,11 @@ def last_k_summary(accuracies: list[float], k: int = 10) -> dict[str, float | No
     tail = np.asarray(values[-k:], dtype=np.float64)
     return {"last10_mean": float(tail.mean()), "last10_std": float(tail.std()),
             "best": float(max(values)), "final": float(values[-1])}
+
+
+def warmup_in_last_k(history: list[dict], k: int = 10) -> tuple[int, int]:
+    """(warm-up epochs, epochs) of the window `last_k_summary` averages: the last k epochs with an
+    RTM accuracy. A run of 12 epochs with 10 of warm-up averages 8 warm-up epochs in its last 10."""
+    window = [r for r in history if isinstance(r.get("rtm_test_acc"), (int, float))
+              and not math.isnan(r["rtm_test_acc"])][-k:]
+    return sum(r.get("phase") == "warmup" for r in window), len(window)

@@ -3,8 +3,8 @@
 Left: test accuracy of the RTM and the NTM per epoch. Right: selection precision, recall,
 F1 and the selected fraction per epoch. Each seed is a thin line and their mean a bold one;
 epochs where the memorisation check allowed mining are shaded (darker: in more of the
-epoch's steps); a dotted line marks the end of warm-up. Drawn on a bare Figure with the Agg
-canvas: no pyplot state, no display needed.
+epoch's steps); a dotted line marks the end of warm-up, red where a last-10 mean averages
+warm-up epochs. Drawn on a bare Figure with the Agg canvas: no pyplot state, no display needed.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from act.run.files import atomic_write
+from act.run.metrics import warmup_in_last_k
 
 ACCURACY = (("rtm_test_acc", "RTM", "tab:blue"), ("ntm_test_acc", "NTM", "tab:orange"))
 SELECTION = (("sel_precision", "precision", "tab:green"), ("sel_recall", "recall", "tab:red"),
@@ -82,8 +83,14 @@ def shade_mining(ax, mining: np.ndarray) -> None:
 
 
 def mark_warmup(ax, histories: list[list[dict]]) -> None:
+    """A dotted line at the end of warm-up; red, and saying so, where the last-10 mean of a run
+    averages warm-up epochs (its figure is then not the robust phase's)."""
     warmup = max((sum(r.get("phase") == "warmup" for r in h) for h in histories), default=0)
-    if warmup:
+    averaged, window = max((warmup_in_last_k(h) for h in histories), default=(0, 0))
+    if warmup and averaged:
+        ax.axvline(warmup - 0.5, color="tab:red", linestyle=":", linewidth=1.5,
+                   label=f"end of warm-up: {averaged} of the {window} epochs averaged are warm-up")
+    elif warmup:
         ax.axvline(warmup - 0.5, color="black", linestyle=":", linewidth=1, label="end of warm-up")
 
 

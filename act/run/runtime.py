@@ -1,7 +1,7 @@
 """Every `auto` of a run decided in one place (README "Runtime").
 
 `resolve(cfg, env)` turns the config's settings and the machine (`Environment`: CUDA devices,
-bf16, the torchrun processes, CPU cores, matplotlib, DALI, a terminal) into one frozen
+bf16, the torchrun processes, CPU cores, matplotlib, TensorBoard, wandb, DALI, a terminal) into one frozen
 `Runtime`: device, AMP and its grad scaler, compile and its mode, CUDA graphs, the static (GPU)
 code paths, sync batch norm, pipeline and workers, threads, progress bar, plots, and the torchrun
 processes (`World`). It raises every refusal that depends on the machine, before any data is read.
@@ -13,6 +13,7 @@ machine) -> decision.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class Environment:
     cpus: int = 1
     threads: int = 1  # torch's CPU threads by default
     matplotlib: bool = False
+    tensorboard: bool = False
+    wandb: bool = False
     dali: bool = False
     terminal: bool = False  # stdout is a terminal
 
@@ -47,7 +50,9 @@ class Environment:
         cuda = torch.cuda.is_available()
         return cls(cuda_devices=torch.cuda.device_count() if cuda else 0, bf16=cuda and torch.cuda.is_bf16_supported(),
                    world=world_from_env(), cpus=os.cpu_count() or 1, threads=torch.get_num_threads(),
-                   matplotlib=plots.available(), dali=dali_installed(), terminal=sys.stdout.isatty())
+                   matplotlib=plots.available(), tensorboard=importlib.util.find_spec("tensorboard") is not None,
+                   wandb=importlib.util.find_spec("wandb") is not None, dali=dali_installed(),
+                   terminal=sys.stdout.isatty())
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,7 @@ def resolve(cfg: Config, env: Environment, cuda_paths: bool | None = None) -> Ru
     cuda = device.startswith("cuda")
     amp, scaler = resolve_amp(r.amp, cuda, env.bf16)
     compile = r.compile == "true" or (r.compile == "auto" and cuda and world.size == 1)
+    check_logs(cfg, env)
     return Runtime(
         device=device, amp=amp, grad_scaler=scaler, compile=compile, compile_strict=r.compile == "true",
         compile_mode=r.compile_mode,
@@ -193,6 +199,14 @@ def resolve_pipeline(cfg: Config, cuda: bool, dali: bool) -> str:
     if path and (Path(path) / "train.beton").is_file():
         return "ffcv"
     return "reference"
+
+
+def check_logs(cfg: Config, env: Environment) -> None:
+    """TensorBoard and W&B, where the config asks for them, are installed (wandb is no dependency)."""
+    if cfg.run.tensorboard and not env.tensorboard:
+        raise ActError("run.tensorboard=true needs the tensorboard package: pip install 'act-noisy[tensorboard]'")
+    if cfg.run.wandb != "off" and not env.wandb:
+        raise ActError(f"run.wandb={cfg.run.wandb} needs the wandb package: pip install wandb (or run.wandb=off)")
 
 
 def resolve_plots(setting: str, matplotlib: bool) -> bool:

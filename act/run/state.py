@@ -23,6 +23,7 @@ class RunInfo:
     summary: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     diverged: dict | None = None  # diverged.json: the epoch the loop stopped in, and why
+    provenance: list[dict] = field(default_factory=list)  # provenance.json: each start and resume
 
     @property
     def finished(self) -> bool:
@@ -37,6 +38,7 @@ def read_run(path: Path) -> RunInfo:
         run.history = folder.metrics()
         run.summary = folder.summary() or {}
         run.diverged = folder.diverged()
+        run.provenance = folder.provenance()
     except RunFileError as exc:
         run.state = f"broken: {exc.why}"
         return run

@@ -41,7 +41,7 @@ MAX_REQUEUES = 100
 
 # What a rerun passes to a cell's resume where its run recorded another value (act/sweep/spec.py
 # FREE_KEYS but the folder's own keys).
-RESUMED_AS_GIVEN = (*DATA_PLACES, "run.progress", "run.plots", "run.tensorboard")
+RESUMED_AS_GIVEN = (*DATA_PLACES, "run.progress", "run.plots", "run.tensorboard", "run.wandb")
 PACKS = "packs"  # DIR/packs/<job>.yaml: the members of a packed job (act train --pack); <job>.log: its console
 
 
@@ -117,7 +117,7 @@ def train_command(cell: Cell, runs: Path) -> list[str]:
 def moved_data(cell: Cell, runs: Path) -> list[str]:
     """The keys a rerun may change where the cell's run recorded others, for its resume: the data
     places (data.root, pipeline.path: the data moved, and the resume's data fingerprint checks
-    that they are the same data) and how the run shows itself (progress, plots, TensorBoard)."""
+    that they are the same data) and how the run shows itself (progress, plots, TensorBoard, W&B)."""
     from act.run.loop import resume_overrides
 
     try:

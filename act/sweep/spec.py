@@ -32,7 +32,7 @@ RUNS = "runs"  # DIR/runs/<cell>: the run folders
 RECORD = "sweep.yaml"  # DIR/sweep.yaml: the sweep the folder holds
 # Keys a rerun may change: where the data lie (each resume's data fingerprint compares what is read
 # there), how a run shows itself, and the folder keys the sweep sets.
-FREE_KEYS = (*OWN_KEYS, *DATA_PLACES, "run.progress", "run.plots", "run.tensorboard")
+FREE_KEYS = (*OWN_KEYS, *DATA_PLACES, "run.progress", "run.plots", "run.tensorboard", "run.wandb")
 
 
 @dataclass(frozen=True)
