@@ -141,7 +141,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_old_checkpoint_and_resume_com
     assert checkpoint.load(run / "checkpoint.pt")["epoch"] == 1
     assert len(read_metrics(run)) == 2
     assert sorted(p.name for p in run.iterdir()) == \
-        [".lock", "checkpoint.pt", "config.yaml", "labels.npz", "metrics.jsonl", "noise.json"]
+        [".lock", "checkpoint.pt", "config.yaml", "labels.npz", "metrics.jsonl", "noise.json", "provenance.json"]
     monkeypatch.setattr(os, "fsync", fsync)
     assert main(["train", "--resume", str(run)]) == 0
     assert_same_as(run, reference)
