@@ -4,7 +4,8 @@ Every cell of the sweep file is validated before anything starts; the sweep fold
 its sweep (act/sweep/spec.py); then each cell that is not finished is started or continued as an
 ordinary run folder under DIR/runs (act/sweep/executors.py), a finished or diverged one left as it
 is and one another process holds waited for. One line per run that ends, a progress line with an
-ETA on a terminal, and at the end the report of the sweep in DIR/report.
+ETA on a terminal (elsewhere, a heartbeat line a minute: runs running and finished, epochs, ETA),
+and at the end the report of the sweep in DIR/report.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import statistics
 import time
 from collections import deque
+from datetime import datetime
 from pathlib import Path
 
 from act.config import Config
@@ -27,6 +29,7 @@ EXECUTORS = ("local", "slurm", "submitit-local")
 REPORT = "report"  # DIR/report: the report of the sweep
 PLAN = "plan.json"  # DIR/packs/plan.json: each cell's pack, or why it runs alone (--pack)
 DRAW_SECONDS = 2.0  # how often the progress line reads the runs' folders
+HEARTBEAT_SECONDS = 60.0  # how often a sweep whose output is no terminal (a log, SLURM's output) says where it is
 EXAMPLES = """examples:
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python --per-gpu 2
@@ -149,14 +152,14 @@ def local_processes(args: argparse.Namespace, out: Path, configs: dict[str, Conf
 
 class Controller:
     """Runs the cells that are to run and waits for those another process holds, telling each
-    run's end in one line and the progress on a terminal."""
+    run's end in one line and the progress (`draw`)."""
 
     def __init__(self, sweep: Sweep, out: Path, executor, epochs: dict[str, int], stream, packer: Packer | None = None):
         self.cells, self.out, self.runs, self.executor = sweep.cells, out, out / RUNS, executor
         self.epochs, self.stream, self.packer = epochs, stream, packer or Packer({}, 1, out)
         self.states = {cell.name: self.read(cell.name) for cell in self.cells}
         self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.drawn = 0.0
+        self.drawn = 0.0 if self.tty else time.monotonic()  # a heartbeat comes after a minute of silence
 
     def read(self, name: str) -> CellState:
         return read_state(self.runs / name, self.epochs[name])
@@ -206,9 +209,10 @@ class Controller:
         print(("\r\x1b[K" if self.tty else "") + line, file=self.stream, flush=True)
 
     def draw(self) -> None:
-        """The progress line (a terminal only, every DRAW_SECONDS): runs finished, epochs done, ETA
-        from the epochs' times."""
-        if not self.tty or time.monotonic() < self.drawn + DRAW_SECONDS:
+        """Where the sweep is, from its runs' folders (each read once a draw): on a terminal the
+        progress line, redrawn every DRAW_SECONDS; else a heartbeat line every HEARTBEAT_SECONDS,
+        so that a log shows the sweep alive between the lines of runs that end."""
+        if time.monotonic() < self.drawn + (DRAW_SECONDS if self.tty else HEARTBEAT_SECONDS):
             return
         self.drawn = time.monotonic()
         for name, state in self.states.items():
@@ -216,16 +220,24 @@ class Controller:
                 self.states[name] = self.read(name)
         states = self.states.values()
         done = sum(s.kind == "finished" for s in states)
+        epochs, total = sum(s.epochs for s in states), sum(s.total for s in states)
+        if self.tty:
+            bar = "#" * (20 * done // len(self.cells))
+            print(f"\r\x1b[K[{bar:<20}] {done}/{len(self.cells)} runs finished | {epochs}/{total} epochs | "
+                  f"ETA {self.eta()}", end="", file=self.stream, flush=True)
+            return
+        running = sum(s.kind == "running" for s in states)
+        print(f"[{datetime.now():%H:%M:%S}] sweep {self.out.name}: {running} running, {done} of {len(self.cells)} "
+              f"finished, epochs {epochs} of {total}, ETA {self.eta()}", file=self.stream, flush=True)
+
+    def eta(self) -> str:
+        """The time the epochs left take at the median epoch time so far, the runs sharing the slots."""
+        states = self.states.values()
         left = [s for s in states if s.kind not in ("finished", "diverged", "failed")]
         epochs_left = sum(s.total - s.epochs for s in left)
         seconds = [s.epoch_seconds for s in states if s.epoch_seconds]
         slots = max(1, min(self.executor.slots or len(left), len(left)))
-        eta = clock(epochs_left * statistics.median(seconds) / slots) if seconds and left else "-"
-        width = 20
-        bar = "#" * (width * done // len(self.cells))
-        print(f"\r\x1b[K[{bar:<{width}}] {done}/{len(self.cells)} runs finished | "
-              f"{sum(s.epochs for s in states)}/{sum(s.total for s in states)} epochs | ETA {eta}",
-              end="", file=self.stream, flush=True)
+        return clock(epochs_left * statistics.median(seconds) / slots) if seconds and left else "-"
 
 
 class Packer:
