@@ -127,7 +127,17 @@ def test_a_run_resumed_on_another_host_has_both_and_a_run_without_provenance_is_
     a_run(tmp_path / "a", 60.0, hosts=["gpu1", "gpu2", "gpu1"])
     a_run(tmp_path / "b", 60.0, "run.seed=1")
     runs = json.loads(report([str(tmp_path)], fmt="json"))["runs"]
-    assert [r["host"] for r in runs] == ["gpu1+gpu2", "unknown"]
+    assert [r["host"] for r in runs] == ["gpu1,gpu2", "unknown"]
+
+
+def test_where_a_version_without_its_local_label_matches_its_builds(tmp_path):
+    a_run(tmp_path / "a", 60.0, hosts=["gpu1"])
+    a_run(tmp_path / "b", 70.0, "run.seed=1", hosts=["gpu2"])
+    for run, version in (("a", "2.14.1+cu130"), ("b", "2.14.10+cpu")):
+        path = tmp_path / run / "provenance.json"
+        path.write_text(json.dumps([dict(e, torch=version) for e in json.loads(path.read_text())]))
+    runs = json.loads(report([str(tmp_path)], fmt="json", where=["torch=2.14.1"]))["runs"]
+    assert [(r["host"], r["torch"]) for r in runs] == [("gpu1", "2.14.1+cu130")]
 
 
 def test_the_runs_csv_names_where_each_run_came_from(tmp_path):

@@ -8,6 +8,13 @@ group's finished seeds +- their sample standard deviation (n seeds), then the pa
 recall, F1 and the median seconds per epoch of each group. Table 3: every run folder found,
 with its state: finished, running, stopped, diverged or broken. Only finished runs enter
 the means; no run is left out of table 3.
+
+`--format csv|json` gives each group's figures as data: beside the display labels (setting,
+variant) its data set, noise type and ratios, method, the experiment keys whose values differ from
+the config's defaults (`switches`), the seeds as a list and how many of the epochs its last-10 mean
+averages were warm-up epochs (each such group is also one warning line on stderr). `--where
+KEY=VALUE` keeps the runs whose provenance.json (act/run/provenance.py) says so, `--by KEY` splits
+each group by it.
 """
 from __future__ import annotations
 
@@ -18,15 +25,18 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from act.config import DATA_PLACES, Config, flatten, to_dict
 from act.errors import ActError
 from act.run import plots
 from act.run.files import write_text
-from act.run.folder import CONFIG, METRICS, SUMMARY, RunFolder, check_replaceable
+from act.run.folder import CONFIG, METRICS, PROVENANCE_ENTRY, SUMMARY, RunFolder, check_replaceable
+from act.run.metrics import warmup_in_last_k
 from act.run.state import RunInfo, read_run
 from act.run.titles import method_label, setting_label, setting_of
 
@@ -47,6 +57,11 @@ PAPER_ROWS = list(PAPER) + [("clothing1m", "none", 0.0, 0.0)]
 NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard",
                   "run.wandb")
 RUN_FILES = (CONFIG, METRICS, SUMMARY)  # any of them marks a run folder
+# Keys with a column of their own in the formats' rows; the other experiment keys differing from
+# the defaults are its `switches`.
+OWN_COLUMNS = ("data.name", "data.noise.type", "data.noise.closeset_ratio", "data.noise.openset_ratio", "method.name")
+# What --where and --by may name: the provenance of a run's machine and code, not of one start.
+PROVENANCE_KEYS = tuple(k for k in PROVENANCE_ENTRY if k not in ("kind", "time", "argv"))
 
 
 @dataclass
@@ -87,13 +102,15 @@ def experiment(cfg: dict) -> tuple:
     return tuple(sorted((k, json.dumps(v)) for k, v in cfg.items() if k not in NOT_EXPERIMENT))
 
 
-def group_runs(runs: list[RunInfo]) -> list[Group]:
+def group_runs(runs: list[RunInfo], by: str | None = None) -> list[Group]:
     """Readable runs grouped by experiment; groups sharing a setting and a method label are told
-    apart by the keys in which they differ, e.g. "ACT [optim.epochs=4]"."""
+    apart by the keys in which they differ, e.g. "ACT [optim.epochs=4]". With `by` (a provenance
+    key), the runs of an experiment are split by its value, e.g. "ACT [host=gpu1]"."""
     by_experiment: dict[tuple, list[RunInfo]] = {}
     for run in runs:
         if run.config:
-            by_experiment.setdefault(experiment(run.config), []).append(run)
+            key = (experiment(run.config), provenance_value(run, by) if by else None)
+            by_experiment.setdefault(key, []).append(run)
     cells: dict[tuple, list[list[RunInfo]]] = {}
     for members in by_experiment.values():
         cfg = members[0].config
@@ -101,7 +118,8 @@ def group_runs(runs: list[RunInfo]) -> list[Group]:
     groups = []
     for (setting, label), experiments in cells.items():
         for members in experiments:
-            groups.append(Group(setting, label + differences(members[0].config, experiments), members))
+            tag = f" [{by}={provenance_value(members[0], by)}]" if by else ""
+            groups.append(Group(setting, label + differences(members[0].config, experiments) + tag, members))
     rank = {s: i for i, s in enumerate(PAPER_ROWS)}
     groups.sort(key=lambda g: (rank.get(g.setting, len(rank)), setting_label(g.setting), g.variant))
     return groups
@@ -111,6 +129,66 @@ def differences(cfg: dict, experiments: list[list[RunInfo]]) -> str:
     others = [members[0].config for members in experiments]
     keys = [k for k in cfg if k not in NOT_EXPERIMENT and any(o.get(k) != cfg[k] for o in others)]
     return f" [{', '.join(f'{k}={cfg[k]}' for k in keys[:3])}{', ...' if len(keys) > 3 else ''}]" if keys else ""
+
+
+def switches(cfg: dict) -> dict:
+    """The experiment keys of a run's config whose values differ from the config's defaults
+    (act/config.py), less those with a column of their own and the places of the data."""
+    defaults = flatten(to_dict(Config()))
+    return {k: v for k, v in cfg.items()
+            if k not in NOT_EXPERIMENT + OWN_COLUMNS + DATA_PLACES and v != defaults.get(k)}
+
+
+# ---- provenance: --where and --by ----
+
+def text(value) -> str:
+    """A config or provenance value as a user writes it on the command line: null, true, false, 2.14.1."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def provenance_value(run: RunInfo, key: str) -> str:
+    """A run's `key` of provenance.json as text: the values of its entries, each once, in order,
+    joined by "," (a run resumed on another host: "gpu1,gpu2"); "unknown" for a run without one."""
+    if not run.provenance:
+        return "unknown"
+    return ",".join(dict.fromkeys(text(entry[key]) for entry in run.provenance))
+
+
+def matches(value: str, wanted: set[str]) -> bool:
+    """Whether a provenance value is one of `wanted`; a version without its local label matches its
+    builds (torch=2.14.1: 2.14.1+cu130 and 2.14.1+cpu)."""
+    return value in wanted or value.partition("+")[0] in wanted
+
+
+def provenance_key(key: str, option: str) -> str:
+    if key not in PROVENANCE_KEYS:
+        raise ActError(f"{option} {key}: not a provenance key; give one of {', '.join(PROVENANCE_KEYS)}")
+    return key
+
+
+def read_where(items: list[str]) -> dict[str, set[str]]:
+    """--where KEY=VALUE items as key -> the values any of which a run may have; keys are all required."""
+    where: dict[str, set[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ActError(f"--where {item}: give KEY=VALUE, e.g. --where torch=2.14.1")
+        where.setdefault(provenance_key(key, "--where"), set()).add(value)
+    return where
+
+
+def select(runs: list[RunInfo], where: dict[str, set[str]], items: list[str]) -> list[RunInfo]:
+    """The runs whose provenance has, for each key of `where`, one of its values; none is an error
+    naming the values the runs have."""
+    chosen = [r for r in runs if all(matches(provenance_value(r, key), values) for key, values in where.items())]
+    if not chosen:
+        found = "; ".join(f"{key}: {', '.join(sorted({provenance_value(r, key) for r in runs}))}" for key in where)
+        raise ActError(f"no run of the {len(runs)} found matches --where {' '.join(items)} (their {found})")
+    return chosen
 
 
 # ---- figures of a group ----
@@ -123,15 +201,20 @@ def stats(values: list[float | None]) -> tuple[float | None, float | None, int]:
     return float(np.mean(xs)), float(np.std(xs, ddof=1)) if len(xs) > 1 else None, len(xs)
 
 
-def group_record(group: Group) -> dict:
-    """Every figure of a group, as the JSON and CSV formats give them and the tables show them."""
-    done = group.done
+def group_record(group: Group, by: str | None = None) -> dict:
+    """Every figure of a group, as the JSON and CSV formats give them and the tables show them:
+    its display labels, then what it is as data, then its figures."""
+    done, cfg = group.done, group.runs[0].config
     mean, std, n = stats([r.summary["rtm"]["last10_mean"] for r in done])
-    paper = paper_figure(group)
-    record = {"setting": setting_label(group.setting), "variant": group.variant, "n": n,
+    paper, warmup = paper_figure(group), warmup_averaged(group)
+    data, noise, closeset, openset = group.setting
+    record = {"setting": setting_label(group.setting), "variant": group.variant, "data": data, "noise_type": noise,
+              "closeset_ratio": closeset, "openset_ratio": openset, "method": cfg["method.name"],
+              "switches": switches(cfg), **({by: provenance_value(group.runs[0], by)} if by else {}), "n": n,
               "seeds": sorted(r.config["run.seed"] for r in done),
               "rtm_last10_mean": mean, "rtm_last10_std": std, "paper": paper,
-              "diff": None if mean is None or paper is None else mean - paper}
+              "diff": None if mean is None or paper is None else mean - paper,
+              "warmup_in_last10": None if warmup is None else warmup[0]}
     for key in ("precision", "recall", "f1"):
         record[f"sel_{key}_mean"], record[f"sel_{key}_std"], _ = stats([r.summary["selection"].get(key) for r in done])
     seconds = [r.summary.get("epoch_seconds_median") for r in done]
@@ -143,6 +226,25 @@ def group_record(group: Group) -> dict:
     return record
 
 
+def warmup_averaged(group: Group) -> tuple[int, int] | None:
+    """(warm-up epochs, epochs) in the window of the last-10 means of the group's finished runs
+    (the most of any run); None where none has its metrics."""
+    windows = [warmup_in_last_k(r.history) for r in group.done if r.history]
+    return max(windows) if windows else None
+
+
+def warn_warmup(groups: list[Group]) -> None:
+    """One line on stderr per group whose last-10 mean averages warm-up epochs: a figure that is
+    not the robust phase's (optim.epochs=12 with 10 warm-up epochs averages 8 of them)."""
+    for group in groups:
+        averaged, window = warmup_averaged(group) or (0, 0)
+        if averaged:
+            cfg = group.runs[0].config
+            print(f"act report: warning: {setting_label(group.setting)}, {group.variant}: {averaged} of the {window} "
+                  f"epochs its last-10 mean averages are warm-up epochs (optim.epochs={cfg['optim.epochs']}, "
+                  f"optim.warmup_epochs={cfg['optim.warmup_epochs']})", file=sys.stderr)
+
+
 def run_record(run: RunInfo, groups: list[Group]) -> dict:
     group = next((g for g in groups if run in g.runs), None)
     rtm = run.summary.get("rtm", {}) if run.finished else {}
@@ -150,7 +252,7 @@ def run_record(run: RunInfo, groups: list[Group]) -> dict:
             "variant": group.variant if group else None, "seed": run.config.get("run.seed"),
             "epochs": len(run.history) if run.history else run.summary.get("epochs"),
             "epochs_total": run.config.get("optim.epochs"), "rtm_last10_mean": rtm.get("last10_mean"),
-            "state": run.state}
+            "state": run.state, **{key: provenance_value(run, key) for key in PROVENANCE_KEYS}}
 
 
 # ---- rendering ----
@@ -164,6 +266,15 @@ def csv_cell(value):
     """A text cell a spreadsheet would run as a formula (=, +, -, @ first) is kept as text with a
     leading quote; numbers stay numbers."""
     return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def csv_text(value):
+    """A list as its items joined by ";", a mapping as key=value pairs joined by ";"; else the value."""
+    if isinstance(value, list):
+        return ";".join(map(text, value))
+    if isinstance(value, dict):
+        return ";".join(f"{k}={text(v)}" for k, v in value.items())
+    return value
 
 
 def num(value: float | None, std: float | None = None, digits: int = 2) -> str:
@@ -230,7 +341,7 @@ def to_csv(records: list[dict], columns: list[str] | None = None) -> str:
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({k: csv_cell(" ".join(map(str, v)) if isinstance(v, list) else v) for k, v in record.items()})
+        writer.writerow({k: csv_cell(csv_text(v)) for k, v in record.items()})
     return out.getvalue()
 
 
@@ -303,12 +414,18 @@ def read_written(out: Path, force: bool) -> dict[str, str]:
     return written if isinstance(written, dict) else {}
 
 
-def report(paths: list[str], fmt: str = "md", out: str | Path | None = None, force: bool = False) -> str:
+def report(paths: list[str], fmt: str = "md", out: str | Path | None = None, force: bool = False,
+           where: list[str] = (), by: str | None = None) -> str:
     """The report of the runs under `paths` in `fmt` (md, csv or json); with `out`, also its files
     (report.<fmt>, runs.csv for csv, one curves PNG per group) in that folder, each written
-    atomically; a file there that act report did not write is replaced only with `force`."""
-    runs = [read_run(path) for path in find_runs(paths)]
-    groups = group_runs(runs)
+    atomically; a file there that act report did not write is replaced only with `force`. `where`
+    (KEY=VALUE items) keeps the runs whose provenance has those values, `by` (a provenance key)
+    splits each group by its value."""
+    where_values = read_where(list(where))
+    if by is not None:
+        provenance_key(by, "--by")
+    runs = select([read_run(path) for path in find_runs(paths)], where_values, list(where))
+    groups = group_runs(runs, by)
     curves_note = ""
     if out is not None:
         out = Path(out)
@@ -316,7 +433,8 @@ def report(paths: list[str], fmt: str = "md", out: str | Path | None = None, for
         files = [f"report.{fmt}"] + (["runs.csv"] if fmt == "csv" else []) + [g.curves for g in groups if g.curves]
         written = open_out(out, files, force)
         draw_group_curves(groups, out, written)
-    records = [group_record(g) for g in groups]
+    records = [group_record(g, by) for g in groups]
+    warn_warmup(groups)
     run_rows = [run_record(r, groups) for r in runs]
     if fmt == "json":
         text = json.dumps({"groups": records, "runs": run_rows}, indent=2, allow_nan=False)
