@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -139,6 +140,19 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "run.wandb": ("off", "online", "offline"),
 }
 
+# The names the model and pipeline registries hold as act ships them (act/models/, pipelines/): both
+# packages import torch, which takes seconds on a cluster's shared file system, so `act --help` and a
+# config's validation read these instead (tests/test_no_torch.py checks they are the registries' own).
+# A name registered at run time counts too (`registered`).
+BUILT_IN: dict[str, tuple[str, ...]] = {
+    "model.name": ("resnet32", "sevencnn", "tinycnn"),
+    "pipeline.name": ("tensor", "reference", "dali", "ffcv"),
+    "pipeline.views": ("public", "dali-randaugment", "ffcv-resized-crop"),
+}
+# Where each of those registries keeps its names: the module and its name table (or function).
+REGISTRIES = {"model.name": ("act.models.registry", "MODELS"), "pipeline.name": ("pipelines.registry", "PIPELINES"),
+              "pipeline.views": ("pipelines.registry", "view_names")}
+
 
 MAX_SEED = 2**32 - 1
 INT_MAX = 2**31 - 1  # the C int that torch, DataLoader and the collectives take counts and sizes as
@@ -166,9 +180,14 @@ MAX_NAME_BYTES = 255  # the folder-name limit of common file systems (ext4, XFS,
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then the YAML file at `path` (the shipped demo when None), then `key=value`
     overrides in order; validated. Every value is read as written for its key's type."""
+    return override(base_config(path), overrides)
+
+
+def base_config(path: str | Path | None = None) -> Config:
+    """The defaults with the YAML file at `path` (the shipped demo when None) applied; not validated."""
     cfg = Config()
     apply_dict(cfg, flatten(read_yaml(DEMO_CONFIG if path is None else path)))
-    return override(cfg, overrides)
+    return cfg
 
 
 def override(cfg: Config, overrides: list[str] | None) -> Config:
@@ -397,10 +416,9 @@ def validate(cfg: Config) -> None:
 
     parse_decay(o.lr_decay)
     parse_ntm_plan(o.ntm_lr_plan)
-    from act.models import MODELS, model_names  # here, not at the top: the registry imports torch
-
-    if not (cfg.model.name.startswith("timm:") or cfg.model.name in MODELS):
-        raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose {', '.join(model_names()[:-1])} or "
+    models = registered("model.name")
+    if not (cfg.model.name.startswith("timm:") or cfg.model.name in models):
+        raise ActError(f"model.name={cfg.model.name!r} is not allowed; choose {', '.join(sorted(models))} or "
                        f"timm:<name>")
 
 
@@ -419,12 +437,21 @@ def check_int_bounds(cfg: Config) -> None:
 
 def all_choices() -> dict[str, tuple[str, ...]]:
     """CHOICES with those of the registries: the data sets, methods and pipelines registered now."""
-    import pipelines  # noqa: F401  (here, not at the top: importing it registers the pipelines, and torch)
     from act.method.registry import method_names
-    from pipelines.registry import pipeline_names, view_names
 
-    return {"data.name": dataset_names(), "method.name": method_names(), "pipeline.name": ("auto", *pipeline_names()),
-            "pipeline.views": view_names(), **CHOICES}
+    return {"data.name": dataset_names(), "method.name": method_names(),
+            "pipeline.name": ("auto", *registered("pipeline.name")), "pipeline.views": registered("pipeline.views"),
+            **CHOICES}
+
+
+def registered(key: str) -> tuple[str, ...]:
+    """The names BUILT_IN gives `key`, then any other its registry holds. A name registered at run time
+    (a plugin, a test's toy) was registered through the registry's module, so where that module
+    is not imported there is none to add, and nothing imports torch to find out."""
+    module, table = REGISTRIES[key]
+    loaded = sys.modules.get(module)
+    names = getattr(loaded, table, ())
+    return tuple(dict.fromkeys([*BUILT_IN[key], *(names() if callable(names) else names)]))
 
 
 def check_run_name(name: str) -> None:
@@ -481,13 +508,15 @@ KEY_HELP = {
 
 
 def describe_keys() -> str:
-    """One line per key with its default, for `act train --help`."""
-    default = Config()
+    """One line per key with its default (the paper's CIFAR-100N setting) and, where the embedded demo
+    (`act train` without --config) sets another, the demo's; for `act train --help`."""
+    default, demo = Config(), base_config()
+    choices = {**all_choices(), "model.name": (*registered("model.name"), "timm:<name>")}
     lines = []
     for key in all_keys(default):
-        value = get_key(default, key)
-        choices = all_choices().get(key)
-        extra = f"  ({' | '.join(choices)})" if choices else ""
+        value, in_demo = get_key(default, key), get_key(demo, key)
+        differs = f" [demo: {in_demo!r}]" if in_demo != value else ""
+        extra = f"  ({' | '.join(choices[key])})" if key in choices else ""
         said = f"  {KEY_HELP[key]}" if key in KEY_HELP else ""
-        lines.append(f"  {key} = {value!r}{extra}{said}")
+        lines.append(f"  {key} = {value!r}{differs}{extra}{said}")
     return "\n".join(lines)

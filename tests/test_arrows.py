@@ -18,7 +18,7 @@ WALKED = ("act", "pipelines")
 # step: it names each method's step loss functions (act/step/engine.py), and the config, which the
 # step's distributed part reads, validates method.name against it.
 LAYERS = (
-    ("base", ("act/__init__.py", "act/errors.py", "act/schema.py", "act/graphs.py")),
+    ("base", ("act/__init__.py", "act/errors.py", "act/schema.py", "act/graphs.py", "act/inputs.py")),
     ("datasets", ("act/datasets/",)),
     ("models", ("act/models/",)),
     ("pipelines and maths", ("pipelines/", "act/method/")),

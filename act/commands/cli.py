@@ -11,6 +11,7 @@ from act.errors import ActError, Terminated
 
 EXAMPLES = """examples:
   act train                                         the embedded demo: digits, 40% symmetric noise, tinycnn, CPU
+  act train --print-config --config configs/cifar100n/sym20.yaml data.root=/data/cifar100    see before you spend
   act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100
   act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100 method.ablation.mining=false
   act train --config configs/web/aircraft.yaml data.root=/data/web-aircraft model.pretrained=/weights/resnet50.pth
@@ -29,7 +30,8 @@ PACK_FILE = """pack file (act train --pack FILE; act sweep --pack writes them):
     - ...
   Each run's config is --config CONFIG with its overrides; its folder run.out_dir/run.name (run.name is
   required). A run whose folder holds config.yaml is resumed (as --resume), the others start. The runs
-  may differ only in run.seed and the close-set noise (data.noise.type, closeset_ratio, seed); models
+  may differ only in run.seed and the close-set noise (data.noise.type, closeset_ratio, seed, or CIFAR-N's
+  human label set: data.noise.file, labels, with as many classes); models
   sevencnn, resnet32, tinycnn. One process trains them in one step per batch; a run that diverges stops alone.
 """
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  issues   the training labels a run judged wrong, ranked\n"
                "  sweep    a paper table in one command: a sweep file's runs, resumable, reported at the end\n\n"
                + EXAMPLES)
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", metavar="command")
     from act.config import describe_keys
 
@@ -51,9 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         "train", formatter_class=argparse.RawDescriptionHelpFormatter,
         help="train ACT (or the Standard baseline) and write a run folder",
         description="Train ACT from a YAML config plus dotted key=value overrides. Without --config, "
-                    "the embedded demo runs (scikit-learn's digits, 40% symmetric noise, tinycnn, CPU, ~20 s).",
-        epilog=PACK_FILE + "\nconfig keys (key = default):\n" + describe_keys() + "\n\n" + EXAMPLES)
+                    "the embedded demo runs (scikit-learn's digits, 40% symmetric noise, tinycnn, CPU, ~20 s), "
+                    "and key=value overrides apply to the demo: the run's first line names the config it "
+                    "builds on, and the configs of the paper's data sets are in configs/.",
+        epilog=PACK_FILE + "\nconfig keys (key = default, the paper's CIFAR-100N setting; [demo: value] where "
+                           "the embedded demo sets another):\n" + describe_keys() + "\n\n" + EXAMPLES)
     train.add_argument("--config", "-c", metavar="FILE", help="YAML config (see configs/); default: the embedded demo")
+    train.add_argument("--print-config", action="store_true",
+                       help="print the resolved config (YAML, as the run folder's config.yaml) and check that its "
+                            "data root and weights file are there, then exit; creates nothing")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or killed run from its last completed epoch")
     train.add_argument("--pack", metavar="FILE", help="train the runs a pack file lists as one packed process, each "
                                                       "in its own run folder (see below); again: continues them")
@@ -138,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, terminate)  # under torchrun, act/step/distributed.py `join` replaces it
     try:
         return run_command(args, stdout)
-    except ActError as exc:
-        print(f"act: error: {exc}", file=sys.stderr)
+    except ActError as exc:  # one line per problem where several were found at once (act/run/preflight.py)
+        for line in str(exc).splitlines():
+            print(f"act: error: {line}", file=sys.stderr)
         exit_now_if_lost(2)
         return 2
     except OSError as exc:
@@ -239,7 +249,6 @@ class PipeSafeStdout:
 
 def run_command(args: argparse.Namespace, stdout=None) -> int:
     stdout = sys.stdout if stdout is None else stdout  # the stdout of the call, not of the import
-    from act.run import loop as training
     from act.config import load_config
 
     if args.command == "report":
@@ -263,6 +272,9 @@ def run_command(args: argparse.Namespace, stdout=None) -> int:
         print(f"wrote {args.out}: {manifest['counts']['train']} train and {manifest['counts']['test']} test images{bad}",
               file=stdout)
         return 0
+    if args.print_config and (args.pack or args.resume):
+        raise ActError(f"--print-config prints the config of a new run (--config and key=value); drop "
+                       f"{'--pack' if args.pack else '--resume'}")
     if args.pack:
         if args.config or args.resume or args.overrides:
             raise ActError("--pack takes each run's config and overrides from the pack file; drop --config, "
@@ -270,13 +282,67 @@ def run_command(args: argparse.Namespace, stdout=None) -> int:
         from act.pack.run import train_pack
 
         train_pack(args.pack, out=stdout)
-    elif args.resume:
+        return 0
+    if args.resume:
         if args.config:
             raise ActError("--resume takes the config from the run folder; drop --config")
+        from act.run import loop as training  # here: it imports torch, which the other commands do without
+
         training.resume(args.resume, args.overrides, out=stdout)
-    else:
-        training.train(load_config(args.config, args.overrides), out=stdout)
+        return 0
+    cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        return print_config(cfg, base_line(args.config, args.overrides, cfg), stdout)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process alone prints (as the run's console)
+        print(base_line(args.config, args.overrides, cfg), file=stdout, flush=True)
+    from act.run import loop as training
+
+    training.train(cfg, out=stdout)
     return 0
+
+
+def base_line(config: str | None, overrides: list[str], cfg) -> str:
+    """A new run's first line: the config it builds on, a file or the embedded demo. On the demo
+    with another data set, the keys not given stay the demo's (tinycnn, the CPU, 40 epochs), so the
+    line names the shipped config of that data set's published runs where there is one."""
+    from act.config import base_config
+    from act.datasets import spec_of
+
+    given = f" and {len(overrides)} override{'s' * (len(overrides) != 1)}" if overrides else ""
+    if config:
+        return f"act train: config = {config}{given}"
+    demo = base_config()
+    line = (f"act train: config = the embedded demo ({demo.data.name}, {demo.model.name}, {demo.run.device.upper()}, "
+            f"{demo.optim.epochs} epochs){given}")
+    if cfg.data.name == demo.data.name:
+        return line
+    spec = spec_of(cfg.data.name)
+    if spec.config:
+        return f"{line}; for {spec.title} use --config {spec.config}"
+    return f"{line}; the keys not given are the demo's (`act train --help` shows both bases)"
+
+
+def print_config(cfg, base: str, stdout) -> int:
+    """`act train --print-config`: the resolved config as the run folder's config.yaml holds it, then
+    the preflight's verdict (as YAML comments); creates nothing. A problem is an ActError (exit 2)."""
+    from act.config import dump_yaml
+    from act.run.preflight import preflight, verdict
+
+    print(f"# {base}\n{dump_yaml(cfg)}", file=stdout, end="")
+    print(f"# {verdict(preflight({'': cfg}))}", file=stdout)
+    return 0
+
+
+def version() -> str:
+    """`act --version`: act's, and torch's as pip installed it, read without importing torch."""
+    from importlib import metadata
+
+    import act
+
+    try:
+        return f"act {act.__version__} (torch {metadata.version('torch')})"
+    except metadata.PackageNotFoundError:
+        return f"act {act.__version__}"
 
 
 def list_issues(args: argparse.Namespace, stdout) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 from act.config import Config
 from act.errors import ActError, Terminated
 from act.run.files import write_text
+from act.run.preflight import preflight, show_cells, verdict
 from act.sweep.executors import PACKS, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
 from act.sweep.spec import RECORD, RUNS, Sweep, check_cells, open_folder, read_record, read_sweep
 from act.sweep.state import CellState, counts, read_state, status_table
@@ -54,6 +55,9 @@ def add_parser(sub) -> None:
     sweep.add_argument("sweep", nargs="?", metavar="SWEEP.yaml", help="the sweep file: base, grid, set")
     sweep.add_argument("--out", metavar="DIR", help="the sweep folder: runs/<cell>, report/, sweep.yaml")
     sweep.add_argument("--status", metavar="DIR", help="print one row per cell of the sweep in DIR and its state")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="print every cell's resolved config and check the data roots and weights files, "
+                            "then exit; creates nothing")
     sweep.add_argument("--grid", action="append", default=[], metavar="key=v1,v2",
                        help="one more grid axis (repeatable), e.g. --grid run.seed=0,1,2")
     sweep.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -89,6 +93,10 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
     sweep = read_sweep(args.sweep, args.overrides, args.grid)
     configs = check_cells(sweep, out / RUNS, machine=args.executor != "slurm")
     local = local_processes(args, out, configs) if args.executor == "local" else None  # refusals before any folder
+    found = preflight(configs)  # every data root and weights file, each once: all problems, before any folder
+    if args.dry_run:
+        print(f"{show_cells(configs)}# {verdict(found)}", file=stdout)
+        return 0
     lock = open_folder(out, sweep, configs)
     try:
         epochs = {name: cfg.optim.epochs for name, cfg in configs.items()}

@@ -10,34 +10,40 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from act.datasets.arrays import read_arrays
+from act.datasets.arrays import find_npz, read_arrays
 from act.datasets.base import Source, Split
-from act.datasets.cifar import read_cifar, read_cifar80n
-from act.datasets.clothing1m import read_clothing1m
+from act.datasets.cifar import locate_cifar, read_cifar, read_cifar80n
+from act.datasets.clothing1m import locate_clothing1m, read_clothing1m
 from act.datasets.converted import read_converted_for
 from act.datasets.digits import read_digits
-from act.datasets.folder import read_image_folder
-from act.datasets.food101n import read_food101n
+from act.datasets.folder import image_folder_classes, read_image_folder
+from act.datasets.food101n import locate_food101n, read_food101n
 from act.datasets.registry import DatasetSpec, dataset_names, register, spec_of
 from act.errors import ActError
 
-register(DatasetSpec("cifar10n", lambda root, r: read_cifar(root, "cifar10n"), "cifar", paper_name="CIFAR10N"))
-register(DatasetSpec("cifar100n", lambda root, r: read_cifar(root, "cifar100n"), "cifar", paper_name="CIFAR100N"))
-register(DatasetSpec("cifar80n", read_cifar80n, "cifar", openset=True, label_space=100, paper_name="CIFAR80N"))
+register(DatasetSpec("cifar10n", lambda root, r: read_cifar(root, "cifar10n"), "cifar", paper_name="CIFAR10N",
+                     locate=lambda root: locate_cifar(root, "cifar10n")))
+register(DatasetSpec("cifar100n", lambda root, r: read_cifar(root, "cifar100n"), "cifar", paper_name="CIFAR100N",
+                     locate=lambda root: locate_cifar(root, "cifar100n"), config="configs/cifar100n/sym20.yaml"))
+register(DatasetSpec("cifar80n", read_cifar80n, "cifar", openset=True, label_space=100, paper_name="CIFAR80N",
+                     locate=lambda root: locate_cifar(root, "cifar80n"), config="configs/cifar80n/sym20.yaml"))
 # The public main_web.py and main_food101n.py load truncated files and start from ImageNet weights.
 IMAGENET_RESNET50 = ("torchvision's ImageNet ResNet-50, resnet50-0676ba61.pth (IMAGENET1K_V1, with "
                      "model.name=timm:resnet50)")
 for _name in ("aircraft", "bird", "car"):
     register(DatasetSpec(f"web-{_name}", lambda root, r, n=f"web-{_name}": read_image_folder(root, n, image_size=448, resize=448),
                          "web", clean_known=False, paper_name=f"Web-{_name.capitalize()}", recovers_truncated=True,
-                         weights=IMAGENET_RESNET50, files=True))
+                         weights=IMAGENET_RESNET50, files=True,
+                         locate=lambda root, n=f"web-{_name}": image_folder_classes(root, n),
+                         config=f"configs/web/{_name}.yaml"))
 register(DatasetSpec("food101n", lambda root, r: read_food101n(root), "web", clean_known=False, paper_name="Food-101N",
-                     recovers_truncated=True, weights=IMAGENET_RESNET50, files=True))
+                     recovers_truncated=True, weights=IMAGENET_RESNET50, files=True, locate=locate_food101n,
+                     config="configs/food101n.yaml"))
 register(DatasetSpec("clothing1m", lambda root, r: read_clothing1m(root), "web", clean_known=False,
-                     paper_name="Clothing1M", files=True))
+                     paper_name="Clothing1M", files=True, locate=locate_clothing1m, config="configs/clothing1m.yaml"))
 register(DatasetSpec("folder", lambda root, r: read_image_folder(root, "folder", image_size=224, resize=256), "web",
-                     files=True))
-register(DatasetSpec("arrays", lambda root, r: read_arrays(root), "cifar"))
+                     files=True, locate=lambda root: image_folder_classes(root, "folder")))
+register(DatasetSpec("arrays", lambda root, r: read_arrays(root), "cifar", locate=find_npz))
 register(DatasetSpec("digits", lambda root, r: read_digits(), "digits", needs_root=False))
 
 __all__ = ["DatasetSpec", "Source", "Split", "dataset_names", "limit", "read_data", "read_source", "register", "spec_of"]

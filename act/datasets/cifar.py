@@ -112,20 +112,32 @@ def read_archive(archive: str, prefix: str) -> dict[str, bytes]:
 
 
 def open_members(root: str | None, layout: Layout) -> Members:
-    """Find the CIFAR files from any of the accepted forms of `root`."""
+    """The CIFAR files of `root`, in any of its accepted forms."""
+    folder, archive = locate(root, layout)
+    return Members(folder=folder) if folder else Members(archive=archive, prefix=layout.folder)
+
+
+def locate(root: str | None, layout: Layout) -> tuple[str | None, str | None]:
+    """(the CIFAR folder, None) or (None, the archive) that `root` names, found without reading either."""
     expected = (f"data.root may be the folder holding either, the {layout.folder}/ folder itself, "
                 f"or the {layout.archive} archive")
     if root and os.path.isfile(root):
-        return Members(archive=root, prefix=layout.folder)
+        return None, root
     if root and os.path.isdir(root):
         is_folder = os.path.basename(os.path.normpath(root)) == layout.folder
         if is_folder or os.path.isfile(os.path.join(root, layout.meta)):
-            return Members(folder=root)
+            return root, None
         if os.path.isdir(os.path.join(root, layout.folder)):
-            return Members(folder=os.path.join(root, layout.folder))
+            return os.path.join(root, layout.folder), None
         if os.path.isfile(os.path.join(root, layout.archive)):
-            return Members(archive=os.path.join(root, layout.archive), prefix=layout.folder)
+            return None, os.path.join(root, layout.archive)
     raise ActError(f"data.root={root}: no {layout.folder}/ folder or {layout.archive} found; {expected}")
+
+
+def locate_cifar(root: str | None, name: str) -> None:
+    """Refuse a data.root holding no CIFAR folder or archive of data set `name` (cifar10n, cifar100n,
+    cifar80n), as reading it would, without reading it."""
+    locate(root, LAYOUTS["cifar100n" if name == "cifar80n" else name])
 
 
 def unpickle(data: bytes, where: str) -> dict:

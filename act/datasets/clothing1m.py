@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from act.datasets.base import Source, Split, check_labels
-from act.datasets.folder import read_lines, require_files
+from act.datasets.folder import read_lines, require_files, require_files_of
 from act.errors import ActError
 
 MEAN = (0.6959, 0.6537, 0.6371)
@@ -18,18 +18,23 @@ STD = (0.3113, 0.3192, 0.3214)
 NUM_CLASSES = 14
 LAYOUT = ("root/noisy_label_kv.txt, root/noisy_train_key_list.txt, root/clean_label_kv.txt, "
           "root/clean_test_key_list.txt (optionally root/category_names_eng.txt) and the images at root/<key>")
+LISTS = ("noisy_label_kv.txt", "noisy_train_key_list.txt", "clean_label_kv.txt", "clean_test_key_list.txt")
 
 
 def read_clothing1m(root: str | None) -> Source:
     """Train: noisy_train_key_list.txt labelled by noisy_label_kv.txt; test: clean_test_key_list.txt by clean_label_kv.txt."""
-    if not root or not os.path.isdir(root):
-        raise ActError(f"data.root={root}: folder not found; clothing1m expects {LAYOUT}")
+    locate_clothing1m(root)
     names_path = os.path.join(root, "category_names_eng.txt")
     classes = read_lines(names_path, LAYOUT) if os.path.isfile(names_path) else [str(i) for i in range(NUM_CLASSES)]
     train = read_keyed_split(root, "noisy_train_key_list.txt", "noisy_label_kv.txt", len(classes))
     test = read_keyed_split(root, "clean_test_key_list.txt", "clean_label_kv.txt", len(classes))
     return Source(name="clothing1m", train=train, test=test, classes=classes, 
                   image_size=224, resize=256, mean=MEAN, std=STD)
+
+
+def locate_clothing1m(root: str | None) -> None:
+    """Refuse a data.root that is no folder or lacks one of Clothing1M's lists; reads none of them."""
+    require_files_of(root, "clothing1m", LISTS, LAYOUT)
 
 
 def read_label_kv(path: str) -> dict[str, int]:

@@ -29,18 +29,7 @@ LABEL_ARRAYS = {"train_labels": (1, "iu"), "test_labels": (1, "iu")}
 def read_converted(path: str | Path) -> Source:
     """The Source of a converted folder: its re-encoded files and the labels it stored."""
     path = Path(path)
-    if not (path / MANIFEST).is_file():
-        raise ActError(f"pipeline.path={path}: no {MANIFEST}; write one with `act convert --format dali --out {path}`")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise ActError(f"{path / MANIFEST} cannot be read as JSON ({exc}): convert again") from exc
-    if not isinstance(manifest, dict) or manifest.get("version") != VERSION:
-        version = manifest.get("version") if isinstance(manifest, dict) else None
-        raise ActError(f"{path / MANIFEST} is version {version}; this act reads version {VERSION}: convert again")
-    wrong = mismatch({"truncated_images": {"files": []}, **manifest}, MANIFEST_SCHEMA)
-    if wrong:
-        raise ActError(f"{path / MANIFEST} does not hold what act convert writes ({wrong}): convert again")
+    manifest = read_manifest(path)
     try:
         with np.load(path / "labels.npz", allow_pickle=False) as npz:
             wrong = array_mismatch(npz, LABEL_ARRAYS)
@@ -62,6 +51,25 @@ def read_converted(path: str | Path) -> Source:
                   classes=manifest["classes"], label_space=image["label_space"], augment=image["augment"],
                   image_size=image["image_size"], resize=image["resize"], channels=image["channels"],
                   mean=tuple(image["mean"]), std=tuple(image["std"]), recovered=recovered)
+
+
+def read_manifest(path: str | Path) -> dict:
+    """The checked manifest of the conversion at `path` (pipeline.path); one line where there is none.
+    Reads no image or label: a run's preflight calls it too."""
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise ActError(f"pipeline.path={path}: no {MANIFEST}; write one with `act convert --format dali --out {path}`")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise ActError(f"{path / MANIFEST} cannot be read as JSON ({exc}): convert again") from exc
+    if not isinstance(manifest, dict) or manifest.get("version") != VERSION:
+        version = manifest.get("version") if isinstance(manifest, dict) else None
+        raise ActError(f"{path / MANIFEST} is version {version}; this act reads version {VERSION}: convert again")
+    wrong = mismatch({"truncated_images": {"files": []}, **manifest}, MANIFEST_SCHEMA)
+    if wrong:
+        raise ActError(f"{path / MANIFEST} does not hold what act convert writes ({wrong}): convert again")
+    return manifest
 
 
 def recovered_files(manifest: dict) -> tuple[str, ...]:

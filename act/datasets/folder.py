@@ -91,14 +91,35 @@ def read_split(split_dir: str, classes: list[str], class_dirs: set[str]) -> Spli
 
 def read_image_folder(root: str | None, name: str, image_size: int, resize: int) -> Source:
     """An ImageFolder tree: classes are the sorted folder names of train/."""
-    if not root or not os.path.isdir(root):
-        raise ActError(f"data.root={root}: folder not found; {name} expects {LAYOUT}")
+    folders = image_folder_classes(root, name)
     train_dir, val_dir = os.path.join(root, "train"), os.path.join(root, "val")
-    classes = class_folders(train_dir)
-    class_dirs = {os.path.realpath(os.path.join(d, c)) for d in (train_dir, val_dir) for c in class_folders(d)}
+    classes = folders["train"]
+    class_dirs = {os.path.realpath(os.path.join(root, split, c)) for split, names in folders.items() for c in names}
     return Source(
         name=name, train=read_split(train_dir, classes, class_dirs), test=read_split(val_dir, classes, class_dirs),
         classes=classes, image_size=image_size, resize=resize)
+
+
+def image_folder_classes(root: str | None, name: str) -> dict[str, list[str]]:
+    """The class folders of root/train and root/val; one line where `root` is no ImageFolder tree
+    of data set `name`. Lists two folders and reads no image: a run's preflight calls it too."""
+    if not root or not os.path.isdir(root):
+        raise ActError(f"data.root={root}: folder not found; {name} expects {LAYOUT}")
+    return {split: class_folders(os.path.join(root, split)) for split in ("train", "val")}
+
+
+def require_files_of(root: str | None, name: str, files: tuple[str, ...], expected: str) -> None:
+    """One line where `root` is no folder, or lacks one of `files` (paths below it), as data set
+    `name` lays them out (`expected`); reads none of them."""
+    if not root or not os.path.isdir(root):
+        raise ActError(f"data.root={root}: folder not found; {name} expects {expected}")
+    for file in files:
+        if not os.path.isfile(os.path.join(root, file)):
+            raise missing(os.path.join(root, file), expected)
+
+
+def missing(path: str, expected: str) -> ActError:
+    return ActError(f"{path}: file not found; expected {expected}")
 
 
 def read_lines(path: str, expected: str) -> list[str]:
@@ -107,6 +128,6 @@ def read_lines(path: str, expected: str) -> list[str]:
         with open(path, encoding="utf-8") as f:
             return [line.strip() for line in f if line.strip()]
     except FileNotFoundError as exc:
-        raise ActError(f"{path}: file not found; expected {expected}") from exc
+        raise missing(path, expected) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ActError(f"{path}: cannot read it as a text file: {exc}") from exc

@@ -6,28 +6,33 @@ import os
 import numpy as np
 
 from act.datasets.base import Source, Split
-from act.datasets.folder import read_lines, require_files
+from act.datasets.folder import read_lines, require_files, require_files_of
 from act.errors import ActError
 
 LAYOUT = ("root/meta/classes.txt, root/meta/imagelist.tsv and root/images/<class>/<file>, "
           "with Food-101 (food-101/meta/test.txt, food-101/images/) under root or beside it")
+LISTS = (os.path.join("meta", "classes.txt"), os.path.join("meta", "imagelist.tsv"))
 
 
 def read_food101n(root: str | None) -> Source:
     """Train: every image of meta/imagelist.tsv; test: Food-101's meta/test.txt; classes: meta/classes.txt."""
-    if not root or not os.path.isdir(root):
-        raise ActError(f"data.root={root}: folder not found; food101n expects {LAYOUT}")
+    food101 = locate_food101n(root)
     classes_path = os.path.join(root, "meta", "classes.txt")
     classes = without_header(read_lines(classes_path, LAYOUT), "class_name")
     if not classes:
         raise ActError(f"{classes_path}: lists no classes")
-    food101 = find_food101(root)
     train = read_list(os.path.join(root, "meta", "imagelist.tsv"), "class_name/key",
                       os.path.join(root, "images"), "", classes, classes_path)
     test = read_list(os.path.join(food101, "meta", "test.txt"), None,
                      os.path.join(food101, "images"), ".jpg", classes, classes_path)
     return Source(name="food101n", train=train, test=test, classes=classes,
                   image_size=224, resize=256)
+
+
+def locate_food101n(root: str | None) -> str:
+    """The Food-101 folder of Food-101N at `root`, once root holds Food-101N's lists; reads none of them."""
+    require_files_of(root, "food101n", LISTS, LAYOUT)
+    return find_food101(root)
 
 
 def without_header(lines: list[str], header: str | None) -> list[str]:

@@ -5,7 +5,8 @@ whether `data.root` must be given, whether its true labels are known (synthetic 
 not (labels noisy by nature: no selection precision), whether it has classes to spare for
 open-set noise, its augmentation family (pipelines/views.py), the name tables use, whether a
 truncated image file trains on what PIL recovers of it (act/datasets/images.py) and the
-weights file the paper's runs of it start from.
+weights file the paper's runs of it start from, how to find it at data.root without reading it, and
+the shipped config of the paper's runs.
 Config choices and messages, run summaries, `act issues` and `act report` read these facts
 here; adding a data set is one `register(...)` call (act/datasets/__init__.py registers the
 built-in ones).
@@ -32,6 +33,10 @@ class DatasetSpec:
     recovers_truncated: bool = False  # train on what PIL recovers of a truncated file, as the public Web/Food scripts
     weights: str = ""  # the weights file the paper's runs start from: a run without model.pretrained is refused
     files: bool = False  # read as image files (a FileSource), not arrays: pipeline.name=auto picks by it
+    # data.root -> None, or one line where it holds no copy of the data set: the reader's own first
+    # check, which reads no data (`act train --print-config` and `act sweep` check roots so, at once)
+    locate: Callable[[str | None], object] | None = None
+    config: str = ""  # the shipped config of the paper's runs, named where a run of it builds on the demo
 
     @property
     def title(self) -> str:

@@ -9,21 +9,40 @@ is one `register(...)` call (tests/test_registry.py adds a toy one with a loss o
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from act.errors import ActError
-from act.step import engine
 
-# (ctx, batch, statistics vector) -> the step's summed loss; see engine.warmup_losses.
-Losses = Callable[[engine.StepContext, Any, Any], Any]
+# (ctx, batch, statistics vector) -> the step's summed loss; see act/step/engine.py `warmup_losses`.
+Losses = Callable[[Any, Any, Any], Any]
+
+
+class EngineLosses(Mapping):
+    """phase -> a loss function of act/step/engine.py, named here and imported when first read: the
+    registry's names and titles (`act --help`, `act report`) are read without importing torch."""
+
+    def __init__(self, **names: str) -> None:
+        self.names = names
+
+    def __getitem__(self, phase: str) -> Losses:
+        from act.step import engine
+
+        return getattr(engine, self.names[phase])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str  # the value of method.name
     title: str  # its name in tables, e.g. "ACT", "Standard"
-    losses: dict[str, Losses]  # phase -> its loss function; each phase gets its own compiled/captured step
+    losses: Mapping[str, Losses]  # phase -> its loss function; each phase gets its own compiled/captured step
     phase: Callable[[int, int], str]  # (epoch, optim.warmup_epochs) -> the phase trained, a key of `losses`
     strong_view: Callable[[Any], bool]  # (the method config) -> whether its steps read the strong view
     selects: bool = False  # selects samples: the summary prints the selection's precision and recall
@@ -61,9 +80,9 @@ def phase_losses() -> dict[str, Losses]:
     return {phase: fn for spec in METHODS.values() for phase, fn in spec.losses.items()}
 
 
-register(MethodSpec("act", "ACT", {"warmup": engine.warmup_losses, "robust": engine.robust_losses},
+register(MethodSpec("act", "ACT", EngineLosses(warmup="warmup_losses", robust="robust_losses"),
                     lambda epoch, warmup: "warmup" if epoch < warmup else "robust",
                     lambda method: method.ablation.consistency, selects=True, ablations=True,
                     strong_phases=("robust",)))
-register(MethodSpec("standard", "Standard", {"standard": engine.standard_losses}, lambda epoch, warmup: "standard",
+register(MethodSpec("standard", "Standard", EngineLosses(standard="standard_losses"), lambda epoch, warmup: "standard",
                     lambda method: False))

@@ -9,11 +9,10 @@ from __future__ import annotations
 import torch.nn as nn
 
 from act.errors import ActError
+from act.inputs import NO_WEIGHTS
 from act.models import resnet32, sevencnn, tinycnn  # noqa: F401  (each registers its model)
 from act.models.registry import MODELS, model_names
 from act.models.weights import load_weights
-
-NO_WEIGHTS = "none"  # model.pretrained=none: no weights file, on purpose (act/run/build.py check_weights)
 
 
 def create_model(name: str, num_classes: int, in_channels: int = 3, image_size: int = 32,

@@ -2,20 +2,18 @@
 is ever downloaded."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn as nn
 
 from act.errors import ActError
+from act.inputs import check_weights_file
 
 
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     """A state dict from a local .pth/.pt/.bin (optionally under 'state_dict' or 'model') or .safetensors."""
-    file = Path(path)
-    if not file.is_file():
-        raise ActError(f"model.pretrained={path}: no such file (weights are never downloaded; give a local file)")
+    file = check_weights_file(path)
     load = safetensors_loader(path) if file.suffix == ".safetensors" else load_pickled
     try:
         state = load(str(file))

@@ -42,13 +42,14 @@ from act.pack.compat import OWN, first_difference, pack_key, why_alone
 from act.pack.models import stack_images
 from act.pack.step import PackStats, pack_contexts, packed_losses, stack_batches, unpack_run
 from act.run import checkpoint, runtime
-from act.run.build import Run, check_weights, prepare
+from act.run.build import Run, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CONFIG, RunFolder, release, taken
 from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, note_start, phase_of, reads_strong,
                           record_epoch, reopen, resume_overrides, tell_fallbacks, train_batches, train_epoch, trainable,
                           with_progress)
 from act.run.outputs import Outputs
+from act.run.preflight import check_weights
 from act.run.records import epoch_record
 from act.step import distributed, engine
 from pipelines.tensor import TensorPipeline, pack_views

@@ -16,13 +16,13 @@ import torch
 from act.config import Config, OptimConfig
 from act.datasets import limit, read_data
 from act.datasets.base import Source
-from act.datasets.registry import clean_known, spec_of
+from act.datasets.registry import clean_known
 from act.errors import ActError
 from act.method import functions as M
 from act.method import registry as methods
 from act.method.lr import build_lr_plan, build_ntm_plan
 from act.method.noise import corrupt, noise_report, transition_matrix
-from act.models import NO_WEIGHTS, create_model
+from act.models import create_model
 from act.run.folder import RunFolder
 from act.run.records import noise_settings
 from act.run.runtime import Runtime
@@ -138,16 +138,6 @@ def head_outputs(cfg: Config, source: Source) -> int:
         raise ActError(f"model.num_outputs={outputs} is below the {source.num_classes} classes of {cfg.data.name}; "
                        f"give at least {source.num_classes} (or leave it unset)")
     return outputs
-
-
-def check_weights(cfg: Config) -> None:
-    """Refuse a new run of a data set the paper trains from pretrained weights when model.pretrained
-    is unset: it would train from scratch, look normal and reach far less."""
-    weights = spec_of(cfg.data.name).weights
-    if weights and cfg.model.pretrained is None:
-        raise ActError(f"model.pretrained is unset, but the paper's {cfg.data.name} runs start from {weights}: "
-                       f"give model.pretrained=<that local file>, or model.pretrained={NO_WEIGHTS} to train from "
-                       f"scratch on purpose")
 
 
 def apply_noise(cfg: Config, true: np.ndarray, label_space: int) -> np.ndarray:

@@ -20,10 +20,11 @@ from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, overrid
 from act.errors import ActError
 from act.method import registry as methods
 from act.run import checkpoint, provenance, runtime
-from act.run.build import Run, check_trainable, check_weights, has_batch_norm, prepare
+from act.run.build import Run, check_trainable, has_batch_norm, prepare
 from act.run.console import format_header, format_row, print_summary
 from act.run.folder import CHECKPOINT, CONFIG, LABELS, RunFolder, taken
 from act.run.outputs import Outputs
+from act.run.preflight import check_weights
 from act.run.records import epoch_record, graph_modes, summarise
 from act.run.runtime import Runtime
 from act.step import distributed, engine

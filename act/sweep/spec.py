@@ -204,7 +204,7 @@ def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
     """Every cell's config, built and refused as `act train` builds and refuses it (and, where the
     runs will train on this machine, as its Runtime refuses it), before anything starts; a
     refusal is one line naming the cell."""
-    from act.run.build import check_weights
+    from act.run.preflight import check_weights
     from act.run.runtime import Environment, resolve
 
     env = Environment.read() if machine else None
