@@ -168,6 +168,15 @@ def test_wandb_asked_for_and_not_installed_is_refused_in_one_line_before_anythin
     assert not (tmp_path / "run").exists()
 
 
+def test_tensorboard_asked_for_and_not_installed_is_refused_before_the_run_folder_is_made(tmp_path, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else find_spec(name, *a))
+    with pytest.raises(ActError, match=r"^run.tensorboard=true needs the tensorboard package: pip install"):
+        train(tmp_path, "run", "run.tensorboard=true")
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_real_wandb_writes_an_offline_run_under_the_run_folder(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")
