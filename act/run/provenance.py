@@ -21,7 +21,7 @@ import torch
 
 import act
 
-GIT_TIMEOUT_S = 5  # a git or nvidia-smi that hangs (a network file system) delays the start by this, no more
+COMMAND_TIMEOUT_S = 5  # a git or nvidia-smi that hangs (a network file system) delays the start by this, no more
 
 
 def entry(kind: str, device: torch.device) -> dict:
@@ -41,7 +41,7 @@ def entry(kind: str, device: torch.device) -> dict:
 def command(args: list[str], cwd: Path | None = None) -> str | None:
     """The output of a command, stripped; None where it is missing, fails or hangs."""
     try:
-        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT_S)
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
