@@ -27,10 +27,12 @@ from act.method.lr import MAX_EPOCHS
 
 @dataclass
 class NoiseConfig:
-    type: str = "symmetric"  # symmetric | asymmetric | none
-    closeset_ratio: float = 0.2
+    type: str = "symmetric"  # symmetric | asymmetric (synthetic) | human (CIFAR-N's labels: file, labels) | none
+    closeset_ratio: float = 0.2  # synthetic noise only
     openset_ratio: float = 0.0
-    seed: int = 0
+    seed: int = 0  # synthetic noise only
+    file: str | None = None  # human: Wei et al.'s CIFAR-10_human.pt / CIFAR-100_human.pt, or the folder holding it
+    labels: str | None = None  # human: the file's label set, e.g. worse_label (or the authors' short name: worst)
 
 
 @dataclass
@@ -128,7 +130,7 @@ DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
 # method.name, pipeline.name, pipeline.views, model.name) take their choices from the registries
 # (`all_choices`), read when validating so that one registered later counts.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.noise.type": ("symmetric", "asymmetric", "none"),
+    "data.noise.type": ("symmetric", "asymmetric", "human", "none"),
     "method.selection": ("cifar", "web"),
     "run.amp": ("auto", "bf16", "fp16", "off"),
     "run.compile": ("auto", "true", "false"),
@@ -395,9 +397,10 @@ def validate(cfg: Config) -> None:
     if spec.label_space and closed < 2:
         raise ActError(f"data.noise.openset_ratio={n.openset_ratio} leaves {closed} of {d.name}'s {spec.label_space} "
                        f"classes closed-set; at least 2 are needed")
-    if n.type != "none" and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
+    if n.type in ("symmetric", "asymmetric") and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
     check_int_bounds(cfg)
+    check_human(cfg)
     for key in ("optim.lr", "optim.lr1", "optim.warmup_lr", "optim.weight_decay", "optim.momentum", "method.tau"):
         if get_key(cfg, key) < 0:
             raise ActError(f"{key}={get_key(cfg, key)} must be >= 0")
@@ -423,6 +426,22 @@ def validate(cfg: Config) -> None:
 
 
 def check_int_bounds(cfg: Config) -> None:
+def check_human(cfg: Config) -> None:
+    """data.noise.file and data.noise.labels are read with data.noise.type=human alone, and it needs a
+    label set, kept as the file's key (the authors' short names, e.g. worst, name one). The file is
+    asked for where the data are read, as data.root's data are (a shipped config leaves both unset)."""
+    n = cfg.data.noise
+    if n.type != "human":
+        given = [key for key in ("file", "labels") if getattr(n, key) is not None]
+        if given:
+            raise ActError(f"data.noise.{given[0]} is read only with data.noise.type=human (CIFAR-N's human labels); "
+                           f"set data.noise.type=human or remove it")
+        return
+    from act.datasets.human import label_key
+
+    n.labels = label_key(cfg.data.name, n.labels)
+
+
     """Every integer key within INT_BOUNDS (a C int where it names none); one line naming the bound."""
     for key in all_keys(cfg):
         value = get_key(cfg, key)
@@ -482,8 +501,8 @@ RESUME_OVERRIDABLE = ("optim.epochs", "run.device", "run.progress", "pipeline.wo
                       "run.plots", "run.tensorboard", "run.wandb", "run.dist_timeout",
                       "run.threads")
 # Where the data lie: moved data may be resumed from their new place, since the data fingerprint
-# (act/run/checkpoint.py) compares what the run reads.
-DATA_PLACES = ("data.root", "pipeline.path")
+# (act/run/checkpoint.py) compares what the run reads (the human labels among the noisy labels it hashes).
+DATA_PLACES = ("data.root", "pipeline.path", "data.noise.file")
 
 
 def experiment(cfg: Config) -> dict[str, Any]:
@@ -505,6 +524,13 @@ KEY_HELP = {
     "optim.warmup_lr": "the RTM's rate in warm-up (and the NTM's with ntm_lr_plan own or shared)",
     "optim.ntm_lr_plan": "own: the RTM's plan from lr1 | shared: the RTM's plan | constant | step:E,F",
 }
+    "data.name": "cifar10n, cifar100n: CIFAR-10/100 under synthetic noise (the ACT paper's CIFAR100N) or, with "
+                 "data.noise.type=human, Wei et al.'s human labels (CIFAR-10N, CIFAR-100N)",
+    "data.noise.type": "symmetric, asymmetric: synthetic noise at closeset_ratio | human: a label set of "
+                       "data.noise.file (Wei et al.'s CIFAR-N) | none",
+    "data.noise.file": "human: CIFAR-10_human.pt or CIFAR-100_human.pt, or the folder holding it",
+    "data.noise.labels": "human: aggre_label, worse_label, random_label1-3 (CIFAR-10N); noisy_label, "
+                         "noisy_coarse_label (CIFAR-100N); or aggre, worst, rand1-3, noisy100",
 
 
 def describe_keys() -> str:

@@ -103,8 +103,5 @@ def test_sweep_dry_run_prints_every_cells_config_and_creates_nothing(tmp_path, c
 def test_act_version_names_acts_version(capsys):
     import act
 
-    try:
-        main(["--version"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith(f"act {act.__version__}")

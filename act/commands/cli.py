@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  issues   the training labels a run judged wrong, ranked\n"
                "  sweep    a paper table in one command: a sweep file's runs, resumable, reported at the end\n\n"
                + EXAMPLES)
-    parser.add_argument("--version", action="version", version=version())
+    parser.add_argument("--version", action="store_true", help="print act's version (and torch's) and exit")
     sub = parser.add_subparsers(dest="command", metavar="command")
     from act.config import describe_keys
 
@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     open_standard_streams()
     parser = build_parser()
     args = parse_args(parser, argv)
+    if args.version:  # read when asked: torch's installed metadata takes a moment to find
+        print(version())
+        return 0
     if args.command is None:
         parser.print_help()
         return 2
