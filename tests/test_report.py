@@ -133,9 +133,9 @@ def test_the_paper_figure_and_the_difference_stand_beside_the_mean(tmp_path):
     fake_run(tmp_path / "d", "cifar100n/sym20.yaml", 30.0, "method.name=standard")
     text = report([str(tmp_path)])
     assert cells(text, "setting") == ["setting", "ACT", "paper", "Δ", "Standard", "paper", "Δ"]
-    assert cells(text, "CIFAR100N sym20") == ["CIFAR100N sym20", "65.00 ± 1.41 (n=2)", "65.51", "-0.51",
+    assert cells(text, "CIFAR100N (synthetic) sym20") == ["CIFAR100N (synthetic) sym20", "65.00 ± 1.41 (n=2)", "65.51", "-0.51",
                                                "30.00 (n=1)", "35.14", "-5.14"]
-    assert cells(text, "CIFAR80N asym40")[:4] == ["CIFAR80N asym40", "63.00 (n=1)", "64.40", "-1.40"]
+    assert cells(text, "CIFAR80N (synthetic) asym40")[:4] == ["CIFAR80N (synthetic) asym40", "63.00 (n=1)", "64.40", "-1.40"]
 
 
 def test_rows_follow_the_papers_order(tmp_path):
@@ -144,7 +144,7 @@ def test_rows_follow_the_papers_order(tmp_path):
     fake_run(tmp_path / "c", "cifar100n/sym80.yaml", 30.0)
     table = report([str(tmp_path)]).split("## Selection")[0]
     rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| CIFAR")]
-    assert rows == ["CIFAR100N sym80", "CIFAR100N asym40", "CIFAR80N sym20"]
+    assert rows == ["CIFAR100N (synthetic) sym80", "CIFAR100N (synthetic) asym40", "CIFAR80N (synthetic) sym20"]
 
 
 def test_ablations_are_columns_and_other_differences_are_named(tmp_path):
@@ -162,7 +162,7 @@ def test_csv_has_one_line_per_group(tmp_path):
     lines = report([str(tmp_path)], fmt="csv").splitlines()
     assert lines[0].startswith("setting,variant,data,noise_type,closeset_ratio,openset_ratio,method,switches,n,seeds,"
                                "rtm_last10_mean,rtm_last10_std,paper,diff,")
-    assert lines[1].startswith("CIFAR100N sym20,ACT,cifar100n,symmetric,0.2,0.0,act,,2,1;2,65.0,1.414213562373")
+    assert lines[1].startswith("CIFAR100N (synthetic) sym20,ACT,cifar100n,symmetric,0.2,0.0,act,,2,1;2,65.0,1.414213562373")
     assert len(lines) == 2
 
 
@@ -180,7 +180,7 @@ def test_a_corrupt_summary_is_listed_as_broken_and_the_others_reported(tmp_path)
     fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0)
     (fake_run(tmp_path / "b", "cifar100n/sym20.yaml", 64.0) / "summary.json").write_text('{"rtm": {"last10')
     text = report([str(tmp_path)])
-    assert cells(text, "CIFAR100N sym20")[1] == "64.00 (n=1)"
+    assert cells(text, "CIFAR100N (synthetic) sym20")[1] == "64.00 (n=1)"
     assert cells(text, str(tmp_path / "b"))[-1].startswith("broken: summary.json cannot be read as JSON")
 
 
@@ -195,7 +195,7 @@ def test_a_run_whose_metrics_hold_nan_is_flagged_as_diverged(tmp_path):
     (run / "metrics.jsonl").write_text('{"epoch": 0, "rtm_loss": 2.3}\n{"epoch": 1, "rtm_loss": NaN}\n')
     text = report([str(run)])
     assert cells(text, str(run))[-1] == "diverged: rtm_loss=nan at epoch 1 (metrics.jsonl)"
-    assert cells(text, "CIFAR100N sym20")[1] == "no finished run"
+    assert cells(text, "CIFAR100N (synthetic) sym20")[1] == "no finished run"
 
 
 def test_the_cli_reports_the_good_runs_beside_a_broken_one(tmp_path, capsys):
@@ -238,7 +238,7 @@ def test_a_run_config_of_wrong_types_is_broken_and_the_others_reported(tmp_path,
     assert old in text
     (run / "config.yaml").write_text(text.replace(old, new, 1))
     report_text = report([str(tmp_path)])
-    assert cells(report_text, "CIFAR100N sym20")[1] == "64.00 (n=1)"
+    assert cells(report_text, "CIFAR100N (synthetic) sym20")[1] == "64.00 (n=1)"
     assert cells(report_text, str(run))[-1].startswith(why)
 
 
@@ -289,14 +289,14 @@ def test_a_finished_run_extended_and_killed_is_stopped_not_finished(tmp_path):
     metrics(run, 155)
     text = report([str(run)])
     assert cells(text, str(run))[-1] == "stopped after 155 of 400 epochs"
-    assert cells(text, "CIFAR100N sym20")[1] == "no finished run"
+    assert cells(text, "CIFAR100N (synthetic) sym20")[1] == "no finished run"
 
 
 def test_a_run_reached_by_two_paths_or_a_link_is_counted_once(tmp_path):
     run = fake_run(tmp_path / "runs" / "a", "cifar100n/sym20.yaml", 64.0)
     (tmp_path / "link").symlink_to(run)
     text = report([str(tmp_path / "runs"), str(run), str(tmp_path / "link")])
-    assert cells(text, "CIFAR100N sym20")[1] == "64.00 (n=1)"
+    assert cells(text, "CIFAR100N (synthetic) sym20")[1] == "64.00 (n=1)"
 
 
 def test_a_config_yaml_above_the_runs_does_not_hide_them(tmp_path):

@@ -51,8 +51,19 @@ PAPER = {
 }
 PAPER_STANDARD = {("cifar100n", "symmetric", 0.2, 0.0): 35.14, ("cifar100n", "symmetric", 0.8, 0.0): 4.41,
                   ("cifar100n", "asymmetric", 0.4, 0.0): 27.29}
-# The paper's row order; other settings follow, sorted.
-PAPER_ROWS = list(PAPER) + [("clothing1m", "none", 0.0, 0.0)]
+# CIFAR-N (human labels) as Wei et al. (ICLR 2022) benchmark it: best-epoch test accuracy (%) of a
+# ResNet-34 over 100 epochs, mean and std of 5 runs; CE and the best method of their table, by
+# setting (ACT_SPEC.md "Human label noise": the table and the sources of each figure).
+CIFAR_N = {
+    ("cifar10n", "human:aggre_label", 0.0, 0.0): ((87.77, 0.38), ("CORES*", 95.25, 0.09)),
+    ("cifar10n", "human:random_label1", 0.0, 0.0): ((85.02, 0.65), ("Divide-Mix", 95.16, 0.19)),
+    ("cifar10n", "human:random_label2", 0.0, 0.0): ((86.46, 1.79), ("Divide-Mix", 95.23, 0.07)),
+    ("cifar10n", "human:random_label3", 0.0, 0.0): ((85.16, 0.61), ("PES (Semi)", 95.22, 0.13)),
+    ("cifar10n", "human:worse_label", 0.0, 0.0): ((77.69, 1.55), ("PES (Semi)", 92.68, 0.22)),
+    ("cifar100n", "human:noisy_label", 0.0, 0.0): ((55.50, 0.66), ("Divide-Mix", 71.13, 0.48)),
+}
+# The paper's row order, then CIFAR-N's; other settings follow, sorted.
+PAPER_ROWS = list(PAPER) + [("clothing1m", "none", 0.0, 0.0)] + list(CIFAR_N)
 # Keys that do not change the experiment: runs differing only in these share a group.
 NOT_EXPERIMENT = ("run.seed", "run.out_dir", "run.name", "run.progress", "run.plots", "run.tensorboard",
                   "run.wandb")
@@ -217,6 +228,11 @@ def group_record(group: Group, by: str | None = None) -> dict:
               "warmup_in_last10": None if warmup is None else warmup[0]}
     for key in ("precision", "recall", "f1"):
         record[f"sel_{key}_mean"], record[f"sel_{key}_std"], _ = stats([r.summary["selection"].get(key) for r in done])
+    record["rtm_best_mean"], record["rtm_best_std"], _ = stats([r.summary["rtm"].get("best") for r in done])
+    record["noise_rate"], _, _ = stats([100.0 * r.summary["noise"]["actual_noise_rate"] for r in done
+                                       if isinstance(r.summary.get("noise"), dict)
+                                       and isinstance(r.summary["noise"].get("actual_noise_rate"), (int, float))])
+    record.update(published(group.setting))
     seconds = [r.summary.get("epoch_seconds_median") for r in done]
     seconds = [s for s in seconds if isinstance(s, (int, float))]
     record["epoch_seconds_median"] = float(np.median(seconds)) if seconds else None
@@ -243,6 +259,12 @@ def warn_warmup(groups: list[Group]) -> None:
             print(f"act report: warning: {setting_label(group.setting)}, {group.variant}: {averaged} of the {window} "
                   f"epochs its last-10 mean averages are warm-up epochs (optim.epochs={cfg['optim.epochs']}, "
                   f"optim.warmup_epochs={cfg['optim.warmup_epochs']})", file=sys.stderr)
+
+
+def published(setting: tuple) -> dict:
+    """Wei et al.'s CE and best-method figures of a CIFAR-N setting (None elsewhere)."""
+    (ce, ce_std), (method, best, best_std) = CIFAR_N.get(setting, ((None, None), (None, None, None)))
+    return {"wei_ce": ce, "wei_ce_std": ce_std, "wei_best_method": method, "wei_best": best, "wei_best_std": best_std}
 
 
 def run_record(run: RunInfo, groups: list[Group]) -> dict:
@@ -316,6 +338,20 @@ def selection_table(records: list[dict]) -> list[str]:
     return md_table(["setting", "variant", "n", "sel precision %", "sel recall %", "sel F1 %", "s/epoch (median)"], rows)
 
 
+def cifar_n_table(records: list[dict]) -> list[str]:
+    """Our runs on CIFAR-N's human labels beside Wei et al.'s CE and best method; [] without such runs."""
+    rows = [[r["setting"], r["variant"], str(r["n"]), num(r["noise_rate"]), num(r["rtm_last10_mean"], r["rtm_last10_std"]),
+             num(r["rtm_best_mean"], r["rtm_best_std"]), num(r["wei_ce"], r["wei_ce_std"]),
+             f"{num(r['wei_best'], r['wei_best_std'])} ({r['wei_best_method']})"] for r in records if r["wei_ce"] is not None]
+    if not rows:
+        return []
+    return ["", "## CIFAR-N human labels beside Wei et al. (ICLR 2022)", "",
+            "Theirs: a ResNet-34 for 100 epochs, best-epoch test accuracy, mean ± std of 5 runs (ACT_SPEC.md). Ours: "
+            "the robust net, over seeds; noise: the run's labels that differ from CIFAR's, measured.", ""] + \
+        md_table(["setting", "variant", "n", "noise %", "ours last-10", "ours best epoch", "CE (Wei et al.)",
+                  "best (Wei et al.)"], rows)
+
+
 def runs_table(runs: list[dict]) -> list[str]:
     rows = [[r["run"], r["setting"] or "-", r["variant"] or "-", str(r["seed"] if r["seed"] is not None else "-"),
              f"{r['epochs'] or 0}/{r['epochs_total'] or '?'}", num(r["rtm_last10_mean"]), r["state"]] for r in runs]
@@ -326,6 +362,7 @@ def markdown(records: list[dict], groups: list[Group], runs: list[dict], curves_
     lines = ["## Test accuracy of the robust net (%, mean of the last 10 epochs)", "",
              "Mean over seeds ± sample std (n finished seeds); paper: ACT_SPEC.md; Δ = ours - paper.", ""]
     lines += results_table(groups, records)
+    lines += cifar_n_table(records)
     lines += ["", "## Selection (last epoch) and speed", ""] + selection_table(records)
     lines += ["", "## Runs", ""] + runs_table(runs)
     pictures = [f"![{r['setting']}, {r['variant']}]({r['curves']})" for r in records if r["curves"]]

@@ -18,6 +18,7 @@ from act.datasets.converted import read_converted_for
 from act.datasets.digits import read_digits
 from act.datasets.folder import image_folder_classes, read_image_folder
 from act.datasets.food101n import locate_food101n, read_food101n
+from act.datasets.human import with_human_labels
 from act.datasets.registry import DatasetSpec, dataset_names, register, spec_of
 from act.errors import ActError
 
@@ -51,10 +52,13 @@ __all__ = ["DatasetSpec", "Source", "Split", "dataset_names", "limit", "read_dat
 
 def read_data(cfg) -> Source:
     """The Source of a run's config (act/config.py's Config): the conversion at pipeline.path or
-    the data set data.name at data.root, cut to data.train_limit / data.test_limit."""
+    the data set data.name at data.root, with the human labels of data.noise.file where
+    data.noise.type=human, cut to data.train_limit / data.test_limit."""
     d = cfg.data
     source = read_converted_for(cfg) if cfg.pipeline.path else \
         read_source(d.name, d.root, d.image_size, d.noise.openset_ratio)
+    if d.noise.type == "human":  # checked against the whole training set, before data.train_limit cuts it
+        source = with_human_labels(source, d.name, d.noise.file, d.noise.labels)
     return limit(source, cfg)
 
 

@@ -24,13 +24,16 @@ class Split:
     labels: np.ndarray  # int64, shape (N,)
     images: np.ndarray | None = None  # uint8, shape (N, H, W, C)
     files: list[str] | None = None  # paths of encoded images (JPEG/PNG/...)
+    # Noisy labels that come with the data (CIFAR-N's human labels, act/datasets/human.py); None: the
+    # run's noise is synthetic, drawn by act.method.noise from `labels`.
+    noisy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if (self.images is None) == (self.files is None):
             raise ValueError("a Split holds exactly one of images or files")
         n = len(self.images) if self.images is not None else len(self.files)
-        if n != len(self.labels):
+        if n != len(self.labels) or (self.noisy is not None and len(self.noisy) != n):
             raise ValueError(f"a Split has {n} images but {len(self.labels)} labels")
 
     def __len__(self) -> int:
@@ -44,6 +47,7 @@ class Split:
             labels=self.labels[:limit],
             images=None if self.images is None else self.images[:limit],
             files=None if self.files is None else self.files[:limit],
+            noisy=None if self.noisy is None else self.noisy[:limit],
         )
 
 

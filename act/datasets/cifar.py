@@ -1,4 +1,6 @@
-"""CIFAR-10N / CIFAR-100N / CIFAR-80N from the CIFAR python pickle format.
+"""CIFAR-10 and CIFAR-100 from the CIFAR python pickle format: the images of the ACT paper's
+CIFAR-100N / CIFAR-80N (synthetic noise, data.name cifar100n / cifar80n; cifar10n: CIFAR-10) and of
+Wei et al.'s CIFAR-10N / CIFAR-100N (human labels, act/datasets/human.py).
 
 `root` may be the folder holding `cifar-10-batches-py/` (or `cifar-100-python/`), that folder
 itself, the `.tar.gz` archive, or a folder holding the archive. Archive members are read
@@ -42,7 +44,7 @@ LAYOUTS = {
 
 
 def read_cifar(root: str | None, name: str) -> Source:
-    """CIFAR-10N (name "cifar10n") or CIFAR-100N ("cifar100n"): the clean labels the files ship with."""
+    """CIFAR-10 (name "cifar10n") or CIFAR-100 ("cifar100n"): the clean labels the files ship with."""
     layout = LAYOUTS[name]
     members = open_members(root, layout)
     meta = members.load(layout.meta)
@@ -140,13 +142,14 @@ def locate_cifar(root: str | None, name: str) -> None:
     locate(root, LAYOUTS["cifar100n" if name == "cifar80n" else name])
 
 
-def unpickle(data: bytes, where: str) -> dict:
+def unpickle(data: bytes, where: str, reader: type[pickle.Unpickler] | None = None) -> dict:
     """A CIFAR pickle as a dict with str keys (Python 2 pickles have bytes keys).
 
-    Read by `BatchUnpickler`: a pickle may name any callable to run, so only the numpy
-    constructors a batch of arrays needs are allowed; anything else is refused unexecuted."""
+    Read by `BatchUnpickler` (or `reader`, one of its kind): a pickle may name any callable to run,
+    so only the numpy constructors a dict of arrays needs are allowed; anything else is refused
+    unexecuted. CIFAR-N's label files are read so too (act/datasets/human.py)."""
     try:
-        obj = BatchUnpickler(io.BytesIO(data), encoding="latin1").load()
+        obj = (reader or BatchUnpickler)(io.BytesIO(data), encoding="latin1").load()
     except ActError as exc:
         raise ActError(f"{where}: {exc}") from None
     except Exception as exc:  # any other unpickling failure means a damaged file
@@ -190,7 +193,7 @@ class BatchUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in ALLOWED:
-            raise ActError(f"refused: the pickle calls {module}.{name}, which a CIFAR batch never needs "
+            raise ActError(f"refused: the pickle calls {module}.{name}, which a CIFAR file never needs "
                            "(a crafted file?); nothing in it was run")
         return ALLOWED[(module, name)]
 

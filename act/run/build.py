@@ -75,7 +75,7 @@ def prepare(cfg: Config, rt: Runtime, run_dir: Path | None = None, source: Sourc
         torch.set_num_threads(cfg.run.threads)
     source = read_data(cfg) if source is None else limit(source, cfg)  # data.*_limit hold for a given Source too
     true = source.train.labels
-    noisy = apply_noise(cfg, true, source.label_space)
+    noisy = apply_noise(cfg, true, source.label_space) if source.train.noisy is None else source.train.noisy.copy()
     if noisy.max() >= source.num_classes:
         raise ActError(f"noisy labels reach class {noisy.max()} but the model has {source.num_classes} classes")
     outputs = head_outputs(cfg, source)

@@ -70,4 +70,6 @@ def graph_modes(run) -> dict[str, str]:
 def noise_settings(cfg: Config) -> dict:
     """The noise keys of the config, kept beside the actual rate in noise.json and summary.json."""
     n = cfg.data.noise
-    return {"type": n.type, "closeset_ratio": n.closeset_ratio, "openset_ratio": n.openset_ratio, "seed": n.seed}
+    human = {"file": n.file, "labels": n.labels} if n.type == "human" else {}  # CIFAR-N's label set
+    return {"type": n.type, "closeset_ratio": n.closeset_ratio, "openset_ratio": n.openset_ratio, "seed": n.seed,
+            **human}
