@@ -33,14 +33,13 @@ def check_weights(cfg: Config) -> None:
 def checks(cfg: Config) -> dict[tuple, tuple[str, Callable[[], object]]]:
     """What a run of `cfg` reads from the disk before its first epoch: key -> (what it is, its check).
     Runs reading the same data or weights share the key, so each is checked once."""
-    d, p = cfg.data, cfg.model.pretrained
+    d, p, spec = cfg.data, cfg.model.pretrained, spec_of(cfg.data.name)
     found = {("unset weights", d.name, p): ("", lambda: check_weights(cfg))}
     if cfg.pipeline.path:
         found[("pipeline.path", cfg.pipeline.path)] = (f"pipeline.path={cfg.pipeline.path}",
                                                        lambda: read_manifest(cfg.pipeline.path))
-    elif spec_of(d.name).locate and spec_of(d.name).needs_root:
-        found[("data.root", d.name, d.root)] = (f"data.root={d.root} ({d.name})",
-                                                lambda: spec_of(d.name).locate(d.root))
+    elif spec.locate and spec.needs_root:
+        found[("data.root", d.name, d.root)] = (f"data.root={d.root} ({d.name})", lambda: spec.locate(d.root))
     if p is not None and p != NO_WEIGHTS:
         found[("model.pretrained", p)] = (f"model.pretrained={p}", lambda: check_weights_file(p))
     return found
