@@ -46,6 +46,39 @@ def test_print_config_finds_a_cifar_archive_without_reading_it(tmp_path, capsys)
     assert capsys.readouterr().out.splitlines()[-1] == f"# preflight: ok: found data.root={tmp_path} (cifar100n)"
 
 
+def human_labels_args(data: Path, noise_file: Path) -> list[str]:
+    """`act train --print-config` of CIFAR-10N's worst human labels, its CIFAR archive in place (not read)."""
+    data.mkdir(exist_ok=True)
+    (data / "cifar-10-python.tar.gz").write_bytes(b"not read by the preflight")
+    return ["train", "--print-config", "data.name=cifar10n", f"data.root={data}", "data.noise.type=human",
+            "data.noise.labels=worst", f"data.noise.file={noise_file}"]
+
+
+def test_print_config_refuses_a_missing_human_label_file_in_one_line_and_creates_nothing(tmp_path, capsys,
+                                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(human_labels_args(tmp_path / "data", tmp_path / "CIFAR-10_human.pt")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"act: error: data.noise.file={tmp_path / 'CIFAR-10_human.pt'}: no such file")
+    assert err.count("\n") == 1
+    assert os.listdir(tmp_path) == ["data"]
+
+
+def test_print_config_refuses_a_label_folder_without_the_file_under_its_published_name(tmp_path, capsys):
+    (tmp_path / "cifar-n").mkdir()
+    (tmp_path / "cifar-n" / "CIFAR-10_human.npy").write_bytes(b"the TensorFlow file, not the one act reads")
+    assert main(human_labels_args(tmp_path / "data", tmp_path / "cifar-n")) == 2
+    assert f"data.noise.file={tmp_path / 'cifar-n' / 'CIFAR-10_human.pt'}: no such file" in capsys.readouterr().err
+
+
+def test_print_config_finds_the_human_label_file_in_its_folder_without_reading_it(tmp_path, capsys):
+    (tmp_path / "cifar-n").mkdir()
+    (tmp_path / "cifar-n" / "CIFAR-10_human.pt").write_bytes(b"not read by the preflight")
+    assert main(human_labels_args(tmp_path / "data", tmp_path / "cifar-n")) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"# preflight: ok: found data.root={tmp_path / 'data'} (cifar10n), data.noise.file={tmp_path / 'cifar-n'}")
+
+
 def test_print_config_refuses_an_image_folder_without_its_val_split(tmp_path, capsys):
     root = write_image_folder(str(tmp_path / "aircraft"), ["a", "b"], per_class=1, size=8, splits=("train",))
     assert main(["train", "--print-config", "--config", str(ROOT / "configs/web/aircraft.yaml"),

@@ -1,11 +1,12 @@
 """What runs need from the disk, checked before anything is built or created: the data set at
-data.root (or the conversion at pipeline.path) and the weights file of model.pretrained.
+data.root (or the conversion at pipeline.path), CIFAR-N's human label file at data.noise.file and
+the weights file of model.pretrained.
 
 `act train --print-config` and `act sweep` (before any cell launches, `--dry-run` too) check each
-distinct data root and weights file once, by the checks their readers make first (a data set's
-`locate`, act/inputs.py `check_weights_file`): they read no data, load no weights and import no
-torch, so a table of 30 runs with a wrong data.root is refused in a second, with every problem
-named, instead of 30 processes failing one by one.
+distinct data root, label file and weights file once, by the checks their readers make first (a data
+set's `locate`, act/datasets/human.py `label_file`, act/inputs.py `check_weights_file`): they read no
+data, load no weights and import no torch, so a table of 30 runs with a wrong data.root is refused in
+a second, with every problem named, instead of 30 processes failing one by one.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Callable
 
 from act.config import Config, flatten, to_dict
 from act.datasets.converted import read_manifest
+from act.datasets.human import label_file
 from act.datasets.registry import spec_of
 from act.errors import ActError
 from act.inputs import NO_WEIGHTS, check_weights_file
@@ -40,6 +42,9 @@ def checks(cfg: Config) -> dict[tuple, tuple[str, Callable[[], object]]]:
                                                        lambda: read_manifest(cfg.pipeline.path))
     elif spec.locate and spec.needs_root:
         found[("data.root", d.name, d.root)] = (f"data.root={d.root} ({d.name})", lambda: spec.locate(d.root))
+    if d.noise.type == "human":  # read beside the data, from data.root and pipeline.path alike
+        found[("data.noise.file", d.name, d.noise.file)] = (f"data.noise.file={d.noise.file}",
+                                                            lambda: label_file(d.noise.file, d.name))
     if p is not None and p != NO_WEIGHTS:
         found[("model.pretrained", p)] = (f"model.pretrained={p}", lambda: check_weights_file(p))
     return found
