@@ -1,2 +1,3 @@
 """The `act` commands (train, convert, report, issues, sweep): each parses and calls what lies below
-(a run's curves, bank and titles are the run's: act/run/). README: the section of each command."""
+(a run's curves, bank and titles are the run's: act/run/). docs/commands.md, which links each command's
+page."""

@@ -1,4 +1,4 @@
-"""`act sweep`: a paper table in one command (README, *Reproducing a table*).
+"""`act sweep`: a paper table in one command (docs/sweeps.md).
 
 Every cell of the sweep file is validated before anything starts; the sweep folder is tied to
 its sweep (act/sweep/spec.py); then each cell that is not finished is started or continued as an

@@ -1,2 +1,3 @@
 """The method: ACT's ideas as tensor functions, the method registry, label noise and the
-learning-rate plans. README: *The method* and *Adding a data set, model, pipeline or method*."""
+learning-rate plans. docs/ACT_SPEC.md (the method), docs/fidelity.md and docs/layout.md, *Adding a
+data set, a model, a pipeline or a method*."""

@@ -1,6 +1,6 @@
 """K runs trained as one pack (`act train --pack FILE`), each still its own run.
 
-A pack file lists the runs (`act sweep --pack` writes one per pack; README, *Reproducing a table*):
+A pack file lists the runs (`act sweep --pack` writes one per pack; docs/sweeps.md, *A pack by hand*):
 
     runs:
       - config: base.yaml                 # optional (absent: the embedded demo); relative to the pack file

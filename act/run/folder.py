@@ -1,6 +1,6 @@
 """The run folder: `RunFolder` spells its file names once, reads each typed and writes each
 atomically (act/run/files.py); creating it, and the lock held while a process writes it. What a run records about
-its epochs: act/run/records.py; its checkpoint's format: act/run/checkpoint.py (README, *Runs and results*).
+its epochs: act/run/records.py; its checkpoint's format: act/run/checkpoint.py (docs/runs.md).
 
 Principles: nothing act did not write is ever deleted or overwritten; a reader never sees half a
 file (temp file + rename); one process at a time writes a run folder (`fcntl.flock` on `.lock`,

@@ -1,4 +1,4 @@
-"""Every `auto` of a run decided in one place (README "Runtime").
+"""Every `auto` of a run decided in one place (docs/config.md, "Runtime: every `auto` decided once").
 
 `resolve(cfg, env)` turns the config's settings and the machine (`Environment`: CUDA devices,
 bf16, the torchrun processes, CPU cores, matplotlib, TensorBoard, wandb, DALI, a terminal) into one frozen

@@ -1,6 +1,6 @@
 """A run's state as its folder tells it: finished, running, stopped after k of E epochs,
 diverged or broken. `act report` (its table of every run) and `act sweep` (what to run next,
-`--status`) read it here; README, *Runs and results*."""
+`--status`) read it here; docs/runs.md, docs/reports.md, docs/sweeps.md."""
 from __future__ import annotations
 
 import fcntl

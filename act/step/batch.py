@@ -3,8 +3,8 @@
 The loss functions of act/step/engine.py ask one object for every batch-level quantity, so no
 DDP code sits in them: `ctx.means(y)` gives `OneProcess` in one process (a mean is the plain
 mean, the selection and the memorisation check see this batch) and `Ranks` under torchrun,
-where one all-reduce per step sums what the global batch's decisions need (README, *Several
-GPUs*). DDP averages the ranks' gradients, so a rank's share of a global mean is its sum times
+where one all-reduce per step sums what the global batch's decisions need
+(docs/distributed.md). DDP averages the ranks' gradients, so a rank's share of a global mean is its sum times
 the number of ranks over the global size: the gradients are then those of the global mean,
 also for the uneven last batch and on a rank whose part of it is empty.
 """

@@ -4,7 +4,7 @@ The maths is act/method/functions.py; this module arranges it for speed: both ne
 backward over L_rtm + L_ntm and both fused SGD updates, with no host sync and static shapes
 (`build_steps`: compiled, and on CUDA captured as one graph per phase by `PhaseStep` through
 act/graphs.py). Batch-level means go through act/step/batch.py (one process or DDP).
-README: *The step*.
+docs/pipelines.md, *The step*.
 """
 from __future__ import annotations
 

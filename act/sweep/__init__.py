@@ -1,4 +1,4 @@
-"""`act sweep`: a paper table in one command (README, *Reproducing a table*).
+"""`act sweep`: a paper table in one command (docs/sweeps.md).
 
 A sweep file names the cells of a table (spec.py); each cell is an ordinary run folder under
 `DIR/runs/`, started or continued by `act train` in a process of its own, so report, issues and
