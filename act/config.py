@@ -142,6 +142,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "run.wandb": ("off", "online", "offline"),
 }
 
+
 # The names the model and pipeline registries hold as act ships them (act/models/, pipelines/): both
 # packages import torch, which takes seconds on a cluster's shared file system, so `act --help` and a
 # config's validation read these instead (tests/test_no_torch.py checks they are the registries' own).
@@ -399,8 +400,8 @@ def validate(cfg: Config) -> None:
                        f"classes closed-set; at least 2 are needed")
     if n.type in ("symmetric", "asymmetric") and n.closeset_ratio <= 0 and n.openset_ratio <= 0:
         raise ActError("data.noise.closeset_ratio must be > 0 unless data.noise.type=none")
-    check_int_bounds(cfg)
     check_human(cfg)
+    check_int_bounds(cfg)
     for key in ("optim.lr", "optim.lr1", "optim.warmup_lr", "optim.weight_decay", "optim.momentum", "method.tau"):
         if get_key(cfg, key) < 0:
             raise ActError(f"{key}={get_key(cfg, key)} must be >= 0")
@@ -425,7 +426,6 @@ def validate(cfg: Config) -> None:
                        f"timm:<name>")
 
 
-def check_int_bounds(cfg: Config) -> None:
 def check_human(cfg: Config) -> None:
     """data.noise.file and data.noise.labels are read with data.noise.type=human alone, and it needs a
     label set, kept as the file's key (the authors' short names, e.g. worst, name one). The file is
@@ -442,6 +442,7 @@ def check_human(cfg: Config) -> None:
     n.labels = label_key(cfg.data.name, n.labels)
 
 
+def check_int_bounds(cfg: Config) -> None:
     """Every integer key within INT_BOUNDS (a C int where it names none); one line naming the bound."""
     for key in all_keys(cfg):
         value = get_key(cfg, key)
@@ -523,7 +524,6 @@ KEY_HELP = {
     "optim.lr1": "the NTM's rate (read as optim.ntm_lr_plan says)",
     "optim.warmup_lr": "the RTM's rate in warm-up (and the NTM's with ntm_lr_plan own or shared)",
     "optim.ntm_lr_plan": "own: the RTM's plan from lr1 | shared: the RTM's plan | constant | step:E,F",
-}
     "data.name": "cifar10n, cifar100n: CIFAR-10/100 under synthetic noise (the ACT paper's CIFAR100N) or, with "
                  "data.noise.type=human, Wei et al.'s human labels (CIFAR-10N, CIFAR-100N)",
     "data.noise.type": "symmetric, asymmetric: synthetic noise at closeset_ratio | human: a label set of "
@@ -531,6 +531,7 @@ KEY_HELP = {
     "data.noise.file": "human: CIFAR-10_human.pt or CIFAR-100_human.pt, or the folder holding it",
     "data.noise.labels": "human: aggre_label, worse_label, random_label1-3 (CIFAR-10N); noisy_label, "
                          "noisy_coarse_label (CIFAR-100N); or aggre, worst, rand1-3, noisy100",
+}
 
 
 def describe_keys() -> str:
