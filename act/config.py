@@ -440,6 +440,10 @@ def check_human(cfg: Config) -> None:
     from act.datasets.human import label_key
 
     n.labels = label_key(cfg.data.name, n.labels)
+    drawn = [f"{key}={getattr(n, key)}" for key in ("closeset_ratio", "openset_ratio", "seed") if getattr(n, key)]
+    if drawn:  # the file's labels are the noise: a rate or a noise seed would be silently unused
+        raise ActError(f"data.noise.{drawn[0]} is read only with synthetic noise; with data.noise.type=human the "
+                       f"label file is the noise: set data.noise.{drawn[0].split('=')[0]}=0")
 
 
 def check_int_bounds(cfg: Config) -> None:

@@ -48,7 +48,8 @@ def save_labels(path, table: dict) -> str:
 
 def human_config(root: str, file: str, labels: str, *more: str, name: str = "cifar10n"):
     return load_config(None, [f"data.name={name}", f"data.root={root}", "data.noise.type=human",
-                              f"data.noise.file={file}", f"data.noise.labels={labels}", *more])
+                              "data.noise.closeset_ratio=0", f"data.noise.file={file}", f"data.noise.labels={labels}",
+                              *more])
 
 
 @pytest.mark.parametrize("key", CIFAR10N_SETS)
@@ -112,7 +113,8 @@ def test_cifar100n_coarse_labels_train_the_20_superclasses(tmp_path):
 def refused(tmp_path, capsys, root, file, labels="worse_label") -> str:
     out = tmp_path / "runs"
     code = main(["train", f"data.name=cifar10n", f"data.root={root}", "data.noise.type=human",
-                 f"data.noise.file={file}", f"data.noise.labels={labels}", f"run.out_dir={out}", "model.name=tinycnn"])
+                 "data.noise.closeset_ratio=0", f"data.noise.file={file}", f"data.noise.labels={labels}",
+                 f"run.out_dir={out}", "model.name=tinycnn"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("act: error: ") and err.count("\n") == 1, err
     assert not out.exists() or not any(out.iterdir())
@@ -187,6 +189,11 @@ def test_human_noise_without_a_label_file_is_one_line_and_creates_nothing(tmp_pa
     (["data.noise.file=/x/CIFAR-10_human.pt"], "data.noise.file is read only with data.noise.type=human"),
     (["data.noise.type=human", "data.noise.file=/x", "data.noise.labels=noisy_label"],
      "data.noise.labels='noisy_label' is not a label set of CIFAR-10N's CIFAR-10_human.pt"),
+    (["data.noise.type=human", "data.noise.closeset_ratio=0.4", "data.noise.file=/x", "data.noise.labels=worst"],
+     "data.noise.closeset_ratio=0.4 is read only with synthetic noise; with data.noise.type=human the label file "
+     "is the noise: set data.noise.closeset_ratio=0"),
+    (["data.noise.type=human", "data.noise.closeset_ratio=0", "data.noise.seed=3", "data.noise.file=/x",
+      "data.noise.labels=worst"], "data.noise.seed=3 is read only with synthetic noise"),
     (["data.name=cifar80n", "data.noise.openset_ratio=0.2", "data.noise.type=human", "data.noise.file=/x",
       "data.noise.labels=worst"], "exist for cifar10n and cifar100n only"),
 ])

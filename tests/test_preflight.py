@@ -51,7 +51,7 @@ def human_labels_args(data: Path, noise_file: Path) -> list[str]:
     data.mkdir(exist_ok=True)
     (data / "cifar-10-python.tar.gz").write_bytes(b"not read by the preflight")
     return ["train", "--print-config", "data.name=cifar10n", f"data.root={data}", "data.noise.type=human",
-            "data.noise.labels=worst", f"data.noise.file={noise_file}"]
+            "data.noise.closeset_ratio=0", "data.noise.labels=worst", f"data.noise.file={noise_file}"]
 
 
 def test_print_config_refuses_a_missing_human_label_file_in_one_line_and_creates_nothing(tmp_path, capsys,
