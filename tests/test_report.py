@@ -138,6 +138,13 @@ def test_the_paper_figure_and_the_difference_stand_beside_the_mean(tmp_path):
     assert cells(text, "CIFAR80N (synthetic) asym40")[:4] == ["CIFAR80N (synthetic) asym40", "63.00 (n=1)", "64.40", "-1.40"]
 
 
+def test_runs_whose_data_lie_in_different_places_share_a_group(tmp_path):
+    fake_run(tmp_path / "a", "cifar100n/sym20.yaml", 64.0, "run.seed=1", "data.root=/data/cifar-100-python")
+    fake_run(tmp_path / "b", "cifar100n/sym20.yaml", 66.0, "run.seed=2", "data.root=/scratch/cifar-100-python.tar.gz")
+    text = report([str(tmp_path)])
+    assert cells(text, "CIFAR100N (synthetic) sym20")[1] == "65.00 ± 1.41 (n=2)"
+
+
 def test_rows_follow_the_papers_order(tmp_path):
     fake_run(tmp_path / "a", "cifar80n/sym20.yaml", 60.0)
     fake_run(tmp_path / "b", "cifar100n/asym40.yaml", 60.0)

@@ -110,7 +110,9 @@ def paper_figure(group: Group) -> float | None:
 
 
 def experiment(cfg: dict) -> tuple:
-    return tuple(sorted((k, json.dumps(v)) for k, v in cfg.items() if k not in NOT_EXPERIMENT))
+    """What a group's runs share: where their data lie is not part of it (a table trained from two
+    copies of CIFAR is one table, as a run resumed from moved data is one run)."""
+    return tuple(sorted((k, json.dumps(v)) for k, v in cfg.items() if k not in NOT_EXPERIMENT + DATA_PLACES))
 
 
 def group_runs(runs: list[RunInfo], by: str | None = None) -> list[Group]:
