@@ -24,4 +24,5 @@ torchrun --nproc_per_node 2 -m benchmarks.epoch_time "${SCALING[@]}"
 python -m benchmarks.compare --change run.amp=bf16 --seeds 0,1,2 --json $R/compare_amp_bf16_demo_cpu.json
 python -m benchmarks.compare --change optim.ntm_lr_plan=shared --seeds 0,1,2 --json $R/compare_ntm_lr_plan_demo_cpu.json
 python -m benchmarks.compare --change method.fuse_views=true --seeds 0,1,2 --json $R/fuse_views_digits_cpu.json
+python -m benchmarks.pack_spread --seeds 0,1,2,3 --epochs 12 --json $R/pack_spread_demo_cpu.json
 python -m benchmarks.label_issues --folds 4 --json $R/label_issues_digits_cpu.json

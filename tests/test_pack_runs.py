@@ -118,7 +118,7 @@ def test_a_pack_of_four_runs_writes_what_the_four_runs_alone_write(packed, alone
         got, want = RunFolder(packed / name).bank(), RunFolder(alone / name).bank()
         assert (got.selected == want.selected).all() and abs(got.ema - want.ema).max() <= TOLERANCE
         summary = RunFolder(packed / name).summary()
-        assert summary["packed"] == {"k": 4, "members": list(RUNS)}
+        assert summary["packed"] == {"k": 4, "members": list(RUNS), "epochs": [0, 2]}
         assert summary["rtm"] == RunFolder(alone / name).summary()["rtm"]
     robust = [r for name in RUNS for r in RunFolder(packed / name).metrics() if r["phase"] == "robust"]
     assert all(0 < r["selected_frac"] < 1 for r in robust)  # selection at work, so the comparison means something

@@ -75,12 +75,12 @@ def finished(tmp_path_factory):
 def test_a_2x2_sweep_finishes_4_runs_and_reports_2_groups_of_2(finished):
     _, out, console = finished
     runs = sorted((out / "runs").iterdir())
-    assert [run.name for run in runs] == ["demo-closeset_ratio0.2-seed0", "demo-closeset_ratio0.2-seed1",
-                                          "demo-closeset_ratio0.4-seed0", "demo-closeset_ratio0.4-seed1"]
+    assert [run.name for run in runs] == ["demo-sym20-seed0", "demo-sym20-seed1",
+                                          "demo-sym40-seed0", "demo-sym40-seed1"]
     assert all(epochs(run) == [0, 1, 2] and (run / "summary.json").is_file() for run in runs)
     assert all("act sweep: act train ended with exit code 0" in (run / "console.log").read_text() for run in runs)
     groups = json.loads(report([str(out / "runs")], "json"))["groups"]
-    assert [(g["setting"], g["n"]) for g in groups] == [("digits Sym-20", 2), ("digits Sym-40", 2)]
+    assert [(g["setting"], g["n"]) for g in groups] == [("digits sym20", 2), ("digits sym40", 2)]
     assert "(n=2)" in (out / "report" / "report.md").read_text()
     assert console.count("finished] demo-") == 4
 
@@ -209,10 +209,10 @@ def test_a_diverged_cell_stops_alone_is_told_by_status_and_not_rerun(tmp_path, c
     assert first.returncode == 1, first.stdout + first.stderr
     assert main(["sweep", "--status", str(out)]) == 0
     rows = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines()[2:])
-    assert sorted(rows) == ["demo-lr10.08", "demo-lr11e30"], rows
+    assert sorted(rows) == ["demo-lr10.08", "demo-lr11e+30"], rows
     assert "finished" in rows["demo-lr10.08"]
-    assert "diverged: training diverged in epoch 1" in rows["demo-lr11e30"], rows
-    diverged = out / "runs" / "demo-lr11e30" / "diverged.json"
+    assert "diverged: training diverged in epoch 1" in rows["demo-lr11e+30"], rows
+    diverged = out / "runs" / "demo-lr11e+30" / "diverged.json"
     before = diverged.stat().st_mtime_ns
     again = subprocess.run([sys.executable, "-m", "act", "sweep", str(path), "--out", str(out)], cwd=ROOT, env=ENV,
                            capture_output=True, text=True)
@@ -256,7 +256,7 @@ def test_a_packed_sweep_trains_its_cells_in_one_process_each_in_its_own_folder(t
     assert done.returncode == 0, done.stdout + done.stderr
     runs = sorted((out / "runs").iterdir())
     assert len(runs) == 4 and all(epochs(run) == [0, 1, 2] for run in runs)
-    pack = "demo-closeset_ratio0.2-seed0+3"
+    pack = "demo-sym20-seed0+3"
     assert sorted(p.name for p in (out / "packs").iterdir()) == [f"{pack}.log", f"{pack}.yaml", "plan.json"]
     for run in runs:
         packed = json.loads((run / "summary.json").read_text())["packed"]

@@ -23,13 +23,15 @@ from act.errors import ActError, Terminated
 from act.run.files import write_text
 from act.run.preflight import preflight, show_cells, verdict
 from act.sweep.executors import PACKS, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
-from act.sweep.spec import RECORD, RUNS, Sweep, check_cells, open_folder, read_record, read_sweep
+from act.sweep.spec import (MAX_CELLS, RECORD, RUNS, Sweep, adopt_names, check_cells, open_folder, read_record,
+                            read_sweep)
 from act.sweep.state import CellState, counts, read_state, status_table
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 REPORT = "report"  # DIR/report: the report of the sweep
 PLAN = "plan.json"  # DIR/packs/plan.json: each cell's pack, or why it runs alone (--pack)
 DRAW_SECONDS = 2.0  # how often the progress line reads the runs' folders
+VALIDATING_FROM = 200  # a sweep of this many cells says how its validation goes
 HEARTBEAT_SECONDS = 60.0  # how often a sweep whose output is no terminal (a log, SLURM's output) says where it is
 EXAMPLES = """examples:
   act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python
@@ -70,6 +72,9 @@ def add_parser(sub) -> None:
                        help="train up to K cells that may share a step as one packed process (act train --pack; "
                             "same data set, model, plans and switches; seeds and noise may differ); each keeps "
                             "its own run folder. A cell that cannot join a pack runs alone, and --status says why")
+    sweep.add_argument("--max-cells", type=int, default=MAX_CELLS, metavar="N",
+                       help=f"the most cells the sweep may have (default {MAX_CELLS}): a larger grid is refused "
+                            f"before any config is built")
     sweep.add_argument("--slurm-partition", metavar="NAME", help="the SLURM partition")
     sweep.add_argument("--slurm-time", type=int, metavar="MINUTES", help="each job's time limit (slurm: "
                        "required); a run out of time is requeued and continues from its checkpoint")
@@ -90,8 +95,8 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
         raise ActError("act sweep needs a sweep file and --out DIR (or --status DIR): act sweep SWEEP.yaml --out DIR")
     check_options(args)
     out = Path(os.path.abspath(args.out))
-    sweep = read_sweep(args.sweep, args.overrides, args.grid)
-    configs = check_cells(sweep, out / RUNS, machine=args.executor != "slurm")
+    sweep = read_sweep(args.sweep, args.overrides, args.grid, args.max_cells, Validating(stdout))
+    sweep, configs = adopt_names(out, sweep, check_cells(sweep, out / RUNS, machine=args.executor != "slurm"))
     local = local_processes(args, out, configs) if args.executor == "local" else None  # refusals before any folder
     found = preflight(configs)  # every data root and weights file, each once: all problems, before any folder
     if args.dry_run:
@@ -109,9 +114,24 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
     return 0 if done else 1
 
 
+class Validating:
+    """`tell` of read_sweep for a large sweep: a line when its validation begins, and one every
+    DRAW_SECONDS as it goes."""
+
+    def __init__(self, stream):
+        self.stream, self.said = stream, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < VALIDATING_FROM or (done > 1 and time.monotonic() < self.said + DRAW_SECONDS):
+            return
+        self.said = time.monotonic()
+        line = f"validating {total} cells" if done == 1 else f"validated {done} of {total} cells"
+        print(line, file=self.stream, flush=True)
+
+
 def check_options(args: argparse.Namespace) -> None:
     """The executor's options, checked before anything is read or created."""
-    for name in ("jobs", "per_gpu", "slurm_time", "slurm_gpus_per_task", "pack"):
+    for name in ("jobs", "per_gpu", "slurm_time", "slurm_gpus_per_task", "pack", "max_cells"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "slurm_gpus_per_task" else 1):
             raise ActError(f"--{name.replace('_', '-')} {value} must be at least {0 if 'gpus' in name else 1}")
@@ -287,7 +307,7 @@ class Packer:
                 for cell in job.cells:
                     plan[cell.name] = f"pack {job.name}" if len(job.cells) > 1 else alone
         self.plan.parent.mkdir(parents=True, exist_ok=True)
-        write_text(self.plan, json.dumps(plan, indent=2))
+        write_text(self.plan, json.dumps(plan_of(self.plan, states, plan), indent=2))
         return jobs
 
 
@@ -316,8 +336,19 @@ def status(out: Path) -> str:
     default = Config().optim.epochs
     states = {name: read_state(out / RUNS / name, cell["config"].get("optim.epochs", default))
               for name, cell in record["cells"].items()}
-    try:
-        plan = json.loads((out / PACKS / PLAN).read_text())
-    except (OSError, ValueError):
-        plan = None  # run without --pack, or not yet
+    plan = plan_of(out / PACKS / PLAN, states, {}) if (out / PACKS / PLAN).exists() else None  # None: no --pack
     return f"sweep {record.get('sweep')} in {out}: {len(states)} cells ({counts(states)})\n" + status_table(states, plan)
+
+
+def plan_of(path: Path, states: dict[str, CellState], new: dict[str, str]) -> dict[str, str]:
+    """Each cell's pack, or why it runs alone: the cells starting now as `new` says, the finished
+    ones as their summaries say (the pack they trained in), the others as DIR/packs/plan.json said
+    where it holds what act sweep writes (a mapping of cell to text)."""
+    try:
+        before = json.loads(path.read_text())
+    except (OSError, ValueError):
+        before = {}
+    if not (isinstance(before, dict) and all(isinstance(v, str) for v in before.values())):
+        before = {}
+    told = {name: f"pack {s.pack}" for name, s in states.items() if s.pack is not None}
+    return {**before, **told, **new}

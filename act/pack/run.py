@@ -9,7 +9,9 @@ A pack file lists the runs (`act sweep --pack` writes one per pack; docs/sweeps.
 
 A run's config is `load_config(config, overrides)`, as `act train --config CONFIG OVERRIDES`
 builds it, and its folder is run.out_dir/run.name (run.name is required). A run whose folder
-holds a config.yaml is resumed as `act train --resume` resumes it, the others start. Every run
+holds a config.yaml is resumed as `act train --resume` resumes it, the others start; one whose
+folder reads back finished is left as it is (a run's records are written once), and a summary
+names the pack (`packed`: k, members, epochs) only where its run trained epochs in it. Every run
 must be able to share the step of the first (act/pack/compat.py), checked before any folder is
 made.
 
@@ -49,6 +51,7 @@ from act.run.loop import (admit, begin_epoch, diverged, finish, keep_epoch, note
                           record_epoch, reopen, resume_overrides, tell_fallbacks, train_batches, train_epoch, trainable,
                           with_progress)
 from act.run.outputs import Outputs
+from act.run.state import read_back, read_run
 from act.run.preflight import check_weights
 from act.run.records import epoch_record
 from act.step import distributed, engine
@@ -63,6 +66,7 @@ class Entry:
     cfg: Config
     dir: Path
     resume: list[str] | None  # the overrides of its folder's config.yaml that resume it; None: a new run
+    finished: bool = False  # its folder reads back finished: the pack leaves it as it is
 
     @property
     def name(self) -> str:
@@ -138,7 +142,11 @@ def entry(path: Path, i: int, item: dict) -> Entry:
     if cfg.run.name is None:
         raise ActError(f"{where} has no run.name: a packed run's folder is run.out_dir/run.name; give run.name=NAME")
     folder = Path(cfg.run.out_dir) / cfg.run.name
-    return Entry(cfg, folder, resume_overrides(cfg, folder, where) if (folder / CONFIG).is_file() else None)
+    if not (folder / CONFIG).is_file():
+        return Entry(cfg, folder, None)
+    done = read_run(folder)
+    finished = done.finished and len(done.history) >= cfg.optim.epochs  # not a run the pack trains further
+    return Entry(cfg, folder, resume_overrides(cfg, folder, where), finished)
 
 
 def train_pack(path: str | Path, out=None) -> list[dict]:
@@ -149,6 +157,11 @@ def train_pack(path: str | Path, out=None) -> list[dict]:
     entries = read_pack(path)
     if distributed.world_from_env().size > 1:
         raise ActError("packed runs train in one process: start act train --pack without torchrun")
+    for e in (e for e in entries if e.finished):  # its records are written once: not finished again
+        print(f"{e.name}: finished already; the pack leaves its folder {e.dir} as it is", file=out)
+    entries = [e for e in entries if not e.finished]
+    if not entries:
+        return []
     with contextlib.ExitStack() as stack:
         for e in entries:  # a folder in use refuses the pack before any new folder is made
             if e.resume is not None:
@@ -160,8 +173,11 @@ def train_pack(path: str | Path, out=None) -> list[dict]:
             raise type(exc)(saved_text(path, members)) from None
     stopped = [f"{m.name} ({m.stopped})" for m in members if m.stopped is not None]
     if stopped:
-        raise ActError(f"{len(stopped)} of the {len(members)} packed runs stopped, the others finished: "
-                       + "; ".join(stopped))
+        how = f"all {len(members)} packed runs stopped" if len(stopped) == len(members) else \
+            f"{len(stopped)} of the {len(members)} packed runs stopped, the others finished"
+        raise ActError(f"{how}: " + "; ".join(stopped))
+    for m in members:
+        read_back(m.run.dir)
     return summaries
 
 
@@ -200,12 +216,14 @@ def train_members(members: list[Member], out) -> list[dict]:
             if m.stopped is None:
                 end_epoch(m, train_epoch(m.run, epoch, progress=False), out, width)
     live = [m for m in members if m.stopped is None]
-    if live and start < first.cfg.optim.epochs:
+    end = first.cfg.optim.epochs
+    packed = {}  # a summary names the pack only where the run trained epochs in it
+    if live and start < end:
         train_packed(live, start, out, width)
-    packed = {"k": len(members), "members": [m.name for m in members]}
+        packed = {"packed": {"k": len(live), "members": [m.name for m in live], "epochs": [start, end - 1]}}
     summaries = []
     for m in (m for m in members if m.stopped is None):
-        summaries.append(finish(m.run, m.outputs, packed=packed))
+        summaries.append(finish(m.run, m.outputs, **packed))
         print_summary(m.run, summaries[-1], out)
     return summaries
 

@@ -497,6 +497,16 @@ class RunFolder:
     def write_metrics(self, history: list[dict]) -> None:
         write_text(self / METRICS, "".join(to_json(r) + "\n" for r in history))
 
+    def repair_metrics(self, history: list[dict]) -> None:
+        """metrics.jsonl rewritten from `history` (a checkpoint's) where it does not read back as
+        those records: cut short by a crash, or edited."""
+        try:
+            same = self.metrics() == json.loads(f"[{','.join(to_json(r) for r in history)}]")
+        except RunFileError:
+            same = False
+        if not same:
+            self.write_metrics(history)
+
     def write_summary(self, summary: dict) -> None:
         write_text(self / SUMMARY, to_json(summary, indent=2))
 

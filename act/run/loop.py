@@ -27,6 +27,7 @@ from act.run.outputs import Outputs
 from act.run.preflight import check_weights
 from act.run.records import epoch_record, graph_modes, summarise
 from act.run.runtime import Runtime
+from act.run.state import read_back
 from act.step import distributed, engine
 
 
@@ -189,6 +190,8 @@ def train(cfg: Config, out=None) -> dict:
             note_start(run, "start", out)
         summary = loop(run, out)
     distributed.leave(run.world)
+    if run.world.main:
+        read_back(run.dir)
     return summary
 
 
@@ -245,6 +248,8 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, out=None) ->
         with folder.held(lambda take: distributed.on_main(world, take)):  # rank 0 alone writes; its refusal reaches all
             summary = loop(reopen(rt, folder, overrides, out), out)
     distributed.leave(world)
+    if world.main:
+        read_back(folder.path)
     return summary
 
 
@@ -271,6 +276,8 @@ def reopen(rt: Runtime, folder: RunFolder, overrides: list[str] | None, out) -> 
     admit(run)
     if state is not None:
         run.history, run.start_epoch = checkpoint.restore_run(run, state, path)
+        if run.world.main:  # a record cut short (a crash mid-write) is the checkpoint's history again
+            folder.repair_metrics(run.history)
     if overrides and run.world.main:
         folder.write_config(cfg)
     if run.world.main:

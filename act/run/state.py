@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from act.config import flatten, to_dict
+from act.errors import ActError
 from act.run.folder import DIVERGED, LOCK, METRICS, SUMMARY, RunFileError, RunFolder
 
 
@@ -53,6 +54,15 @@ def read_run(path: Path) -> RunInfo:
     else:
         run.state = "finished"
     return run
+
+
+def read_back(path: Path) -> None:
+    """A run a command has just ended, read back as report and sweep read it: one line saying why
+    where it does not read back finished (a record that did not reach the disk whole)."""
+    run = read_run(path)
+    if not run.finished:
+        raise ActError(f"run {path} ended, but its folder reads back {run.state}, not finished; "
+                       f"`act train --resume {path}` rewrites its records from its checkpoint")
 
 
 def is_locked(path: Path) -> bool:

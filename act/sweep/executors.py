@@ -30,7 +30,7 @@ from act.errors import ActError
 from act.run.files import write_text
 from act.run.folder import CONFIG, CONSOLE
 from act.sweep.spec import Cell
-from act.sweep.state import ATTEMPT, exit_line, read_state
+from act.sweep.state import ATTEMPT, exit_line, pack_name, read_state
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
 TASK_FAILED = 1  # the exit code a cell's log gets when its submitit task failed around the run
@@ -54,7 +54,7 @@ class Job:
 
     @property
     def name(self) -> str:
-        return self.cells[0].name if len(self.cells) == 1 else f"{self.cells[0].name}+{len(self.cells) - 1}"
+        return pack_name([cell.name for cell in self.cells])
 
 
 def job_command(job: Job, runs: Path) -> list[str]:

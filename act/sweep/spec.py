@@ -8,28 +8,47 @@ A sweep file (YAML; every path relative to the file):
                                   name a set of overrides per value: {axis: {name: {key: value}, ...}}
     set: {key: value}             overrides of every cell
 A cell's overrides are its base's own, `set`, its grid values, then the command line's, in that
-order; its name is its base's stem, then one part per axis (`sym20-seed0`).
+order.
+
+A cell is its config, not its name. Its name is built from its resolved config: its base's stem
+(or name), then one part per axis in the grid's order: a config key's shortest dotted ending that no
+other axis shares and the value the config holds (`run.seed: ["01"]`: seed1), a named override
+set's name, and for the noise keys (data.noise.type, closeset_ratio, openset_ratio) one part, the
+noise tag (act/run/titles.py: sym20, asym40, clean, sym20-open20), where the first of them stands.
+Two cells whose configs are equal are refused, and so are two cells that would share a name; a key
+an axis names its cells after may be set by that axis alone (not `set`, a base or another axis).
+The cells are counted before any config is built: a sweep of more than MAX_CELLS is refused unless
+`act sweep --max-cells N` allows it.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
+import json
+import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
-from act.config import DATA_PLACES, Config, flatten, load_config, read_yaml, to_dict
+from act.config import DATA_PLACES, Config, flatten, load_config, override, read_yaml, to_dict
 from act.run.state import is_locked
 from act.errors import ActError
 from act.run.files import write_text
 from act.run.folder import LOCK, RunLock
+from act.run.titles import noise_tag
+from act.schema import mismatch
 
 SWEEP_KEYS = ("base", "grid", "set")
 OWN_KEYS = ("run.out_dir", "run.name")  # the sweep names each run's folder: DIR/runs/<cell>
 RUNS = "runs"  # DIR/runs/<cell>: the run folders
 RECORD = "sweep.yaml"  # DIR/sweep.yaml: the sweep the folder holds
+MAX_CELLS = 1000  # the most cells a sweep has unless --max-cells allows more
+NOISE_KEYS = ("data.noise.type", "data.noise.closeset_ratio", "data.noise.openset_ratio")  # named by one tag
 # Keys a rerun may change: where the data lie (each resume's data fingerprint compares what is read
 # there), how a run shows itself, and the folder keys the sweep sets.
 FREE_KEYS = (*OWN_KEYS, *DATA_PLACES, "run.progress", "run.plots", "run.tensorboard", "run.wandb")
@@ -53,10 +72,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class Axis:
-    """One axis of the grid: per value, the part it adds to a cell's name and its overrides."""
+    """One axis of the grid: per value, the part it adds to a cell's name as given and its
+    overrides; `short`: the key's ending a value axis names its cells by (None: named override sets)."""
 
     key: str
     values: tuple[tuple[str, tuple[str, ...]], ...]
+    given: tuple[str, ...]  # each value (or set's name) as the sweep gives it
+    short: str | None = None
 
 
 @dataclass
@@ -64,10 +86,13 @@ class Sweep:
     path: Path
     cells: list[Cell]
     overrides: list[str]  # the command line's, in every cell
+    configs: dict[str, Config] = field(default_factory=dict)  # each cell's, without its folder keys
 
 
-def read_sweep(path: str | Path, overrides: list[str], grid: list[str] = ()) -> Sweep:
-    """The cells of the sweep file at `path`, with the command line's overrides and `--grid` axes."""
+def read_sweep(path: str | Path, overrides: list[str], grid: list[str] = (), max_cells: int = MAX_CELLS,
+               tell: Callable[[int, int], None] | None = None) -> Sweep:
+    """The cells of the sweep file at `path`, with the command line's overrides and `--grid` axes,
+    each config built and validated (`tell(done, total)` after each, for a progress line)."""
     path = Path(os.path.abspath(path))
     if not path.is_file():
         raise ActError(f"sweep file {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
@@ -80,17 +105,75 @@ def read_sweep(path: str | Path, overrides: list[str], grid: list[str] = ()) -> 
     bases = read_bases(path, data["base"])
     fixed = overrides_of(path, "set", data.get("set") or {})
     axes = name_axes(read_grid(path, data.get("grid") or {}) + [grid_arg(item) for item in grid])
-    check_keys(path, [own for _, _, own in bases] + [fixed, list(overrides)], axes, list(overrides))
-    cells = [Cell("-".join([label, *(part for part, _ in combo)]), base,
-                  (*own, *fixed, *(item for _, items in combo for item in items), *overrides))
-             for label, base, own in bases for combo in itertools.product(*(axis.values for axis in axes))]
-    named: dict[str, Cell] = {}
-    for cell in cells:
+    setters = [(f"the set of base {label}", own) for label, _, own in bases] + [("set", fixed)]
+    check_keys(path, setters, axes, list(overrides))
+    total = check_count(path, len(bases), axes, max_cells)
+    cells = []
+    for label, base, own in bases:
+        for picks in itertools.product(*(range(len(axis.values)) for axis in axes)):
+            combo = [axis.values[i] for axis, i in zip(axes, picks)]
+            cell = Cell("-".join([label, *(part for part, _ in combo)]), base,
+                        (*own, *fixed, *(item for _, items in combo for item in items), *overrides))
+            try:
+                cfg = load_config(cell.base, list(cell.overrides))
+            except ActError as exc:
+                raise ActError(f"cell {cell.name}: {exc}") from None
+            given = ", ".join([base.name, *(f"{axis.key}={axis.given[i]!r}" for axis, i in zip(axes, picks))])
+            cells.append((dataclasses.replace(cell, name=cell_name(label, axes, combo, cfg)), cfg, given))
+            if tell is not None:
+                tell(len(cells), total)
+    check_distinct(path, cells)
+    return Sweep(path, [cell for cell, _, _ in cells], list(overrides), {cell.name: cfg for cell, cfg, _ in cells})
+
+
+def check_count(path: Path, bases: int, axes: list[Axis], max_cells: int) -> int:
+    """The number of cells; more than `max_cells`, refused before any config is built."""
+    count = bases * math.prod(len(axis.values) for axis in axes)
+    if count > max_cells:
+        sizes = " x ".join([f"{bases} base{'s' if bases > 1 else ''}", *(f"{len(a.values)} {a.key}" for a in axes)])
+        raise ActError(f"sweep file {path} makes {count} cells ({sizes}), more than the {max_cells} act sweep runs "
+                       f"unasked; give fewer values, or --max-cells {count} to run them all")
+    return count
+
+
+def cell_name(label: str, axes: list[Axis], combo: tuple, cfg: Config) -> str:
+    """The cell's name from its resolved config (the module's docstring: the naming rule)."""
+    from act.run.loop import override_text  # a value as an override writes it (true, 0.001)
+
+    parts, noise_told = [label], False
+    flat = flatten(to_dict(cfg))
+    for axis, (part, _) in zip(axes, combo):
+        if axis.short is None:
+            parts.append(part)
+        elif axis.key in NOISE_KEYS:
+            if not noise_told:
+                parts.append(noise_tag(dataclasses.asdict(cfg.data.noise)))
+            noise_told = True
+        else:
+            parts.append(safe(f"{axis.short}{override_text(flat[axis.key])}"))
+    return "-".join(parts)
+
+
+def check_distinct(path: Path, cells: list[tuple[Cell, Config, str]]) -> None:
+    """Two cells of one config, or two cells of one name, refused naming both as the sweep gives them
+    (`given`: the base file and the grid values)."""
+    seen: dict[str, tuple[Cell, str]] = {}
+    for cell, cfg, given in cells:
+        key = json.dumps({k: v for k, v in flatten(to_dict(cfg)).items() if k not in OWN_KEYS}, default=str)
+        if key in seen:
+            raise ActError(f"sweep file {path}: cells {seen[key][0].name} ({seen[key][1]}) and {cell.name} ({given}) "
+                           f"would train the same config; give each value of an axis once")
+        seen[key] = cell, given
+    named: dict[str, tuple[Cell, str]] = {}
+    for cell, _, given in cells:
         if cell.name in named:
-            raise ActError(f"sweep file {path}: two cells would be named {cell.name} (of {named[cell.name].base} and "
-                           f"{cell.base}); name the bases: base: [{{config: FILE, name: NAME}}, ...]")
-        named[cell.name] = cell
-    return Sweep(path, cells, list(overrides))
+            other, told = named[cell.name]
+            same_values = told.partition(", ")[2] == given.partition(", ")[2]  # then the bases' labels clash
+            advice = "name the bases: base: [{config: FILE, name: NAME}, ...]" if same_values else \
+                "give values (or override-set names) that differ in letters, digits or . _ + -"
+            raise ActError(f"sweep file {path}: cells of {told} and of {given} would both be named {cell.name}; "
+                           f"{advice}")
+        named[cell.name] = cell, given
 
 
 def safe(text: str) -> str:
@@ -169,12 +252,13 @@ def name_axes(axes: list[tuple[str, list[str] | dict]]) -> list[Axis]:
     named = []
     for key, values in axes:
         if isinstance(values, dict):
-            named.append(Axis(key, tuple((safe(name), items) for name, items in values.items())))
+            named.append(Axis(key, tuple((safe(name), items) for name, items in values.items()), tuple(values)))
             continue
         parts = key.split(".")
         short = next(".".join(parts[-n:]) for n in range(1, len(parts) + 1)
                      if not any(other != key and ("." + other).endswith("." + ".".join(parts[-n:])) for other in keys))
-        named.append(Axis(key, tuple((safe(f"{short}{value}"), (f"{key}={value}",)) for value in values)))
+        named.append(Axis(key, tuple((safe(f"{short}{value}"), (f"{key}={value}",)) for value in values),
+                          tuple(values), short))
     return named
 
 
@@ -182,10 +266,13 @@ def key_of(item: str) -> str:
     return item.partition("=")[0].strip()
 
 
-def check_keys(path: Path, fixed: list, axes: list[Axis], command_line: list[str]) -> None:
-    """The folder keys are the sweep's; an axis is given once; the command line sets no axis's key."""
-    items = [item for group in fixed for item in group] + [item for axis in axes for _, its in axis.values for item in its]
-    for key in [key_of(item) for item in items] + [axis.key for axis in axes]:
+def check_keys(path: Path, setters: list[tuple[str, tuple[str, ...]]], axes: list[Axis],
+               command_line: list[str]) -> None:
+    """The folder keys are the sweep's; an axis is given once; a key a value axis names its cells
+    after is set by that axis alone (not by `set`, a base's set, another axis or the command line)."""
+    setters = setters + [(f"grid.{axis.key}.{part}", items) for axis in axes if axis.short is None
+                         for part, items in axis.values]
+    for key in [key_of(item) for _, items in setters for item in items] + [axis.key for axis in axes]:
         if key in OWN_KEYS:
             raise ActError(f"{key} is the sweep's to set: each run's folder is DIR/runs/<cell> (--out DIR)")
     seen: set[str] = set()
@@ -193,11 +280,16 @@ def check_keys(path: Path, fixed: list, axes: list[Axis], command_line: list[str
         if axis.key in seen:
             raise ActError(f"grid axis {axis.key} is given twice (in {path.name} and --grid); give it once")
         seen.add(axis.key)
+    named_after = {axis.key for axis in axes if axis.short is not None}
     for item in command_line:
-        for axis in axes:
-            if key_of(item) in {key_of(i) for _, its in axis.values for i in its}:
-                raise ActError(f"{item} on the command line would give every value of grid axis {axis.key} the same "
-                               f"{key_of(item)}; drop it, or give the axis another list (--grid or the sweep file)")
+        if key_of(item) in named_after:
+            raise ActError(f"{item} on the command line would give every value of grid axis {key_of(item)} the same "
+                           f"{key_of(item)}; drop it, or give the axis another list (--grid or the sweep file)")
+    for where, items in setters:
+        for key in (key_of(item) for item in items):
+            if key in named_after:
+                raise ActError(f"sweep file {path}: {where} sets {key}, which grid axis {key} names its cells after; "
+                               f"set {key} in one place (the axis's list)")
 
 
 def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
@@ -211,7 +303,8 @@ def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
     configs = {}
     for cell in sweep.cells:
         try:
-            cfg = cell.config(runs)
+            built = sweep.configs.get(cell.name)
+            cfg = cell.config(runs) if built is None else override(copy.deepcopy(built), cell.folder_keys(runs))
             check_weights(cfg)
             if env is not None:
                 resolve(cfg, env)
@@ -234,17 +327,29 @@ def record_of(sweep: Sweep, configs: dict[str, Config]) -> dict:
                                   "config": experiment_of(configs[cell.name])} for cell in sweep.cells}}
 
 
+# DIR/sweep.yaml as act sweep writes it (act/schema.py), checked before any of it is used.
+RECORD_SCHEMA = {"sweep": str, "overrides": [str], "cells": dict}
+CELL_SCHEMA = {"base": str, "overrides": [str], "config": dict}
+
+
 def read_record(out: Path) -> dict:
-    """DIR/sweep.yaml as act sweep wrote it."""
+    """DIR/sweep.yaml as act sweep wrote it; one line naming what is wrong where it is not."""
     path = out / RECORD
+    advice = "restore act sweep's record of the sweep this folder holds, or give another --out"
     try:
         record = yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ActError(f"{path} cannot be read ({exc}); it is the record act sweep writes") from exc
-    cells = record.get("cells") if isinstance(record, dict) else None
-    if not isinstance(cells, dict) or not all(isinstance(c, dict) and isinstance(c.get("config"), dict)
-                                              for c in cells.values()):
-        raise ActError(f"{path} is not the record act sweep writes (cells with their configs)")
+    except (OSError, ValueError) as exc:
+        raise ActError(f"{path} cannot be read ({exc}); {advice}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ActError(f"{path} is not valid YAML{where} ({getattr(exc, 'problem', None) or 'unreadable'}); "
+                       f"{advice}") from exc
+    wrong = "it is empty" if record is None else mismatch(record, RECORD_SCHEMA) or next(
+        (f"cell {name}: {found}" for name, cell in record["cells"].items() if (found := mismatch(cell, CELL_SCHEMA))),
+        None)
+    if wrong:
+        raise ActError(f"{path} is not the record act sweep writes ({wrong}); {advice}")
     return record
 
 
@@ -269,12 +374,36 @@ def check_same(out: Path, record: dict, sweep: Sweep, configs: dict[str, Config]
                                f"{now.get(key, default.get(key))}: {advice}")
 
 
+def adopt_names(out: Path, sweep: Sweep, configs: dict[str, Config]) -> tuple[Sweep, dict[str, Config]]:
+    """The sweep with the names its folder's record gives the same configs: a folder begun by an
+    act that named cells otherwise (demo-closeset_ratio0.2-seed0, now demo-sym20-seed0) is
+    continued under its own names. Unchanged unless the record holds the same configs, each once."""
+    try:
+        old = read_record(out)["cells"] if (out / RECORD).is_file() else {}
+    except ActError:
+        return sweep, configs  # open_folder says what is wrong with the record
+    default = flatten(to_dict(Config()))
+
+    def same(config: dict) -> str:
+        return json.dumps({k: v for k, v in config.items() if v != default.get(k)}, sort_keys=True, default=str)
+
+    held = {same(cell["config"]): name for name, cell in old.items()}
+    names = {name: held.get(same(experiment_of(cfg))) for name, cfg in configs.items()}
+    if None in names.values() or set(names.values()) != set(old) or all(new == was for new, was in names.items()):
+        return sweep, configs
+    cells = [dataclasses.replace(cell, name=names[cell.name]) for cell in sweep.cells]
+    return (dataclasses.replace(sweep, cells=cells, configs={names[n]: c for n, c in sweep.configs.items()}),
+            {names[n]: override(cfg, [f"run.name={names[n]}"]) for n, cfg in configs.items()})
+
+
 def open_folder(out: Path, sweep: Sweep, configs: dict[str, Config]) -> RunLock:
     """The sweep folder `out`, locked for this process: new (with its record), or this sweep's.
     Another sweep's, a folder of other files, or one another act sweep is running is refused."""
     if (out / RECORD).is_file():
         check_same(out, read_record(out), sweep, configs)
-    elif out.exists() and (not out.is_dir() or set(os.listdir(out)) - {LOCK}):
+    elif out.exists() and not out.is_dir():
+        raise ActError(f"--out {out} is a file; give a folder (a new one, or one of this sweep's)")
+    elif out.exists() and set(os.listdir(out)) - {LOCK}:
         raise ActError(f"--out {out} is not a sweep folder (it holds no {RECORD}) and is not empty; give a new folder")
     try:
         out.mkdir(parents=True, exist_ok=True)

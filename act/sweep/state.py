@@ -31,6 +31,7 @@ class CellState:
     total: int  # epochs of the run (optim.epochs)
     rtm_last10: float | None = None  # finished runs
     epoch_seconds: float | None = None  # the last epoch's, for the sweep's ETA
+    pack: str | None = None  # finished runs: the pack it trained in, as its summary names it (pack_name)
 
     @property
     def to_run(self) -> bool:
@@ -51,7 +52,10 @@ def read_state(folder: Path, total: int) -> CellState:
     seconds = run.history[-1].get("epoch_seconds") if run.history else None
     state = CellState("stopped", run.state, len(run.history), total, epoch_seconds=seconds)
     if run.finished:
-        return replace(state, kind="finished", rtm_last10=run.summary["rtm"]["last10_mean"])
+        packed = run.summary.get("packed")
+        members = packed.get("members") if isinstance(packed, dict) else None
+        pack = pack_name(members) if isinstance(members, list) and len(members) > 1 else None
+        return replace(state, kind="finished", rtm_last10=run.summary["rtm"]["last10_mean"], pack=pack)
     if run.state.startswith("running"):
         return replace(state, kind="running")
     if run.state.startswith("diverged"):
@@ -59,6 +63,11 @@ def read_state(folder: Path, total: int) -> CellState:
     if run.state.startswith("broken"):
         return replace(state, kind="failed")
     return after_last_attempt(state, folder)
+
+
+def pack_name(members: list[str]) -> str:
+    """A job's name: its cell's, or a pack's first member's and how many more ("demo-sym20-seed0+3")."""
+    return members[0] if len(members) == 1 else f"{members[0]}+{len(members) - 1}"
 
 
 def after_last_attempt(state: CellState, folder: Path) -> CellState:
@@ -102,8 +111,9 @@ def exit_line(code: int) -> str:
 def status_table(states: dict[str, CellState], plan: dict[str, str] | None = None) -> str:
     """One row per cell: its name, RTM last-10 (finished runs), its pack or why it runs alone
     (a sweep run with --pack) and state (last: a failure's line is long)."""
-    rows = [("cell", "RTM last-10", *(["pack"] if plan else []), "state")] + [
-        (name, "-" if s.rtm_last10 is None else f"{s.rtm_last10:.2f}", *([plan.get(name, "-")] if plan else []),
+    packs = plan is not None
+    rows = [("cell", "RTM last-10", *(["pack"] if packs else []), "state")] + [
+        (name, "-" if s.rtm_last10 is None else f"{s.rtm_last10:.2f}", *([plan.get(name, "-")] if packs else []),
          s.text) for name, s in states.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join([f"{row[0]:<{widths[0]}}", f"{row[1]:>{widths[1]}}",
