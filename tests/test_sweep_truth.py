@@ -148,3 +148,27 @@ def test_a_file_given_as_out_is_told_to_be_a_file(tmp_path, capsys):
     (tmp_path / "out").write_text("")
     err = refusal(capsys, "sweep", str(write_sweep(tmp_path, {"run.seed": ["0"]})), "--out", str(tmp_path / "out"))
     assert err.endswith(f"--out {tmp_path / 'out'} is a file; give a folder (a new one, or one of this sweep's)")
+
+
+
+@pytest.mark.parametrize("noise, tag", [({"type": "symmetric", "closeset_ratio": 0.2, "openset_ratio": 0.0}, "sym20"),
+                                        ({"type": "asymmetric", "closeset_ratio": 0.4, "openset_ratio": 0.2},
+                                         "asym40-open20"),
+                                        ({"type": "none", "closeset_ratio": 0.4, "openset_ratio": 0.0}, "clean"),
+                                        ({"type": "symmetric", "closeset_ratio": 0.125, "openset_ratio": 0.0},
+                                         "sym12.5")])
+def test_a_noise_setting_has_one_tag(noise, tag):
+    from act.run.titles import noise_tag
+
+    assert noise_tag(noise) == tag
+
+
+def test_a_run_folder_and_a_report_row_spell_the_noise_as_its_tag(tmp_path):
+    from act.config import load_config
+    from act.run.folder import new_run_dir, release
+    from act.run.titles import setting_label
+
+    folder = new_run_dir(load_config(None, ["data.noise.closeset_ratio=0.2", f"run.out_dir={tmp_path}"]))
+    release(folder)
+    assert folder.name.startswith("digits-sym20-act-")
+    assert setting_label(("digits", "symmetric", 0.2, 0.0)) == "digits sym20"
