@@ -19,12 +19,14 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 START = entry("start", torch.device("cpu"))
 
 
-def a_run(folder: Path, rtm_mean: float, *overrides: str, hosts=(), epochs=(150, 50)) -> Path:
-    """A finished CIFAR-100N sym-20 run folder: its config with `overrides`, a summary, metrics of
-    `epochs` = (epochs, warm-up epochs), and one provenance entry per host of `hosts` (none: no file)."""
+def a_run(folder: Path, rtm_mean: float, *overrides: str, hosts=(), epochs=(150, 50),
+          base: str = "cifar100n/sym20.yaml") -> Path:
+    """A finished run folder of configs/`base` (CIFAR-100N sym-20): its config with `overrides`, a
+    summary, metrics of `epochs` = (epochs, warm-up epochs), and one provenance entry per host of
+    `hosts` (none: no file)."""
     folder.mkdir(parents=True)
     total, warmup = epochs
-    cfg = load_config(CONFIGS / "cifar100n/sym20.yaml", ["data.root=/x", f"optim.epochs={total}",
+    cfg = load_config(CONFIGS / base, ["data.root=/x", f"optim.epochs={total}",
                                                          f"optim.warmup_epochs={warmup}", *overrides])
     (folder / "config.yaml").write_text(dump_yaml(cfg))
     stats = {"last10_mean": rtm_mean, "last10_std": 0.5, "best": rtm_mean + 1, "final": rtm_mean}
@@ -59,6 +61,13 @@ def test_csv_rows_hold_data_set_noise_method_switches_and_seeds_beside_the_label
     assert (act["switches"], act["seeds"], act["n"]) == ("", "1;2", "2")
     assert ablated["switches"] == "method.ablation.mining=false;optim.lr=0.02"
     assert (act["rtm_last10_mean"], act["paper"]) == ("65.0", "65.51")
+
+
+def test_a_human_label_run_has_the_configs_noise_type_and_its_label_set_among_the_switches(tmp_path):
+    a_run(tmp_path / "a", 70.0, base="cifar-n-human/cifar10n-worst.yaml")
+    (row,) = rows(report([str(tmp_path)], fmt="csv"))
+    assert (row["setting"], row["noise_type"]) == ("CIFAR-10N (human, worse_label)", "human")
+    assert "data.noise.labels=worse_label" in row["switches"].split(";")
 
 
 def test_json_rows_hold_the_switches_as_a_mapping_and_the_seeds_as_a_list(tmp_path):

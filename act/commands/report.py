@@ -220,8 +220,9 @@ def group_record(group: Group, by: str | None = None) -> dict:
     done, cfg = group.done, group.runs[0].config
     mean, std, n = stats([r.summary["rtm"]["last10_mean"] for r in done])
     paper, warmup = paper_figure(group), warmup_averaged(group)
-    data, noise, closeset, openset = group.setting
-    record = {"setting": setting_label(group.setting), "variant": group.variant, "data": data, "noise_type": noise,
+    data, _, closeset, openset = group.setting  # the setting's noise of human labels names the set: the config's type
+    record = {"setting": setting_label(group.setting), "variant": group.variant, "data": data,
+              "noise_type": cfg["data.noise.type"],
               "closeset_ratio": closeset, "openset_ratio": openset, "method": cfg["method.name"],
               "switches": switches(cfg), **({by: provenance_value(group.runs[0], by)} if by else {}), "n": n,
               "seeds": sorted(r.config["run.seed"] for r in done),
