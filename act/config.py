@@ -341,6 +341,15 @@ INT_TEXT = re.compile(r"[+-]?[0-9]+")
 FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
+def override_text(value) -> str:
+    """A config value as an override writes it and `coerce` reads it back: null, true, false, 0.001."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def coerce(key: str, value: Any, hint: Any) -> Any:
     """The text `value` (from YAML or the command line) read as the field's declared type.
 

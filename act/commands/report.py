@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from act.config import DATA_PLACES, Config, flatten, to_dict
+from act.config import DATA_PLACES, Config, flatten, override_text, to_dict
 from act.errors import ActError
 from act.run import plots
 from act.run.files import write_text
@@ -154,21 +154,12 @@ def switches(cfg: dict) -> dict:
 
 # ---- provenance: --where and --by ----
 
-def text(value) -> str:
-    """A config or provenance value as a user writes it on the command line: null, true, false, 2.14.1."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def provenance_value(run: RunInfo, key: str) -> str:
     """A run's `key` of provenance.json as text: the values of its entries, each once, in order,
     joined by "," (a run resumed on another host: "gpu1,gpu2"); "unknown" for a run without one."""
     if not run.provenance:
         return "unknown"
-    return ",".join(dict.fromkeys(text(entry[key]) for entry in run.provenance))
+    return ",".join(dict.fromkeys(override_text(entry[key]) for entry in run.provenance))
 
 
 def matches(value: str, wanted: set[str]) -> bool:
@@ -296,9 +287,9 @@ def csv_cell(value):
 def csv_text(value):
     """A list as its items joined by ";", a mapping as key=value pairs joined by ";"; else the value."""
     if isinstance(value, list):
-        return ";".join(map(text, value))
+        return ";".join(map(override_text, value))
     if isinstance(value, dict):
-        return ";".join(f"{k}={text(v)}" for k, v in value.items())
+        return ";".join(f"{k}={override_text(v)}" for k, v in value.items())
     return value
 
 

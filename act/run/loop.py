@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from act.config import DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, override, to_dict
+from act.config import (DATA_PLACES, RESUME_OVERRIDABLE, Config, flatten, override, override_text,
+                        to_dict)
 from act.errors import ActError
 from act.method import registry as methods
 from act.run import checkpoint, provenance, runtime
@@ -218,15 +219,6 @@ def resume_overrides(cfg: Config, folder: Path, where: str, keys: tuple[str, ...
                            f"there is resumed, and a resume may change only {', '.join(RESUME_OVERRIDABLE)} "
                            f"and the data's place")
     return [f"{key}={override_text(now[key])}" for key in changed]
-
-
-def override_text(value) -> str:
-    """A config value as an override reads it back (act/config.py `coerce`)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, out=None) -> dict:

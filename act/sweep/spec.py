@@ -35,7 +35,8 @@ from typing import Callable
 
 import yaml
 
-from act.config import DATA_PLACES, Config, flatten, load_config, override, read_yaml, to_dict
+from act.config import (DATA_PLACES, Config, flatten, load_config, override, override_text, read_yaml,
+                        to_dict)
 from act.run.state import is_locked
 from act.errors import ActError
 from act.run.files import write_text
@@ -138,8 +139,6 @@ def check_count(path: Path, bases: int, axes: list[Axis], max_cells: int) -> int
 
 def cell_name(label: str, axes: list[Axis], combo: tuple, cfg: Config) -> str:
     """The cell's name from its resolved config (the module's docstring: the naming rule)."""
-    from act.run.loop import override_text  # a value as an override writes it (true, 0.001)
-
     parts, noise_told = [label], False
     flat = flatten(to_dict(cfg))
     for axis, (part, _) in zip(axes, combo):
