@@ -101,6 +101,13 @@ def test_a_run_of_too_few_robust_epochs_says_its_suggestions_mean_nothing_yet(tm
                                     "(fewer than 4: until then each is the given label)")
 
 
+def test_a_short_run_without_the_ema_is_not_told_of_suggestions_it_does_not_make(tmp_path):
+    run = a_run(tmp_path / "run", EMA, [0, 0, 0, 0, 1, 2], robust_epochs=2)
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("consistency: true", "consistency: false"))
+    text = label_issues.describe(label_issues.find_issues(run), run, top=5)
+    assert "not yet meaningful" not in text and "no label is suggested" in text
+
+
 def test_a_run_of_enough_robust_epochs_says_nothing_of_it(tmp_path):
     run = a_run(tmp_path / "run", EMA, SELECTED, robust_epochs=label_issues.ROBUST_EPOCHS_MIN)
     assert "not yet meaningful" not in label_issues.describe(label_issues.find_issues(run), run, top=5)

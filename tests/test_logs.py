@@ -163,7 +163,7 @@ def test_wandb_asked_for_and_not_installed_is_refused_in_one_line_before_anythin
     find_spec = importlib.util.find_spec
     monkeypatch.delitem(sys.modules, "wandb", raising=False)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else find_spec(name, *a))
-    with pytest.raises(ActError, match=r"^run.wandb=offline needs the wandb package: pip install wandb"):
+    with pytest.raises(ActError, match=r"^run.wandb=offline needs the wandb package: pip install \"wandb>=0.19.10\""):
         train(tmp_path, "run", "run.wandb=offline")
     assert not (tmp_path / "run").exists()
 

@@ -237,7 +237,7 @@ def describe(issues: Issues, run_dir: Path, top: int) -> str:
     lines = [f"{run_dir}: {listed} of {n} training labels judged wrong (score > {THRESHOLD}; "
              f"score = 1 - (times selected / {issues.bank.robust_epochs} robust epochs + EMA probability "
              f"of the given label) / 2)"]
-    if issues.bank.robust_epochs < ROBUST_EPOCHS_MIN:
+    if issues.ema_updated and issues.bank.robust_epochs < ROBUST_EPOCHS_MIN:  # without the EMA none is suggested
         lines.append(f"  this run trained {issues.bank.robust_epochs} robust epochs; its suggested labels are not yet "
                      f"meaningful (fewer than {ROBUST_EPOCHS_MIN}: until then each is the given label)")
     if not issues.ema_updated:

@@ -5,7 +5,7 @@ the weights file of model.pretrained.
 `act train --print-config` and `act sweep` (before any cell launches, `--dry-run` too) check each
 distinct data root, label file and weights file once, by the checks their readers make first (a data
 set's `locate`, act/datasets/human.py `label_file`, act/inputs.py `check_weights_file`): they read no
-data, load no weights and import no torch, so a table of 30 runs with a wrong data.root is refused in
+data and load no weights (and `act train --print-config` imports no torch), so a table of 30 runs with a wrong data.root is refused in
 a second, with every problem named, instead of 30 processes failing one by one.
 """
 from __future__ import annotations

@@ -204,12 +204,13 @@ def resolve_pipeline(cfg: Config, cuda: bool, dali: bool) -> str:
 def check_logs(cfg: Config, env: Environment) -> None:
     """TensorBoard and W&B, where the config asks for them, are installed (wandb is no dependency)."""
     if cfg.run.tensorboard and not env.tensorboard:
-        raise ActError("run.tensorboard=true needs the tensorboard package: pip install 'act-noisy[tensorboard]'")
+        raise ActError('run.tensorboard=true needs the tensorboard package: pip install "tensorboard>=2.14"')
     if cfg.run.wandb != "off" and not env.wandb:
-        raise ActError(f"run.wandb={cfg.run.wandb} needs the wandb package: pip install wandb (or run.wandb=off)")
+        raise ActError(f'run.wandb={cfg.run.wandb} needs the wandb package: pip install "wandb>=0.19.10" '
+                       f"(or run.wandb=off)")
 
 
 def resolve_plots(setting: str, matplotlib: bool) -> bool:
     if setting == "true" and not matplotlib:
-        raise ActError("run.plots=true needs matplotlib: pip install 'act-noisy[plots]' (or run.plots=auto)")
+        raise ActError('run.plots=true needs matplotlib: pip install "matplotlib>=3.7" (or run.plots=auto)')
     return setting == "true" or (setting == "auto" and matplotlib)
