@@ -256,7 +256,7 @@ def write_betons(out: Path, quality: int) -> dict[str, str]:
         from ffcv.writer import DatasetWriter
     except ImportError as exc:
         raise ActError("--format ffcv needs FFCV: apt-get install pkg-config libopencv-dev libturbojpeg0-dev, "
-                       "then pip install 'act-noisy[ffcv]'") from exc
+                       'then pip install "ffcv==1.0.2"') from exc
     labels = np.load(out / "labels.npz")
     checksums = {}
     for split in ("train", "test"):
