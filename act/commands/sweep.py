@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
+import sys
 import time
 from collections import deque
 from datetime import datetime
@@ -23,6 +25,7 @@ from act.errors import ActError, Terminated
 from act.run.files import write_text
 from act.run.preflight import preflight, show_cells, verdict
 from act.sweep.executors import PACKS, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
+from act.sweep.slurm import Jobs
 from act.sweep.spec import (MAX_CELLS, RECORD, RUNS, Sweep, adopt_names, check_cells, open_folder, read_record,
                             read_sweep)
 from act.sweep.state import CellState, counts, read_state, status_table
@@ -30,6 +33,7 @@ from act.sweep.state import CellState, counts, read_state, status_table
 EXECUTORS = ("local", "slurm", "submitit-local")
 REPORT = "report"  # DIR/report: the report of the sweep
 PLAN = "plan.json"  # DIR/packs/plan.json: each cell's pack, or why it runs alone (--pack)
+SUBMITIT = "submitit"  # DIR/submitit: submitit's logs and pickles, and the record of the SLURM jobs (jobs.json)
 DRAW_SECONDS = 2.0  # how often the progress line reads the runs' folders
 VALIDATING_FROM = 200  # a sweep of this many cells says how its validation goes
 HEARTBEAT_SECONDS = 60.0  # how often a sweep whose output is no terminal (a log, SLURM's output) says where it is
@@ -154,10 +158,16 @@ def check_options(args: argparse.Namespace) -> None:
 def submitit_jobs(args: argparse.Namespace, out: Path) -> SubmititJobs:
     """The submitit executor; its logs and pickles in DIR/submitit."""
     extra = {k.strip(): v for k, _, v in (item.partition("=") for item in args.slurm_arg)}
-    executor = make_submitit(args.executor, out / "submitit", args.slurm_time, args.slurm_partition,
+    executor = make_submitit(args.executor, out / SUBMITIT, args.slurm_time, args.slurm_partition,
                              args.slurm_gpus_per_task, extra, args.jobs)
     local = args.executor == "submitit-local"
-    return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local)
+    return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local, continuing())
+
+
+def continuing() -> str:
+    """The command that continues this sweep, as it was typed (for a cancelled cell's line)."""
+    argv = sys.argv[1:]
+    return shlex.join(["act", *argv]) if argv[:1] == ["sweep"] else ""
 
 
 def local_processes(args: argparse.Namespace, out: Path, configs: dict[str, Config]) -> LocalProcesses:
@@ -190,14 +200,17 @@ class Controller:
         self.drawn = 0.0 if self.tty else time.monotonic()  # a heartbeat comes after a minute of silence
 
     def read(self, name: str) -> CellState:
-        return read_state(self.runs / name, self.epochs[name])
+        return self.executor.seen(name, read_state(self.runs / name, self.epochs[name]))
 
     def run(self) -> bool:
         """True when every cell finished."""
-        pending = deque(self.packer.jobs([cell for cell in self.cells if self.states[cell.name].to_run], self.states))
-        waiting = [cell for cell in self.cells if self.states[cell.name].kind == "running"]
+        followed = self.executor.follow(self.cells)  # an earlier sweep's SLURM jobs, still queued or running
+        pending = deque(self.packer.jobs([cell for cell in self.cells
+                                          if self.states[cell.name].to_run and cell.name not in followed], self.states))
+        waiting = [cell for cell in self.cells if self.states[cell.name].kind == "running" and cell.name not in followed]
         self.say(f"sweep {self.out}: {len(self.cells)} cells ({counts(self.states)}); "
-                 f"{len(pending)} to run {self.executor.how}")
+                 f"{len(pending)} to run {self.executor.how}" +
+                 (f"; following the SLURM jobs of {len(followed)} (an earlier act sweep's)" if followed else ""))
         try:
             while pending or waiting or self.executor.busy():
                 for cell in list(waiting):  # held by another process: theirs until they let go
@@ -334,7 +347,9 @@ def status(out: Path) -> str:
         raise ActError(f"--status {out}: not a sweep folder (no {RECORD}); give the --out of an act sweep")
     record = read_record(out)
     default = Config().optim.epochs
-    states = {name: read_state(out / RUNS / name, cell["config"].get("optim.epochs", default))
+    jobs = Jobs(out / SUBMITIT)
+    jobs.look()
+    states = {name: jobs.overlay(name, read_state(out / RUNS / name, cell["config"].get("optim.epochs", default)))
               for name, cell in record["cells"].items()}
     plan = plan_of(out / PACKS / PLAN, states, {}) if (out / PACKS / PLAN).exists() else None  # None: no --pack
     return f"sweep {record.get('sweep')} in {out}: {len(states)} cells ({counts(states)})\n" + status_table(states, plan)

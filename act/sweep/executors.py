@@ -30,7 +30,8 @@ from act.errors import ActError
 from act.run.files import write_text
 from act.run.folder import CONFIG, CONSOLE
 from act.sweep.spec import Cell
-from act.sweep.state import ATTEMPT, exit_line, pack_name, read_state
+from act.sweep.slurm import POLL_SECONDS, Jobs, signal_delay
+from act.sweep.state import ATTEMPT, CellState, exit_line, pack_name, read_state
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
 TASK_FAILED = 1  # the exit code a cell's log gets when its submitit task failed around the run
@@ -196,6 +197,12 @@ class LocalProcesses:
     def busy(self) -> bool:
         return bool(self.running)
 
+    def seen(self, name: str, state: CellState) -> CellState:
+        return state  # the folder says all: no queue between the sweep and its processes
+
+    def follow(self, cells: list[Cell]) -> set[str]:
+        return set()  # an earlier sweep's processes ended with it
+
     def start(self, jobs: list[Job]) -> None:
         for job in jobs:
             gpu = self.free_gpu()
@@ -286,20 +293,41 @@ class Task:
 
 class SubmititJobs:
     """The sweep's jobs as submitit jobs: at most `jobs` at a time (submitit's local executor), or
-    all at once as one SLURM job array (at most `jobs` running, when given)."""
+    all at once as one SLURM job array (at most `jobs` running, when given). A SLURM job is followed
+    until SLURM lets it go (act/sweep/slurm.py): its task may end with its run stopped and the job
+    be requeued, and an earlier act sweep's jobs still queued or running are followed, not submitted
+    again."""
 
-    def __init__(self, executor, runs: Path, jobs: int | None, local: bool):
+    def __init__(self, executor, runs: Path, jobs: int | None, local: bool, command: str = ""):
         self.executor, self.runs, self.local, self.slots = executor, runs, local, jobs
-        self.poll_seconds = 1.0 if local else 15.0
+        self.poll_seconds = 1.0 if local else POLL_SECONDS
         self.how = f"{jobs} at a time as submitit local jobs" if local else \
             "as one SLURM job array" + (f", {jobs} at a time" if jobs else "")
         self.running: dict = {}
+        self.slurm = None if local else Jobs(Path(executor.folder), command)
 
     def room(self) -> int:
         return self.slots - len(self.running) if self.local else sys.maxsize
 
     def busy(self) -> bool:
         return bool(self.running)
+
+    def seen(self, name: str, state: CellState) -> CellState:
+        """The cell's state as its folder says it, with SLURM's word on it (pending, cancelled)."""
+        return state if self.slurm is None else self.slurm.overlay(name, state)
+
+    def follow(self, cells: list[Cell]) -> set[str]:
+        """The cells whose SLURM jobs (an earlier act sweep's) SLURM still holds: followed as this
+        sweep's jobs."""
+        if self.slurm is None or not self.slurm.look():
+            return set()
+        held: dict[str, list[Cell]] = {}
+        for cell in cells:
+            if self.slurm.held(self.slurm.job(cell.name)):
+                held.setdefault(self.slurm.job(cell.name), []).append(cell)
+        for job_id, members in held.items():
+            self.running[self.executor.job_class(folder=self.executor.folder, job_id=job_id)] = Job(tuple(members))
+        return {cell.name for members in held.values() for cell in members}
 
     def start(self, jobs: list[Job]) -> None:
         task = Task(self.runs, Path.cwd())
@@ -309,22 +337,37 @@ class SubmititJobs:
         except Exception as exc:  # sbatch missing or refusing: what it said, in one line
             raise ActError(f"submitit could not submit the sweep's jobs: {' '.join(str(exc).split())[:500]}") from exc
         self.running.update(zip(handles, jobs))
+        for handle, job in zip(handles, jobs):
+            if self.slurm is not None:
+                self.slurm.submitted([cell.name for cell in job.cells], handle.job_id)
 
     def ended(self) -> list[Job]:
-        done = []
-        for handle, job in list(self.running.items()):
-            if handle.done():
-                del self.running[handle]
-                done.append(job)
-                try:
-                    handle.result()
-                except Exception as exc:  # the task itself failed (not its run): the cells' logs say so
-                    said = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-                    for cell in job.cells:
-                        (self.runs / cell.name).mkdir(parents=True, exist_ok=True)
-                        with open(self.runs / cell.name / CONSOLE, "a", encoding="utf-8") as log:
-                            log.write(f"submitit job {handle.job_id} failed: {said}\n{exit_line(TASK_FAILED)}\n")
+        """The jobs that ended since the last call: a local one when its task ended, a SLURM one
+        when SLURM no longer holds it (none while squeue does not answer)."""
+        if self.slurm is not None and not self.slurm.look():
+            return []
+        over = [handle for handle in self.running
+                if (handle.done() if self.slurm is None else not self.slurm.held(handle.job_id))]
+        done = [self.running.pop(handle) for handle in over]
+        for handle, job in zip(over, done):
+            if self.slurm is not None:
+                self.slurm.ended([cell.name for cell in job.cells], self.slurm.end_of(handle.job_id))
+            self.tell_failure(handle, job)
         return done
+
+    def tell_failure(self, handle, job: Job) -> None:
+        """Where the task itself failed (not its run), each cell's log says so. A SLURM task that
+        left no result was killed, and its cells' folders say how far their runs got."""
+        if not (self.local or handle.paths.result_pickle.exists()):
+            return
+        try:
+            handle.result()
+        except Exception as exc:
+            said = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            for cell in job.cells:
+                (self.runs / cell.name).mkdir(parents=True, exist_ok=True)
+                with open(self.runs / cell.name / CONSOLE, "a", encoding="utf-8") as log:
+                    log.write(f"submitit job {handle.job_id} failed: {said}\n{exit_line(TASK_FAILED)}\n")
 
     def stop(self, grace: float = 0.0) -> str:
         """Local jobs are cancelled (their runs stop at their last epoch); SLURM's go on. Says which."""
@@ -333,7 +376,7 @@ class SubmititJobs:
                 handle.cancel(check=False)
         self.running.clear()
         return "the sweep's runs stopped at their last checkpoints" if self.local else \
-            "its SLURM jobs go on (scancel stops them)"
+            "its SLURM jobs go on (scancel stops them; the same command follows them again)"
 
 
 def submitit_here(kind: str):
@@ -358,6 +401,6 @@ def make_submitit(kind: str, folder: Path, time_min: int | None, partition: str 
         return executor
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=MAX_REQUEUES)
     executor.update_parameters(time=time_min, partition=partition, gpus_per_node=gpus, ntasks_per_node=1,
-                               job_name="act-sweep", additional_parameters=extra,
+                               job_name="act-sweep", additional_parameters=extra, signal_delay_s=signal_delay(time_min),
                                **({"array_parallelism": jobs} if jobs else {}))
     return executor

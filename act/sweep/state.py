@@ -25,7 +25,7 @@ TAIL_BYTES = 65536  # how much of a console log is read for its last attempt
 
 @dataclass(frozen=True)
 class CellState:
-    kind: str  # queued | running | stopped | finished | diverged | failed
+    kind: str  # queued | running | stopped | finished | diverged | failed; pending | cancelled (SLURM's word)
     text: str  # as `act sweep --status` shows it
     epochs: int  # epochs done
     total: int  # epochs of the run (optim.epochs)
@@ -36,8 +36,9 @@ class CellState:
     @property
     def to_run(self) -> bool:
         """Whether the sweep starts or continues the cell: a finished or diverged run (it would
-        diverge again) is left as it is, a running one to the process that holds it."""
-        return self.kind in ("queued", "stopped", "failed")
+        diverge again) is left as it is, a running one to the process that holds it, a pending one
+        to SLURM; a cancelled one is continued by the next act sweep."""
+        return self.kind in ("queued", "stopped", "failed", "cancelled")
 
 
 def read_state(folder: Path, total: int) -> CellState:
@@ -123,6 +124,6 @@ def status_table(states: dict[str, CellState], plan: dict[str, str] | None = Non
 
 def counts(states: dict[str, CellState]) -> str:
     """"2 finished, 1 running, 1 queued": the cells of each kind, in a fixed order."""
-    kinds = ("finished", "running", "stopped", "queued", "failed", "diverged")
+    kinds = ("finished", "running", "pending", "stopped", "queued", "cancelled", "failed", "diverged")
     found = [(kind, sum(s.kind == kind for s in states.values())) for kind in kinds]
     return ", ".join(f"{n} {kind}" for kind, n in found if n)

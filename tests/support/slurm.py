@@ -1,0 +1,138 @@
+"""A real single-node SLURM for the tests (Debian's slurm-wlm and munge): munged, slurmctld and
+slurmd started as root with their key, config, state, spool and logs in one folder of the test
+session's, never the machine's own /etc or /var. A process that sets SLURM_CONF (`Cluster.env`)
+talks to it with the ordinary sbatch, squeue, scontrol and scancel. No accounting (sacct answers
+with an error), as on many small clusters. Timings tuned for tests: jobs of a time limit checked
+often, a requeued job eligible again at once, KillWait of a few seconds."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+DAEMONS = ("munged", "slurmctld", "slurmd")
+CPUS = 2
+
+
+def tool(name: str) -> str | None:
+    """Where a SLURM or munge program is (daemons live in /usr/sbin, which a PATH may lack)."""
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+
+
+def missing() -> str | None:
+    """Why no cluster can start here (None: it can)."""
+    if os.geteuid() != 0:
+        return "a real SLURM needs root to start slurmd (we are not root)"
+    lost = [name for name in (*DAEMONS, "sbatch", "squeue", "scontrol", "scancel", "srun") if tool(name) is None]
+    return f"a real SLURM needs Debian's slurm-wlm and munge ({', '.join(lost)} not installed)" if lost else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def conf_text(home: Path, host: str) -> str:
+    return f"""ClusterName=acttest
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={free_port()}
+SlurmdPort={free_port()}
+AuthType=auth/munge
+AuthInfo=socket={home}/munge.socket,cred_expire=5
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation={home}/state
+SlurmdSpoolDir={home}/spool
+SlurmctldPidFile={home}/slurmctld.pid
+SlurmdPidFile={home}/slurmd.pid
+SlurmctldLogFile={home}/slurmctld.log
+SlurmdLogFile={home}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=2
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+KillWait=5
+MinJobAge=600
+InactiveLimit=0
+Waittime=0
+MessageTimeout=10
+NodeName={host} NodeAddr=127.0.0.1 CPUs={CPUS} State=UNKNOWN
+PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+class Cluster:
+    """The daemons of a one-node cluster in `home`; `stop` ends them (and the jobs they ran)."""
+
+    def __init__(self, home: Path):
+        self.home, self.host = home, socket.gethostname()
+        self.conf = home / "slurm.conf"
+        self.env = dict(os.environ, SLURM_CONF=str(self.conf))
+        self.daemons: list[subprocess.Popen] = []
+
+    def start(self, timeout: float = 60.0) -> None:
+        for sub in ("state", "spool"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        key = self.home / "munge.key"
+        key.write_bytes(secrets.token_bytes(1024))
+        key.chmod(0o600)
+        self.conf.write_text(conf_text(self.home, self.host))
+        self.spawn(["munged", "-F", "-f", f"--socket={self.home}/munge.socket", f"--key-file={key}",
+                    f"--pid-file={self.home}/munged.pid", f"--log-file={self.home}/munged.log",
+                    f"--seed-file={self.home}/munged.seed"])
+        self.wait(lambda: (self.home / "munge.socket").exists(), timeout, "munged")
+        self.spawn(["slurmctld", "-D", "-i", "-f", str(self.conf)])
+        self.spawn(["slurmd", "-D", "-f", str(self.conf)])
+        self.wait(self.idle, timeout, "slurmd")
+
+    def spawn(self, argv: list[str]) -> None:
+        log = open(self.home / f"{argv[0]}.out", "w")
+        self.daemons.append(subprocess.Popen([tool(argv[0]), *argv[1:]], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, start_new_session=True))
+
+    def idle(self) -> bool:
+        said = self.run("sinfo", "-h", "-o", "%t", check=False)
+        return said.strip() in ("idle", "mix", "alloc")
+
+    def wait(self, ready, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            dead = [p.args[0] for p in self.daemons if p.poll() is not None]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"the test cluster's {what} did not come up ({', '.join(dead) or 'timed out'}); "
+                                   f"logs in {self.home}")
+            time.sleep(0.2)
+
+    def run(self, *argv: str, check: bool = True) -> str:
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def cancel_all(self) -> None:
+        self.run("scancel", "--user=root", check=False)
+
+    def stop(self) -> None:
+        self.cancel_all()
+        for process in reversed(self.daemons):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
