@@ -383,7 +383,7 @@ def slug(text: str) -> str:
 def name_curves(groups: list[Group]) -> str:
     """Give each group with a run that has metrics its curves file name; a note when matplotlib is missing."""
     if not plots.available():
-        return "Curves not drawn: matplotlib is not installed (pip install "matplotlib>=3.7")."
+        return "Curves not drawn: matplotlib is not installed (pip install 'matplotlib>=3.7')."
     for group in groups:
         if curve_histories(group):
             group.curves = f"curves-{slug(setting_label(group.setting) + ' ' + group.variant)}.png"
