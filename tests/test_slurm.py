@@ -212,3 +212,15 @@ def test_a_rerun_while_the_jobs_are_queued_follows_them_and_submits_nothing(clus
     assert {cell: job_of(out, cell) for cell in jobs} == jobs
     assert "0 to run" in console.splitlines()[0] and "following the SLURM jobs of " in console, console
     assert all(epochs(out / "runs" / cell) == [0, 1, 2] for cell in jobs)
+
+
+def test_a_cell_of_two_gpus_runs_under_torchrun_with_the_bank_equal_on_both_ranks(cluster, tmp_path):
+    fixed = {**TINY, "run.device": "cpu", "pipeline.workers": "0"}  # the cluster's 2 GPUs are names only
+    controller = sweep(cluster, write_sweep(tmp_path, ["0"], fixed), "--out", tmp_path / "out", "--slurm-time", "5",
+                       "--executor", "slurm", "--slurm-gpus-per-task", "2")
+    console = finish(controller)
+    assert controller.returncode == 0, console
+    run = tmp_path / "out" / "runs" / "demo-seed0"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["bank_consistent"] is True
+    assert ": torchrun --standalone --nproc_per_node=2 -m act train " in (run / "console.log").read_text()

@@ -192,6 +192,14 @@ def test_slurm_without_a_time_limit_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_pack_of_cells_that_each_run_under_torchrun_is_refused(tmp_path, capsys):
+    path = write_sweep(tmp_path, {"run.seed": ["0", "1"]})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--executor", "slurm", "--slurm-time", "5",
+                 "--slurm-gpus-per-task", "2", "--pack", "2"]) == 2
+    assert "--pack" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_sweep_names_its_table_and_its_cells_validate(path):
     assert path.read_text().startswith("# ")

@@ -82,7 +82,9 @@ def add_parser(sub) -> None:
     sweep.add_argument("--slurm-partition", metavar="NAME", help="the SLURM partition")
     sweep.add_argument("--slurm-time", type=int, metavar="MINUTES", help="each job's time limit (slurm: "
                        "required); a run out of time is requeued and continues from its checkpoint")
-    sweep.add_argument("--slurm-gpus-per-task", type=int, default=1, metavar="G", help="GPUs of each job (default 1)")
+    sweep.add_argument("--slurm-gpus-per-task", type=int, default=1, metavar="G",
+                       help="GPUs of each job (default 1); above 1, the cell's act train runs under torchrun in "
+                            "its job, one process per GPU")
     sweep.add_argument("--slurm-arg", action="append", default=[], metavar="key=value",
                        help="any other sbatch option (repeatable), e.g. --slurm-arg account=myproject")
     sweep.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides of every cell, e.g. "
@@ -145,6 +147,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise ActError(f"{given[0]} is an option of --executor slurm (or submitit-local)")
     if args.executor != "local" and args.per_gpu is not None:
         raise ActError("--per-gpu is an option of --executor local; a SLURM job has --slurm-gpus-per-task")
+    if args.executor == "slurm" and args.slurm_gpus_per_task > 1 and args.pack > 1:
+        raise ActError(f"--pack trains its cells in one process, and --slurm-gpus-per-task {args.slurm_gpus_per_task} "
+                       f"runs each cell under torchrun; give one of them")
     if args.executor == "slurm" and args.slurm_time is None:
         raise ActError("--executor slurm needs --slurm-time MINUTES (at most the partition's limit); a run longer "
                        "than it is requeued and continues from its checkpoint")
@@ -161,7 +166,8 @@ def submitit_jobs(args: argparse.Namespace, out: Path) -> SubmititJobs:
     executor = make_submitit(args.executor, out / SUBMITIT, args.slurm_time, args.slurm_partition,
                              args.slurm_gpus_per_task, extra, args.jobs)
     local = args.executor == "submitit-local"
-    return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local, continuing())
+    return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local, continuing(),
+                        1 if local else max(1, args.slurm_gpus_per_task))
 
 
 def continuing() -> str:
@@ -207,7 +213,8 @@ class Controller:
         followed = self.executor.follow(self.cells)  # an earlier sweep's SLURM jobs, still queued or running
         pending = deque(self.packer.jobs([cell for cell in self.cells
                                           if self.states[cell.name].to_run and cell.name not in followed], self.states))
-        waiting = [cell for cell in self.cells if self.states[cell.name].kind == "running" and cell.name not in followed]
+        waiting = [cell for cell in self.cells
+                   if self.states[cell.name].kind == "running" and cell.name not in followed]
         self.say(f"sweep {self.out}: {len(self.cells)} cells ({counts(self.states)}); "
                  f"{len(pending)} to run {self.executor.how}" +
                  (f"; following the SLURM jobs of {len(followed)} (an earlier act sweep's)" if followed else ""))
@@ -267,9 +274,10 @@ class Controller:
             print(f"\r\x1b[K[{bar:<20}] {done}/{len(self.cells)} runs finished | {epochs}/{total} epochs | "
                   f"ETA {self.eta()}", end="", file=self.stream, flush=True)
             return
-        running = sum(s.kind == "running" for s in states)
-        print(f"[{datetime.now():%H:%M:%S}] sweep {self.out.name}: {running} running, {done} of {len(self.cells)} "
-              f"finished, epochs {epochs} of {total}, ETA {self.eta()}", file=self.stream, flush=True)
+        running, pending = (sum(s.kind == kind for s in states) for kind in ("running", "pending"))
+        queued = f"{pending} pending in SLURM's queue, " if pending else ""
+        print(f"[{datetime.now():%H:%M:%S}] sweep {self.out.name}: {running} running, {queued}{done} of "
+              f"{len(self.cells)} finished, epochs {epochs} of {total}, ETA {self.eta()}", file=self.stream, flush=True)
 
     def eta(self) -> str:
         """The time the epochs left take at the median epoch time so far, the runs sharing the slots."""

@@ -58,11 +58,19 @@ class Job:
         return pack_name([cell.name for cell in self.cells])
 
 
-def job_command(job: Job, runs: Path) -> list[str]:
-    """The process of a job: `act train` of its one cell, or `act train --pack` of its pack file."""
-    if len(job.cells) == 1:
-        return train_command(job.cells[0], runs)
-    return [sys.executable, "-m", "act", "train", "--pack", str(write_pack(job, runs))]
+def job_command(job: Job, runs: Path, ranks: int = 1) -> list[str]:
+    """The process of a job: `act train` of its one cell, or `act train --pack` of its pack file;
+    for a cell of several GPUs, its `act train` under torchrun, one process (rank) per GPU."""
+    if len(job.cells) > 1:
+        return [sys.executable, "-m", "act", "train", "--pack", str(write_pack(job, runs))]
+    argv = train_command(job.cells[0], runs)
+    return argv if ranks <= 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                    f"--nproc_per_node={ranks}", *argv[1:]]
+
+
+def shown(argv: list[str]) -> str:
+    """A job's process as a user would type it: `act train ...`, or `torchrun ... -m act train ...`."""
+    return shlex.join(["act" if argv[2] == "act" else "torchrun", *argv[3:]])
 
 
 def write_pack(job: Job, runs: Path) -> Path:
@@ -133,7 +141,7 @@ def open_console(path: Path, argv: list[str], note: str = "") -> IO[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     log = open(path, "a", encoding="utf-8")
     when = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    log.write(f"{ATTEMPT}at {when} on {socket.gethostname()}: {shlex.join(['act', *argv[3:]])}{note}\n")
+    log.write(f"{ATTEMPT}at {when} on {socket.gethostname()}: {shown(argv)}{note}\n")
     log.flush()
     return log
 
@@ -249,16 +257,16 @@ class Task:
     time (SIGUSR2 from SLURM, or from submitit's local executor), `checkpoint` stops the run and
     hands submitit a fresh task of the same job to requeue; it continues the run from its folder."""
 
-    def __init__(self, runs: Path, cwd: Path):
-        self.runs, self.cwd = runs, cwd
+    def __init__(self, runs: Path, cwd: Path, ranks: int = 1):
+        self.runs, self.cwd, self.ranks = runs, cwd, ranks
         self.process: subprocess.Popen | None = None
         self.console: JobConsole | None = None
 
     def __getstate__(self) -> dict:
-        return {"runs": self.runs, "cwd": self.cwd}
+        return {"runs": self.runs, "cwd": self.cwd, "ranks": self.ranks}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["runs"], state["cwd"])
+        self.__init__(state["runs"], state["cwd"], state.get("ranks", 1))
 
     def __call__(self, job: Job) -> int | None:
         """The job's `act train` to its end; None when none of its cells is to run (finished,
@@ -267,7 +275,7 @@ class Task:
         if not cells:
             return None
         job = Job(cells)
-        argv = job_command(job, self.runs)
+        argv = job_command(job, self.runs, self.ranks)
         self.console = JobConsole(job, self.runs, argv)
         self.process = start(argv, self.console.log, ignore_usr2=True, cwd=self.cwd)
         while (code := self.process.poll()) is None:  # not wait(): `checkpoint` may reap it from a signal handler
@@ -288,7 +296,7 @@ class Task:
             except ChildProcessError:  # reaped by the task's own poll meanwhile
                 code = process.returncode
             self.console.close(code, "act sweep: preempted or out of time: the task is requeued")
-        return DelayedSubmission(Task(self.runs, self.cwd), job)
+        return DelayedSubmission(Task(self.runs, self.cwd, self.ranks), job)
 
 
 class SubmititJobs:
@@ -298,13 +306,15 @@ class SubmititJobs:
     be requeued, and an earlier act sweep's jobs still queued or running are followed, not submitted
     again."""
 
-    def __init__(self, executor, runs: Path, jobs: int | None, local: bool, command: str = ""):
-        self.executor, self.runs, self.local, self.slots = executor, runs, local, jobs
+    def __init__(self, executor, runs: Path, jobs: int | None, local: bool, command: str = "", ranks: int = 1):
+        self.executor, self.runs, self.local, self.slots, self.ranks = executor, runs, local, jobs, ranks
         self.poll_seconds = 1.0 if local else POLL_SECONDS
         self.how = f"{jobs} at a time as submitit local jobs" if local else \
             "as one SLURM job array" + (f", {jobs} at a time" if jobs else "")
         self.running: dict = {}
         self.slurm = None if local else Jobs(Path(executor.folder), command)
+        if self.slurm is not None:
+            self.slurm.look()  # the cells' states read from here on carry SLURM's word
 
     def room(self) -> int:
         return self.slots - len(self.running) if self.local else sys.maxsize
@@ -319,7 +329,7 @@ class SubmititJobs:
     def follow(self, cells: list[Cell]) -> set[str]:
         """The cells whose SLURM jobs (an earlier act sweep's) SLURM still holds: followed as this
         sweep's jobs."""
-        if self.slurm is None or not self.slurm.look():
+        if self.slurm is None:
             return set()
         held: dict[str, list[Cell]] = {}
         for cell in cells:
@@ -330,7 +340,7 @@ class SubmititJobs:
         return {cell.name for members in held.values() for cell in members}
 
     def start(self, jobs: list[Job]) -> None:
-        task = Task(self.runs, Path.cwd())
+        task = Task(self.runs, Path.cwd(), self.ranks)
         try:
             with self.executor.batch():
                 handles = [self.executor.submit(task, job) for job in jobs]

@@ -24,6 +24,7 @@ JOBS = "jobs.json"  # DIR/submitit/jobs.json: {"command": ..., "cells": {cell: {
 HELD = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "COMPLETING", "CONFIGURING",
                   "SUSPENDED", "PREEMPTED", "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD", "SPECIAL_EXIT"})
 RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT")
+GONE = "GONE"  # how a job ended that neither squeue nor sacct knows any more
 FIELDS = ("JobArrayID", "State", "Reason", "NodeList", "RestartCnt")
 SLURM_TIMEOUT_S = 60  # squeue or sacct that has not answered by then is taken as failed this time
 POLL_SECONDS = 5.0  # how often the controller asks squeue: one call for the whole job array
@@ -122,7 +123,7 @@ class Jobs:
 
     def ended(self, names: list[str], how: str | None) -> None:
         for name in names:
-            self.cells[name]["ended"] = how
+            self.cells[name]["ended"] = how or GONE
         self.save()
 
     def job(self, name: str) -> str | None:
@@ -156,8 +157,11 @@ class Jobs:
         if view is not None and view.held:
             done = f", {state.epochs} of {state.total} epochs done" if state.epochs else ""
             return replace(state, kind="running" if view.state in RUNNING else "pending", text=view.text + done)
-        if (view.state if view is not None else self.cells[name].get("ended")) == "CANCELLED":
+        how = view.state if view is not None else self.cells[name].get("ended")
+        if how == "CANCELLED":
             again = f"; `{self.command}` continues it" if self.command else "; the same act sweep continues it"
             return replace(state, kind="cancelled",
                            text=f"cancelled (job {job}) after {state.epochs} of {state.total} epochs{again}")
-        return state
+        if how in (None, "COMPLETED", GONE):
+            return state
+        return replace(state, text=f"{state.text} (its SLURM job {job}: {how.lower()})")  # TIMEOUT, NODE_FAIL, ...

@@ -2,8 +2,9 @@
 slurmd started as root with their key, config, state, spool and logs in one folder of the test
 session's, never the machine's own /etc or /var. A process that sets SLURM_CONF (`Cluster.env`)
 talks to it with the ordinary sbatch, squeue, scontrol and scancel. No accounting (sacct answers
-with an error), as on many small clusters. Timings tuned for tests: jobs of a time limit checked
-often, a requeued job eligible again at once, KillWait of a few seconds."""
+with an error), as on many small clusters; two GPUs that are names only. Timings tuned for tests:
+a requeued job eligible again after 5 s (cred_expire; SLURM's default is 120 s), KillWait of 5 s,
+the scheduler run every 2 s."""
 from __future__ import annotations
 
 import os
@@ -16,6 +17,9 @@ from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CPUS = 2
+# GPUs with no device behind them (SLURM wants a file for each): a job may ask for 2, and its
+# cell runs 2 ranks on the CPU.
+FAKE_GPUS = ("/dev/null", "/dev/zero")
 
 
 def tool(name: str) -> str | None:
@@ -70,7 +74,8 @@ MinJobAge=600
 InactiveLimit=0
 Waittime=0
 MessageTimeout=10
-NodeName={host} NodeAddr=127.0.0.1 CPUs={CPUS} State=UNKNOWN
+GresTypes=gpu
+NodeName={host} NodeAddr=127.0.0.1 CPUs={CPUS} Gres=gpu:{len(FAKE_GPUS)} State=UNKNOWN
 PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -91,6 +96,8 @@ class Cluster:
         key.write_bytes(secrets.token_bytes(1024))
         key.chmod(0o600)
         self.conf.write_text(conf_text(self.home, self.host))
+        (self.home / "gres.conf").write_text("AutoDetect=off\n" + "".join(
+            f"NodeName={self.host} Name=gpu File={device}\n" for device in FAKE_GPUS))
         self.spawn(["munged", "-F", "-f", f"--socket={self.home}/munge.socket", f"--key-file={key}",
                     f"--pid-file={self.home}/munged.pid", f"--log-file={self.home}/munged.log",
                     f"--seed-file={self.home}/munged.seed"])
@@ -100,9 +107,10 @@ class Cluster:
         self.wait(self.idle, timeout, "slurmd")
 
     def spawn(self, argv: list[str]) -> None:
-        log = open(self.home / f"{argv[0]}.out", "w")
-        self.daemons.append(subprocess.Popen([tool(argv[0]), *argv[1:]], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True))
+        with open(self.home / f"{argv[0]}.out", "w") as log:
+            self.daemons.append(subprocess.Popen([tool(argv[0]), *argv[1:]], env=self.env, stdout=log,
+                                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                 start_new_session=True))
 
     def idle(self) -> bool:
         said = self.run("sinfo", "-h", "-o", "%t", check=False)
