@@ -12,8 +12,9 @@ import pytest
 
 from act.commands import sweep as sweep_command
 from act.config import Config, dump_yaml
-from act.run.folder import CONFIG, METRICS, SUMMARY, acquire, release
+from act.run.folder import CONFIG, CONSOLE, METRICS, SUMMARY, acquire, release
 from act.sweep.spec import RUNS
+from act.sweep.state import ATTEMPT, exit_line
 
 
 def write_run(folder, epochs: int, done: int, finished: bool = False) -> None:
@@ -41,7 +42,8 @@ def table(tmp_path):
 
 def controller(out, stream):
     cells = SimpleNamespace(cells=[SimpleNamespace(name=name) for name in ("a", "b", "c")])
-    return sweep_command.Controller(cells, out, SimpleNamespace(slots=2), {"a": 4, "b": 4, "c": 4}, stream)
+    executor = SimpleNamespace(slots=2, seen=lambda name, state: state)  # local processes: the folders say all
+    return sweep_command.Controller(cells, out, executor, {"a": 4, "b": 4, "c": 4}, stream)
 
 
 def test_a_heartbeat_line_tells_runs_running_and_finished_epochs_done_and_the_eta(table, monkeypatch):
@@ -64,3 +66,19 @@ def test_the_heartbeat_comes_once_an_interval_not_at_every_poll(table, monkeypat
     sweep.draw()
     sweep.draw()
     assert len(log.getvalue().splitlines()) == 2
+
+
+def test_the_heartbeats_epochs_reach_their_total_when_a_cell_ended_without_finishing(tmp_path, monkeypatch):
+    """A cell whose run failed after 1 of its 4 epochs counts the epoch it did, not its plan."""
+    monkeypatch.setattr(sweep_command, "HEARTBEAT_SECONDS", 0.0)
+    out = tmp_path / "table"
+    write_run(out / RUNS / "a", 4, 4, finished=True)
+    write_run(out / RUNS / "b", 4, 4, finished=True)
+    write_run(out / RUNS / "c", 4, 1)
+    (out / RUNS / "c" / CONSOLE).write_text(f"{ATTEMPT}1\nact: error: out of memory\n{exit_line(1)}\n")
+    log = io.StringIO()
+    sweep = controller(out, log)
+    sweep.tell("c", sweep.read("c"), ended=True)  # as the sweep tells a run that ended
+    sweep.draw()
+    beat = log.getvalue().splitlines()[-1]
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] sweep table: 0 running, 2 of 3 finished, epochs 9 of 9, ETA -", beat), beat

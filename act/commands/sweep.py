@@ -202,6 +202,7 @@ class Controller:
         self.cells, self.out, self.runs, self.executor = sweep.cells, out, out / RUNS, executor
         self.epochs, self.stream, self.packer = epochs, stream, packer or Packer({}, 1, out)
         self.states = {cell.name: self.read(cell.name) for cell in self.cells}
+        self.over: set[str] = set()  # the cells whose runs ended in this sweep: they train no more in it
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.drawn = 0.0 if self.tty else time.monotonic()  # a heartbeat comes after a minute of silence
 
@@ -248,6 +249,7 @@ class Controller:
         self.states[name] = state
         if not ended:
             return
+        self.over.add(name)
         done = sum(s.kind == "finished" for s in self.states.values())
         how = f"RTM last-10 {state.rtm_last10:.2f} %" if state.rtm_last10 is not None else state.text
         log = "" if state.kind == "finished" else f" (log: {self.runs / name / 'console.log'})"
@@ -268,7 +270,8 @@ class Controller:
                 self.states[name] = self.read(name)
         states = self.states.values()
         done = sum(s.kind == "finished" for s in states)
-        epochs, total = sum(s.epochs for s in states), sum(s.total for s in states)
+        epochs = sum(s.epochs for s in states)
+        total = sum(s.epochs if self.settled(name, s) else s.total for name, s in self.states.items())
         if self.tty:
             bar = "#" * (20 * done // len(self.cells))
             print(f"\r\x1b[K[{bar:<20}] {done}/{len(self.cells)} runs finished | {epochs}/{total} epochs | "
@@ -279,10 +282,16 @@ class Controller:
         print(f"[{datetime.now():%H:%M:%S}] sweep {self.out.name}: {running} running, {queued}{done} of "
               f"{len(self.cells)} finished, epochs {epochs} of {total}, ETA {self.eta()}", file=self.stream, flush=True)
 
+    def settled(self, name: str, state: CellState) -> bool:
+        """Whether the cell trains no more in this sweep: finished, diverged (left as it is), or its
+        run ended here without finishing (failed, cancelled, stopped by SLURM). Its epochs left are
+        none: the ETA leaves them out, and the epochs to do count only those it did."""
+        return state.kind in ("finished", "diverged") or name in self.over
+
     def eta(self) -> str:
         """The time the epochs left take at the median epoch time so far, the runs sharing the slots."""
         states = self.states.values()
-        left = [s for s in states if s.kind not in ("finished", "diverged", "failed")]
+        left = [s for name, s in self.states.items() if not self.settled(name, s)]
         epochs_left = sum(s.total - s.epochs for s in left)
         seconds = [s.epoch_seconds for s in states if s.epoch_seconds]
         slots = max(1, min(self.executor.slots or len(left), len(left)))
