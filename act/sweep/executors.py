@@ -394,7 +394,7 @@ def submitit_here(kind: str):
     try:
         import submitit
     except ImportError:
-        raise ActError(f"--executor {kind} needs submitit: pip install 'act-noisy[slurm]'") from None
+        raise ActError(f'--executor {kind} needs submitit: pip install "submitit>=1.5"') from None
     if kind == "slurm" and not (shutil.which("srun") and shutil.which("sbatch")):
         raise ActError("--executor slurm needs SLURM's srun and sbatch, and this machine has none: run act sweep on "
                        "the cluster's login node (--executor submitit-local runs the same path here)")
