@@ -59,3 +59,17 @@ def test_the_readme_opens_with_the_demo_then_the_test_command():
     commands = [shlex.split(line, comments=True) for line in first_block.splitlines()]
     assert [c for c in commands if c][:2] == [["pip", "install", "-e", ".", "&&", "act", "train"],
                                               ["pip", "install", "-e", ".[test]", "&&", "pytest"]]
+
+
+# The CIFAR roots as docs/data.md names them: CIFAR-100's folder (or its tarball), CIFAR-10's, and a
+# folder holding both (the CIFAR-N human-label sweep).
+CIFAR_ROOTS = {"/data/cifar-100-python", "/data/cifar-100-python.tar.gz", "/data/cifar-10-batches-py", "/data/cifar"}
+
+
+def test_a_cifar_root_is_spelled_one_way_in_the_readme_the_docs_the_help_and_the_configs():
+    from act.commands.cli import EXAMPLES
+
+    texts = [page.read_text(encoding="utf-8") for page in PAGES] + [EXAMPLES]
+    texts += [path.read_text(encoding="utf-8") for path in sorted((ROOT / "configs").rglob("*.yaml"))]
+    spelled = {root.rstrip(".,:;") for text in texts for root in re.findall(r"data\.root=(/data/cifar[^\s`'\")]*)", text)}
+    assert spelled and spelled <= CIFAR_ROOTS, spelled - CIFAR_ROOTS

@@ -11,15 +11,15 @@ from act.errors import ActError, Terminated
 
 EXAMPLES = """examples:
   act train                                         the embedded demo: digits, 40% symmetric noise, tinycnn, CPU
-  act train --print-config --config configs/cifar100n/sym20.yaml data.root=/data/cifar100    see before you spend
-  act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100
-  act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar100 method.ablation.mining=false
+  act train --print-config --config configs/cifar100n/sym20.yaml data.root=/data/cifar-100-python    see before you spend
+  act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar-100-python
+  act train --config configs/cifar100n/sym20.yaml data.root=/data/cifar-100-python method.ablation.mining=false
   act train --config configs/web/aircraft.yaml data.root=/data/web-aircraft model.pretrained=/weights/resnet50.pth
   act train --resume runs/cifar100n-sym20-act-20261124-120000
   act train --pack sweeps/table1/packs/cifar100n-sym20-seed0+3.yaml
   act convert --format dali --config configs/web/aircraft.yaml data.root=/data/web-aircraft --out /fast/aircraft-dali
   act train --config configs/web/aircraft.yaml pipeline.path=/fast/aircraft-dali model.pretrained=/w/resnet50.pth
-  act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar100
+  act sweep configs/sweeps/cifar-table1.yaml --out sweeps/table1 data.root=/data/cifar-100-python
 """
 
 
