@@ -74,7 +74,7 @@ def test_tensorboard_scalars_are_the_metrics_of_each_epoch(tensorboard_run):
 
 def test_plots_true_without_matplotlib_stops_before_training(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "available", lambda: False)
-    with pytest.raises(ActError, match=r"run.plots=true needs matplotlib: pip install 'act-noisy\[plots\]'"):
+    with pytest.raises(ActError, match=r'run.plots=true needs matplotlib: pip install "matplotlib>=3.7"'):
         training.train(load_config(None, [f"run.out_dir={tmp_path}", "run.name=r", "run.plots=true", *TINY]))
     assert not (tmp_path / "r" / "metrics.jsonl").exists()
 
