@@ -335,7 +335,7 @@ def unknown_key_message(key: str) -> str:
 
 NULL_TEXT = ("", "~", "null", "none")
 # Keys to which `none` is a value, not "unset": model.pretrained=none trains from scratch on
-# purpose where leaving it unset is refused (the Web/Food data sets, act/run/build.py check_weights).
+# purpose where leaving it unset is refused (the Web/Food data sets, act/run/preflight.py check_weights).
 NONE_IS_A_VALUE = ("model.pretrained",)
 INT_TEXT = re.compile(r"[+-]?[0-9]+")
 FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
