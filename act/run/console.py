@@ -35,8 +35,12 @@ def print_summary(run, summary: dict, out=None) -> None:
     out = sys.stdout if out is None else out
     n = run.cfg.data.noise
     rtm, ntm = summary["rtm"], summary["ntm"]
-    noise = "no added noise" if n.type == "none" else f"{n.closeset_ratio:.0%} {n.type} noise" \
-        if n.type != "human" else f"Wei et al.'s human labels {n.labels}"
+    if n.type == "none":
+        noise = "no added noise"
+    elif n.type == "human":
+        noise = f"Wei et al.'s human labels {n.labels}"
+    else:
+        noise = f"{n.closeset_ratio:.0%} {n.type} noise"
     print(f"\nrun folder: {run.dir}", file=out)
     print(f"{run.cfg.method.name.upper()} on {run.cfg.data.name} with {noise} "
           f"(actual noisy labels: {summary['noise']['actual_noise_rate']:.1%})", file=out)
