@@ -7,7 +7,7 @@ select, mining).
 """
 from __future__ import annotations
 
-from act.config import Config, flatten, to_dict
+from act.config import Config, flatten, override_text, to_dict
 
 # The tag of each number of an epoch's record (act/run/records.py epoch_record); `epoch` is the
 # step and `phase` a word, so neither is a scalar.
@@ -48,5 +48,5 @@ def settings(cfg: Config) -> dict[str, str | int | float]:
     """The run's config, flat (`optim.lr`, ...), as TensorBoard's HParams view and a W&B run's
     config show it: a key left unset (null) is left out, a bool reads as written (true, false)."""
     flat = flatten(to_dict(cfg))
-    return {key: ("true" if value else "false") if isinstance(value, bool) else value
+    return {key: override_text(value) if isinstance(value, bool) else value
             for key, value in flat.items() if isinstance(value, (bool, int, float, str))}
