@@ -29,7 +29,7 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -87,7 +87,7 @@ class Sweep:
     path: Path
     cells: list[Cell]
     overrides: list[str]  # the command line's, in every cell
-    configs: dict[str, Config] = field(default_factory=dict)  # each cell's, without its folder keys
+    configs: dict[str, Config]  # each cell's, without its folder keys
 
 
 def read_sweep(path: str | Path, overrides: list[str], grid: list[str] = (), max_cells: int = MAX_CELLS,
@@ -302,8 +302,7 @@ def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
     configs = {}
     for cell in sweep.cells:
         try:
-            built = sweep.configs.get(cell.name)
-            cfg = cell.config(runs) if built is None else override(copy.deepcopy(built), cell.folder_keys(runs))
+            cfg = override(copy.deepcopy(sweep.configs[cell.name]), cell.folder_keys(runs))
             check_weights(cfg)
             if env is not None:
                 resolve(cfg, env)
