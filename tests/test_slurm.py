@@ -1,6 +1,7 @@
-"""`act sweep --executor slurm` on a real single-node SLURM (tests/support/slurm.py): a sweep as
-one job array, a run out of time requeued, an administrator's `scontrol requeue` followed to the
-run's end, `--status` with SLURM's view, a cancelled task, reruns. Tiny demo runs on the CPU; the
+"""`act sweep --executor slurm` on a real SLURM of two nodes on this machine (tests/support/slurm.py):
+a sweep as one job array, a run out of time requeued, an administrator's `scontrol requeue`
+followed to the run's end, `--status` with SLURM's view, a cancelled task, reruns, cells of two
+GPUs and of two nodes (torchrun). Tiny demo runs on the CPU; the
 cluster has no accounting (sacct fails), as many small ones. Skipped where slurm-wlm and munge are
 not installed or we are not root (CI installs them: .ci/run)."""
 import json
@@ -224,3 +225,44 @@ def test_a_cell_of_two_gpus_runs_under_torchrun_with_the_bank_equal_on_both_rank
     summary = json.loads((run / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["bank_consistent"] is True
     assert ": torchrun --standalone --nproc_per_node=2 -m act train " in (run / "console.log").read_text()
+
+
+TWO_RANKS = {"run.device": "cpu", "pipeline.workers": "0"}  # gloo on the CPU: the cluster's GPUs are names only
+
+
+def test_a_cell_of_two_nodes_runs_torchrun_on_each_node_with_the_bank_equal_on_both_ranks(cluster, tmp_path):
+    out = tmp_path / "out"
+    controller = sweep(cluster, write_sweep(tmp_path, ["0"], {**TINY, **TWO_RANKS}), "--out", out, "--slurm-time", "5",
+                       *SLURM, "--slurm-nodes", "2")
+    console = finish(controller)
+    assert controller.returncode == 0, console
+    run = out / "runs" / "demo-seed0"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["bank_consistent"] is True
+    assert epochs(run) == [0, 1, 2]
+    job = job_of(out, "demo-seed0")
+    assert "NodeList=act[1-2]" in cluster.run("scontrol", "show", "job", job)
+    first = (run / "console.log").read_text()
+    assert ": torchrun --nnodes=2 --node_rank=0 --nproc_per_node=1 --master_addr=" in first, first
+    second = (out / "submitit" / f"{job}_1_log.out").read_text()
+    assert "act sweep: node 1: torchrun --nnodes=2 --node_rank=1 --nproc_per_node=1 --master_addr=" in second, second
+
+
+def test_a_requeued_cell_of_two_nodes_resumes_on_both_and_trains_each_epoch_once(cluster, tmp_path):
+    out = tmp_path / "out"
+    controller = sweep(cluster, write_sweep(tmp_path, ["0"], {**SLOW, **TWO_RANKS}), "--out", out, "--slurm-time", "5",
+                       *SLURM, "--slurm-nodes", "2")
+    run = out / "runs" / "demo-seed0"
+
+    def an_epoch():
+        """an epoch of demo-seed0"""
+        return epochs(run)
+
+    wait_for(an_epoch, controller)
+    cluster.run("scontrol", "requeue", job_of(out, "demo-seed0"))
+    console = finish(controller)
+    assert controller.returncode == 0, console
+    assert epochs(run) == list(range(10))
+    assert json.loads((run / "summary.json").read_text())["world_size"] == 2
+    attempts = [line for line in (run / "console.log").read_text().splitlines() if "act sweep: attempt" in line]
+    assert len(attempts) == 2 and "--node_rank=0" in attempts[1] and " act train --resume " in attempts[1], attempts

@@ -24,7 +24,7 @@ from act.config import Config
 from act.errors import ActError, Terminated
 from act.run.files import write_text
 from act.run.preflight import preflight, show_cells, verdict
-from act.sweep.executors import PACKS, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
+from act.sweep.executors import PACKS, SUBMITIT, Job, LocalProcesses, SubmititJobs, make_submitit, submitit_here, visible_gpus
 from act.sweep.slurm import Jobs
 from act.sweep.spec import (MAX_CELLS, RECORD, RUNS, Sweep, adopt_names, check_cells, open_folder, read_record,
                             read_sweep)
@@ -33,7 +33,6 @@ from act.sweep.state import CellState, counts, read_state, status_table
 EXECUTORS = ("local", "slurm", "submitit-local")
 REPORT = "report"  # DIR/report: the report of the sweep
 PLAN = "plan.json"  # DIR/packs/plan.json: each cell's pack, or why it runs alone (--pack)
-SUBMITIT = "submitit"  # DIR/submitit: submitit's logs and pickles, and the record of the SLURM jobs (jobs.json)
 DRAW_SECONDS = 2.0  # how often the progress line reads the runs' folders
 VALIDATING_FROM = 200  # a sweep of this many cells says how its validation goes
 HEARTBEAT_SECONDS = 60.0  # how often a sweep whose output is no terminal (a log, SLURM's output) says where it is
@@ -85,6 +84,9 @@ def add_parser(sub) -> None:
     sweep.add_argument("--slurm-gpus-per-task", type=int, default=1, metavar="G",
                        help="GPUs of each job (default 1); above 1, the cell's act train runs under torchrun in "
                             "its job, one process per GPU")
+    sweep.add_argument("--slurm-nodes", type=int, metavar="N",
+                       help="nodes of each job (default 1); above 1, the cell's act train runs under torchrun on each "
+                            "node, --slurm-gpus-per-task processes per node (at least 1), meeting on the first node")
     sweep.add_argument("--slurm-arg", action="append", default=[], metavar="key=value",
                        help="any other sbatch option (repeatable), e.g. --slurm-arg account=myproject")
     sweep.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides of every cell, e.g. "
@@ -135,9 +137,17 @@ class Validating:
         print(line, file=self.stream, flush=True)
 
 
+# sbatch options act sweep sets from its own (--slurm-arg may not set them: submitit would replace
+# or repeat them, and a cell's processes would not match its job).
+SBATCH_OF_ACT = {"nodes": "use --slurm-nodes", "time": "use --slurm-time", "partition": "use --slurm-partition",
+                 "gpus-per-node": "use --slurm-gpus-per-task", "ntasks-per-node": "one task per node",
+                 "ntasks": "one task per node", "array": "one job array of the sweep's cells",
+                 "signal": "submitit's requeue signal"}
+
+
 def check_options(args: argparse.Namespace) -> None:
     """The executor's options, checked before anything is read or created."""
-    for name in ("jobs", "per_gpu", "slurm_time", "slurm_gpus_per_task", "pack", "max_cells"):
+    for name in ("jobs", "per_gpu", "slurm_time", "slurm_gpus_per_task", "slurm_nodes", "pack", "max_cells"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "slurm_gpus_per_task" else 1):
             raise ActError(f"--{name.replace('_', '-')} {value} must be at least {0 if 'gpus' in name else 1}")
@@ -147,15 +157,23 @@ def check_options(args: argparse.Namespace) -> None:
         raise ActError(f"{given[0]} is an option of --executor slurm (or submitit-local)")
     if args.executor != "local" and args.per_gpu is not None:
         raise ActError("--per-gpu is an option of --executor local; a SLURM job has --slurm-gpus-per-task")
+    if args.executor != "slurm" and args.slurm_nodes is not None:
+        raise ActError("--slurm-nodes is an option of --executor slurm")
     if args.executor == "slurm" and args.slurm_gpus_per_task > 1 and args.pack > 1:
         raise ActError(f"--pack trains its cells in one process, and --slurm-gpus-per-task {args.slurm_gpus_per_task} "
                        f"runs each cell under torchrun; give one of them")
+    if (args.slurm_nodes or 1) > 1 and args.pack > 1:
+        raise ActError(f"--pack trains its cells in one process, and --slurm-nodes {args.slurm_nodes} runs each cell "
+                       f"under torchrun on each node; give one of them")
     if args.executor == "slurm" and args.slurm_time is None:
         raise ActError("--executor slurm needs --slurm-time MINUTES (at most the partition's limit); a run longer "
                        "than it is requeued and continues from its checkpoint")
     for item in args.slurm_arg:
         if "=" not in item or not item.partition("=")[0].strip():
             raise ActError(f"--slurm-arg {item!r} is not of the form key=value (e.g. account=myproject)")
+        key = item.partition("=")[0].strip().lstrip("-").replace("_", "-")
+        if key in SBATCH_OF_ACT:
+            raise ActError(f"--slurm-arg {item}: act sweep sets sbatch's --{key} itself ({SBATCH_OF_ACT[key]})")
     if args.executor != "local":
         submitit_here(args.executor)
 
@@ -164,10 +182,10 @@ def submitit_jobs(args: argparse.Namespace, out: Path) -> SubmititJobs:
     """The submitit executor; its logs and pickles in DIR/submitit."""
     extra = {k.strip(): v for k, _, v in (item.partition("=") for item in args.slurm_arg)}
     executor = make_submitit(args.executor, out / SUBMITIT, args.slurm_time, args.slurm_partition,
-                             args.slurm_gpus_per_task, extra, args.jobs)
+                             args.slurm_gpus_per_task, extra, args.jobs, args.slurm_nodes or 1)
     local = args.executor == "submitit-local"
     return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local, continuing(),
-                        1 if local else max(1, args.slurm_gpus_per_task))
+                        1 if local else max(1, args.slurm_gpus_per_task), 1 if local else args.slurm_nodes or 1)
 
 
 def continuing() -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import os
 import shlex
 import shutil
@@ -43,7 +44,13 @@ MAX_REQUEUES = 100
 # What a rerun passes to a cell's resume where its run recorded another value (act/sweep/spec.py
 # FREE_KEYS but the folder's own keys).
 RESUMED_AS_GIVEN = (*DATA_PLACES, "run.progress", "run.plots", "run.tensorboard", "run.wandb")
+SUBMITIT = "submitit"  # DIR/submitit: submitit's logs and pickles, and the record of the SLURM jobs (jobs.json)
 PACKS = "packs"  # DIR/packs/<job>.yaml: the members of a packed job (act train --pack); <job>.log: its console
+# DIR/submitit/nodes/<job>.<restart>.json: what the first node of a cell of several nodes decided for
+# this attempt of its job (whether the cell runs, its act train, where the ranks meet); the other
+# nodes read it, and wait for it at most NODES_WAIT_S.
+NODES = "nodes"
+NODES_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,14 @@ def job_command(job: Job, runs: Path, ranks: int = 1) -> list[str]:
     argv = train_command(job.cells[0], runs)
     return argv if ranks <= 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                     f"--nproc_per_node={ranks}", *argv[1:]]
+
+
+def nodes_command(train: list[str], nodes: int, node: int, ranks: int, host: str, port: int) -> list[str]:
+    """The process of one node of a cell that spans `nodes` machines: torchrun with its node rank,
+    `ranks` processes here, meeting the others at the first node's `host:port` (torchrun's static
+    rendezvous); `train` is the cell's `act train`, the same on every node."""
+    return [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--node_rank={node}",
+            f"--nproc_per_node={ranks}", f"--master_addr={host}", f"--master_port={port}", *train[1:]]
 
 
 def shown(argv: list[str]) -> str:
@@ -179,6 +194,25 @@ def start(argv: list[str], log: IO[str], ignore_usr2: bool = False, gpu: str | N
                             preexec_fn=functools.partial(in_child, os.getpid(), ignore_usr2))
 
 
+def free_port() -> int:
+    """A TCP port free on this machine now (the first node's, where a cell's ranks meet)."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_plan(path: Path) -> dict | None:
+    """What the first node of a cell wrote for this attempt (Task.on_nodes); None if it has not
+    within NODES_WAIT_S (its file may take a moment to show on a shared file system)."""
+    deadline = time.monotonic() + NODES_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            time.sleep(0.5)
+    return None
+
+
 def visible_gpus() -> list[str]:
     """The GPUs this process sees, as CUDA_VISIBLE_DEVICES names them to a child."""
     import torch
@@ -257,32 +291,73 @@ class Task:
     time (SIGUSR2 from SLURM, or from submitit's local executor), `checkpoint` stops the run and
     hands submitit a fresh task of the same job to requeue; it continues the run from its folder."""
 
-    def __init__(self, runs: Path, cwd: Path, ranks: int = 1):
-        self.runs, self.cwd, self.ranks = runs, cwd, ranks
+    def __init__(self, runs: Path, cwd: Path, ranks: int = 1, nodes: int = 1):
+        self.runs, self.cwd, self.ranks, self.nodes = runs, cwd, ranks, nodes
         self.process: subprocess.Popen | None = None
         self.console: JobConsole | None = None
 
     def __getstate__(self) -> dict:
-        return {"runs": self.runs, "cwd": self.cwd, "ranks": self.ranks}
+        return {"runs": self.runs, "cwd": self.cwd, "ranks": self.ranks, "nodes": self.nodes}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["runs"], state["cwd"], state.get("ranks", 1))
+        self.__init__(state["runs"], state["cwd"], state.get("ranks", 1), state.get("nodes", 1))
 
     def __call__(self, job: Job) -> int | None:
         """The job's `act train` to its end; None when none of its cells is to run (finished,
         diverged, or held by another process: a second submission of cells done or under way)."""
+        if self.nodes > 1:
+            return self.on_nodes(job)
         cells = tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run)
         if not cells:
             return None
         job = Job(cells)
         argv = job_command(job, self.runs, self.ranks)
         self.console = JobConsole(job, self.runs, argv)
-        self.process = start(argv, self.console.log, ignore_usr2=True, cwd=self.cwd)
+        return self.run(argv, self.console.log)
+
+    def run(self, argv: list[str], log: IO[str]) -> int:
+        self.process = start(argv, log, ignore_usr2=True, cwd=self.cwd)
         while (code := self.process.poll()) is None:  # not wait(): `checkpoint` may reap it from a signal handler
             time.sleep(0.5)
-        self.console.close(code)
+        if self.console is not None:
+            self.console.close(code)
         self.process = None
         return code
+
+    def on_nodes(self, job: Job) -> int | None:
+        """A cell of several nodes: this task is one of the job's tasks, one per node (SLURM_NODEID).
+        The first node decides, for this attempt of the job, whether the cell runs and with which
+        `act train` (a start or a resume: the other nodes must run the same one, and by the time
+        they look the first may have begun it), and where the ranks meet: its host and a free port.
+        It writes that to DIR/submitit/nodes/ for the others, runs its torchrun and frames the
+        attempt in the run's console.log; the other nodes run theirs, their console in their
+        task's submitit log. Only the first node's task is checkpointed by submitit (its requeue
+        ends the others)."""
+        node = int(os.environ.get("SLURM_NODEID", "0"))
+        plan_file = self.runs.parent / SUBMITIT / NODES / (
+            f"{os.environ.get('SLURM_JOB_ID', 'local')}.{os.environ.get('SLURM_RESTART_COUNT', '0')}.json")
+        if node == 0:
+            to_run = [cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run]
+            plan = {"run": False}
+            if to_run:
+                plan = {"run": True, "train": train_command(to_run[0], self.runs), "host": socket.gethostname(),
+                        "port": free_port()}
+            plan_file.parent.mkdir(parents=True, exist_ok=True)
+            write_text(plan_file, json.dumps(plan))
+        else:
+            plan = wait_for_plan(plan_file)
+            if plan is None:
+                print(f"act sweep: node {node}: the first node of job {plan_file.stem} wrote no {plan_file} within "
+                      f"{NODES_WAIT_S:.0f} s; this node does not run", flush=True)
+                return TASK_FAILED
+        if not plan["run"]:
+            return None
+        argv = nodes_command(plan["train"], self.nodes, node, self.ranks, plan["host"], plan["port"])
+        if node == 0:
+            self.console = JobConsole(job, self.runs, argv)
+            return self.run(argv, self.console.log)
+        print(f"act sweep: node {node}: {shown(argv)}", flush=True)
+        return self.run(argv, sys.stdout)
 
     def checkpoint(self, job: Job):
         """submitit's requeue hook: the run stopped by SIGTERM (its last completed epoch is on disk)."""
@@ -296,7 +371,7 @@ class Task:
             except ChildProcessError:  # reaped by the task's own poll meanwhile
                 code = process.returncode
             self.console.close(code, "act sweep: preempted or out of time: the task is requeued")
-        return DelayedSubmission(Task(self.runs, self.cwd, self.ranks), job)
+        return DelayedSubmission(Task(self.runs, self.cwd, self.ranks, self.nodes), job)
 
 
 class SubmititJobs:
@@ -306,11 +381,13 @@ class SubmititJobs:
     be requeued, and an earlier act sweep's jobs still queued or running are followed, not submitted
     again."""
 
-    def __init__(self, executor, runs: Path, jobs: int | None, local: bool, command: str = "", ranks: int = 1):
-        self.executor, self.runs, self.local, self.slots, self.ranks = executor, runs, local, jobs, ranks
+    def __init__(self, executor, runs: Path, jobs: int | None, local: bool, command: str = "", ranks: int = 1,
+                 nodes: int = 1):
+        self.executor, self.runs, self.local, self.slots, self.ranks, self.nodes = executor, runs, local, jobs, ranks, nodes
         self.poll_seconds = 1.0 if local else POLL_SECONDS
         self.how = f"{jobs} at a time as submitit local jobs" if local else \
-            "as one SLURM job array" + (f", {jobs} at a time" if jobs else "")
+            "as one SLURM job array" + (f", {jobs} at a time" if jobs else "") + \
+            (f", each cell on {nodes} nodes" if nodes > 1 else "")
         self.running: dict = {}
         self.slurm = None if local else Jobs(Path(executor.folder), command)
         if self.slurm is not None:
@@ -340,7 +417,7 @@ class SubmititJobs:
         return {cell.name for members in held.values() for cell in members}
 
     def start(self, jobs: list[Job]) -> None:
-        task = Task(self.runs, Path.cwd(), self.ranks)
+        task = Task(self.runs, Path.cwd(), self.ranks, self.nodes)
         try:
             with self.executor.batch():
                 handles = [self.executor.submit(task, job) for job in jobs]
@@ -402,7 +479,7 @@ def submitit_here(kind: str):
 
 
 def make_submitit(kind: str, folder: Path, time_min: int | None, partition: str | None, gpus: int,
-                  extra: dict[str, str], jobs: int | None):
+                  extra: dict[str, str], jobs: int | None, nodes: int = 1):
     """A submitit executor: `slurm` (one job array), or `submitit-local` (its local executor)."""
     submitit = submitit_here(kind)
     if kind == "submitit-local":
@@ -410,7 +487,7 @@ def make_submitit(kind: str, folder: Path, time_min: int | None, partition: str 
         executor.update_parameters(timeout_min=time_min or 7 * 24 * 60, gpus_per_node=min(gpus, len(visible_gpus())))
         return executor
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=MAX_REQUEUES)
-    executor.update_parameters(time=time_min, partition=partition, gpus_per_node=gpus, ntasks_per_node=1,
+    executor.update_parameters(time=time_min, partition=partition, nodes=nodes, gpus_per_node=gpus, ntasks_per_node=1,
                                job_name="act-sweep", additional_parameters=extra, signal_delay_s=signal_delay(time_min),
                                **({"array_parallelism": jobs} if jobs else {}))
     return executor

@@ -1,6 +1,8 @@
-"""A real single-node SLURM for the tests (Debian's slurm-wlm and munge): munged, slurmctld and
-slurmd started as root with their key, config, state, spool and logs in one folder of the test
-session's, never the machine's own /etc or /var. A process that sets SLURM_CONF (`Cluster.env`)
+"""A real SLURM for the tests (Debian's slurm-wlm and munge): munged, slurmctld and one slurmd
+per node, started as root with their key, config, state, spool and logs in one folder of the test
+session's, never the machine's own /etc or /var. Two nodes, both on this machine (one slurmd each,
+on ports of their own: Debian builds SLURM with multiple-slurmd support), so that a job may span
+two nodes: SLURM starts one task on each, with SLURM_NODEID 0 and 1, as on two machines. A process that sets SLURM_CONF (`Cluster.env`)
 talks to it with the ordinary sbatch, squeue, scontrol and scancel. No accounting (sacct answers
 with an error), as on many small clusters; two GPUs that are names only. Timings tuned for tests:
 a requeued job eligible again after 5 s (cred_expire; SLURM's default is 120 s), KillWait of 5 s,
@@ -16,7 +18,8 @@ import time
 from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
-CPUS = 2
+NODES = ("act1", "act2")
+CPUS = 2  # each node's
 # GPUs with no device behind them (SLURM wants a file for each): a job may ask for 2, and its
 # cell runs 2 ranks on the CPU.
 FAKE_GPUS = ("/dev/null", "/dev/zero")
@@ -45,18 +48,17 @@ def conf_text(home: Path, host: str) -> str:
     return f"""ClusterName=acttest
 SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={free_port()}
-SlurmdPort={free_port()}
 AuthType=auth/munge
 AuthInfo=socket={home}/munge.socket,cred_expire=5
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation={home}/state
-SlurmdSpoolDir={home}/spool
+SlurmdSpoolDir={home}/spool/%n
 SlurmctldPidFile={home}/slurmctld.pid
-SlurmdPidFile={home}/slurmd.pid
+SlurmdPidFile={home}/slurmd.%n.pid
 SlurmctldLogFile={home}/slurmctld.log
-SlurmdLogFile={home}/slurmd.log
+SlurmdLogFile={home}/slurmd.%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SwitchType=switch/none
@@ -75,9 +77,9 @@ InactiveLimit=0
 Waittime=0
 MessageTimeout=10
 GresTypes=gpu
-NodeName={host} NodeAddr=127.0.0.1 CPUs={CPUS} Gres=gpu:{len(FAKE_GPUS)} State=UNKNOWN
-PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
-"""
+""" + "".join(f"NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 Port={free_port()} CPUs={CPUS} "
+            f"Gres=gpu:{len(FAKE_GPUS)} State=UNKNOWN\n" for node in NODES) + \
+        f"PartitionName=test Nodes={','.join(NODES)} Default=YES MaxTime=INFINITE State=UP\n"
 
 
 class Cluster:
@@ -90,31 +92,32 @@ class Cluster:
         self.daemons: list[subprocess.Popen] = []
 
     def start(self, timeout: float = 60.0) -> None:
-        for sub in ("state", "spool"):
+        for sub in ("state", *(f"spool/{node}" for node in NODES)):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         key = self.home / "munge.key"
         key.write_bytes(secrets.token_bytes(1024))
         key.chmod(0o600)
         self.conf.write_text(conf_text(self.home, self.host))
         (self.home / "gres.conf").write_text("AutoDetect=off\n" + "".join(
-            f"NodeName={self.host} Name=gpu File={device}\n" for device in FAKE_GPUS))
+            f"NodeName={node} Name=gpu File={device}\n" for node in NODES for device in FAKE_GPUS))
         self.spawn(["munged", "-F", "-f", f"--socket={self.home}/munge.socket", f"--key-file={key}",
                     f"--pid-file={self.home}/munged.pid", f"--log-file={self.home}/munged.log",
                     f"--seed-file={self.home}/munged.seed"])
         self.wait(lambda: (self.home / "munge.socket").exists(), timeout, "munged")
         self.spawn(["slurmctld", "-D", "-i", "-f", str(self.conf)])
-        self.spawn(["slurmd", "-D", "-f", str(self.conf)])
+        for node in NODES:
+            self.spawn(["slurmd", "-D", "-N", node, "-f", str(self.conf)], f"slurmd.{node}")
         self.wait(self.idle, timeout, "slurmd")
 
-    def spawn(self, argv: list[str]) -> None:
-        with open(self.home / f"{argv[0]}.out", "w") as log:
+    def spawn(self, argv: list[str], name: str = "") -> None:
+        with open(self.home / f"{name or argv[0]}.out", "w") as log:
             self.daemons.append(subprocess.Popen([tool(argv[0]), *argv[1:]], env=self.env, stdout=log,
                                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                  start_new_session=True))
 
     def idle(self) -> bool:
-        said = self.run("sinfo", "-h", "-o", "%t", check=False)
-        return said.strip() in ("idle", "mix", "alloc")
+        said = self.run("sinfo", "-h", "-N", "-o", "%t", check=False).split()
+        return len(said) == len(NODES) and all(state in ("idle", "mix", "alloc") for state in said)
 
     def wait(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
