@@ -329,3 +329,89 @@ def test_amp_auto_that_this_machine_makes_fp16_keeps_a_cell_out_of_packs(monkeyp
     assert compat.why_alone(cfg, machine=True).startswith("run.amp=auto is fp16 with loss scaling on this GPU")
     monkeypatch.setattr(runtime, "decide", lambda cfg: SimpleNamespace(grad_scaler=False))
     assert compat.why_alone(cfg, machine=True) is None
+
+
+@pytest.mark.parametrize("given, said", [
+    (["--slurm-nodes", "2"], "--slurm-nodes is an option of --executor slurm"),
+    (["--executor", "slurm", "--slurm-time", "5", "--slurm-nodes", "0"], "--slurm-nodes 0 must be at least 1"),
+    (["--executor", "slurm", "--slurm-time", "5", "--slurm-nodes", "2", "--pack", "2"],
+     "--slurm-nodes 2 runs each cell under torchrun on each node; give one of them"),
+    (["--executor", "slurm", "--slurm-time", "5", "--slurm-arg", "nodes=2"],
+     "--slurm-arg nodes=2: act sweep sets sbatch's --nodes itself (use --slurm-nodes)"),
+    (["--executor", "slurm", "--slurm-time", "5", "--slurm-arg", "gpus_per_node=2"],
+     "sets sbatch's --gpus-per-node itself (use --slurm-gpus-per-task)"),
+], ids=["local", "zero", "pack", "nodes-arg", "gpus-arg"])
+def test_slurm_options_that_could_not_be_honoured_are_refused_in_one_line(tmp_path, capsys, given, said):
+    path = write_sweep(tmp_path, {"run.seed": ["0", "1"]})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), *given]) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_job_of_several_nodes_asks_sbatch_for_them_with_one_task_each(tmp_path, monkeypatch):
+    from act.sweep.executors import make_submitit
+
+    for tool in ("srun", "sbatch"):
+        (tmp_path / tool).write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    executor = make_submitit("slurm", tmp_path / "submitit", 60, None, 4, {}, None, nodes=2)
+    lines = executor._make_submission_file_text("true", "uid").splitlines()
+    for line in ("--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=4"):
+        assert f"#SBATCH {line}" in lines
+
+
+class Ended:
+    """A process that has ended with `code` (Task.run polls it)."""
+
+    def __init__(self, code: int = 0):
+        self.code = code
+
+    def poll(self) -> int:
+        return self.code
+
+
+def test_every_node_of_a_cell_runs_the_act_train_the_first_node_chose(tmp_path, monkeypatch):
+    """The first node chooses a start (no run folder yet); a second node that looks after the run
+    began (config.yaml written) still runs that start, not a resume, with its own node rank."""
+    from act.sweep import executors
+    from act.sweep.spec import Cell
+
+    runs = tmp_path / "out" / "runs"
+    cell = Cell("demo-seed0", ROOT / "configs" / "demo.yaml", ("run.seed=0",))
+    started = []
+    monkeypatch.setattr(executors, "start", lambda argv, log, **kw: started.append(argv) or Ended())
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    for node in ("0", "1"):
+        monkeypatch.setenv("SLURM_NODEID", node)
+        assert executors.Task(runs, tmp_path, 1, nodes=2)(executors.Job((cell,))) == 0
+        (runs / cell.name / "config.yaml").write_text("")  # as the first node's act train would write it
+    plan = json.loads((tmp_path / "out" / "submitit" / "nodes" / "7.0.json").read_text())
+    assert plan["run"] is True and plan["train"][3:5] == ["train", "--config"] and plan["port"] > 0
+    first, second = started
+    assert first[3:8] == ["--nnodes=2", "--node_rank=0", "--nproc_per_node=1", f"--master_addr={plan['host']}",
+                          f"--master_port={plan['port']}"]
+    assert second[4] == "--node_rank=1" and first[:4] + first[5:] == second[:4] + second[5:]
+    assert "act sweep: attempt" in (runs / cell.name / "console.log").read_text()
+
+
+def test_a_node_follows_the_first_nodes_word_not_to_run_and_fails_without_its_word(tmp_path, monkeypatch, capsys):
+    from act.sweep import executors
+    from act.sweep.spec import Cell
+
+    runs = tmp_path / "out" / "runs"
+    cell = Cell("demo-seed0", ROOT / "configs" / "demo.yaml", ("run.seed=0",))
+    monkeypatch.setattr(executors, "start", lambda *a, **kw: pytest.fail("nothing may start"))
+    monkeypatch.setattr(executors, "NODES_WAIT_S", 0.3)
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.setenv("SLURM_NODEID", "1")
+    plans = tmp_path / "out" / "submitit" / "nodes"
+    plans.mkdir(parents=True)
+    (plans / "7.2.json").write_text(json.dumps({"run": False}))
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "2")
+    assert executors.Task(runs, tmp_path, 1, nodes=2)(executors.Job((cell,))) is None
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "3")  # an attempt whose first node wrote nothing
+    assert executors.Task(runs, tmp_path, 1, nodes=2)(executors.Job((cell,))) == executors.TASK_FAILED
+    assert "node 1: the first node of job 7.3 wrote no " in capsys.readouterr().out
