@@ -138,3 +138,13 @@ def test_act_version_names_acts_version(capsys):
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith(f"act {act.__version__}")
+
+
+def test_a_sweep_of_pretrained_settings_without_weights_is_refused_once_naming_its_cells(tmp_path, capsys):
+    out = tmp_path / "web"
+    assert main(["sweep", str(ROOT / "configs" / "sweeps" / "web-food.yaml"), "--out", str(out),
+                 f"data.root={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    unset = [line for line in err.splitlines() if "model.pretrained is unset" in line]
+    assert len(unset) == 4 and all(" (cells " in line or " (cell " in line for line in unset), err
+    assert not out.exists()

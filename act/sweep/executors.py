@@ -410,8 +410,9 @@ class SubmititJobs:
             return set()
         held: dict[str, list[Cell]] = {}
         for cell in cells:
-            if self.slurm.held(self.slurm.job(cell.name)):
-                held.setdefault(self.slurm.job(cell.name), []).append(cell)
+            job_id = self.slurm.job(cell.name)
+            if self.slurm.held(job_id):
+                held.setdefault(job_id, []).append(cell)
         for job_id, members in held.items():
             self.running[self.executor.job_class(folder=self.executor.folder, job_id=job_id)] = Job(tuple(members))
         return {cell.name for members in held.values() for cell in members}

@@ -294,8 +294,8 @@ def check_keys(path: Path, setters: list[tuple[str, tuple[str, ...]]], axes: lis
 def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
     """Every cell's config, built and refused as `act train` builds and refuses it (and, where the
     runs will train on this machine, as its Runtime refuses it), before anything starts; a
-    refusal is one line naming the cell."""
-    from act.run.preflight import check_weights
+    refusal is one line naming the cell. What the cells read from the disk, and a data set's
+    unset weights, are act/run/preflight.py's, which checks each once and names every cell it stops."""
     from act.run.runtime import Environment, resolve
 
     env = Environment.read() if machine else None
@@ -303,7 +303,6 @@ def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
     for cell in sweep.cells:
         try:
             cfg = override(copy.deepcopy(sweep.configs[cell.name]), cell.folder_keys(runs))
-            check_weights(cfg)
             if env is not None:
                 resolve(cfg, env)
         except ActError as exc:
