@@ -230,27 +230,12 @@ def test_a_cell_of_two_gpus_runs_under_torchrun_with_the_bank_equal_on_both_rank
 TWO_RANKS = {"run.device": "cpu", "pipeline.workers": "0"}  # gloo on the CPU: the cluster's GPUs are names only
 
 
-def test_a_cell_of_two_nodes_runs_torchrun_on_each_node_with_the_bank_equal_on_both_ranks(cluster, tmp_path):
-    out = tmp_path / "out"
-    controller = sweep(cluster, write_sweep(tmp_path, ["0"], {**TINY, **TWO_RANKS}), "--out", out, "--slurm-time", "5",
-                       *SLURM, "--slurm-nodes", "2")
-    console = finish(controller)
-    assert controller.returncode == 0, console
-    run = out / "runs" / "demo-seed0"
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["bank_consistent"] is True
-    assert epochs(run) == [0, 1, 2]
-    job = job_of(out, "demo-seed0")
-    assert "NodeList=act[1-2]" in cluster.run("scontrol", "show", "job", job)
-    first = (run / "console.log").read_text()
-    assert ": torchrun --nnodes=2 --node_rank=0 --nproc_per_node=1 --master_addr=" in first, first
-    second = (out / "submitit" / f"{job}_1_log.out").read_text()
-    assert "act sweep: node 1: torchrun --nnodes=2 --node_rank=1 --nproc_per_node=1 --master_addr=" in second, second
-
-
-def test_a_requeued_cell_of_two_nodes_resumes_on_both_and_trains_each_epoch_once(cluster, tmp_path):
-    out = tmp_path / "out"
-    controller = sweep(cluster, write_sweep(tmp_path, ["0"], {**SLOW, **TWO_RANKS}), "--out", out, "--slurm-time", "5",
+@pytest.fixture(scope="module")
+def two_nodes(cluster, tmp_path_factory):
+    """A cell of two nodes (one rank on each), requeued by an administrator after its first epoch."""
+    folder = tmp_path_factory.mktemp("nodes")
+    out = folder / "out"
+    controller = sweep(cluster, write_sweep(folder, ["0"], {**SLOW, **TWO_RANKS}), "--out", out, "--slurm-time", "5",
                        *SLURM, "--slurm-nodes", "2")
     run = out / "runs" / "demo-seed0"
 
@@ -260,9 +245,27 @@ def test_a_requeued_cell_of_two_nodes_resumes_on_both_and_trains_each_epoch_once
 
     wait_for(an_epoch, controller)
     cluster.run("scontrol", "requeue", job_of(out, "demo-seed0"))
-    console = finish(controller)
-    assert controller.returncode == 0, console
+    return out, run, finish(controller), controller.returncode
+
+
+def test_a_cell_of_two_nodes_runs_torchrun_on_each_node_with_the_bank_equal_on_both_ranks(cluster, two_nodes):
+    out, run, console, code = two_nodes
+    assert code == 0, console
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["bank_consistent"] is True
+    job = job_of(out, "demo-seed0")
+    assert "NodeList=act[1-2]" in cluster.run("scontrol", "show", "job", job)
+    first = (run / "console.log").read_text()
+    assert ": torchrun --nnodes=2 --node_rank=0 --nproc_per_node=1 --master_addr=" in first, first
+    second = (out / "submitit" / f"{job}_1_log.out").read_text()
+    assert "act sweep: node 1: torchrun --nnodes=2 --node_rank=1 --nproc_per_node=1 --master_addr=" in second, second
+
+
+def test_a_requeued_cell_of_two_nodes_resumes_on_both_and_trains_each_epoch_once(two_nodes):
+    out, run, console, code = two_nodes
+    assert code == 0, console
     assert epochs(run) == list(range(10))
-    assert json.loads((run / "summary.json").read_text())["world_size"] == 2
     attempts = [line for line in (run / "console.log").read_text().splitlines() if "act sweep: attempt" in line]
     assert len(attempts) == 2 and "--node_rank=0" in attempts[1] and " act train --resume " in attempts[1], attempts
+    second = (out / "submitit" / f"{job_of(out, 'demo-seed0')}_1_log.out").read_text()
+    assert second.count("act sweep: node 1: ") == 2 and "--resume" in second.split("act sweep: node 1: ")[2], second
