@@ -337,10 +337,10 @@ class Task:
         plan_file = self.runs.parent / SUBMITIT / NODES / (
             f"{os.environ.get('SLURM_JOB_ID', 'local')}.{os.environ.get('SLURM_RESTART_COUNT', '0')}.json")
         if node == 0:
-            to_run = [cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run]
+            job = Job(tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run))
             plan = {"run": False}
-            if to_run:
-                plan = {"run": True, "train": train_command(to_run[0], self.runs), "host": socket.gethostname(),
+            if job.cells:  # one: a cell of several nodes is never packed (act/commands/sweep.py check_options)
+                plan = {"run": True, "train": train_command(job.cells[0], self.runs), "host": socket.gethostname(),
                         "port": free_port()}
             plan_file.parent.mkdir(parents=True, exist_ok=True)
             write_text(plan_file, json.dumps(plan))
