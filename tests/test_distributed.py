@@ -218,3 +218,22 @@ def test_a_killed_rank_stops_the_other_with_one_line_and_resume_continues(tmp_pa
 def test_a_global_batch_that_does_not_divide_among_the_processes_is_refused():
     with pytest.raises(ActError, match="optim.batch_size=65 is the global batch and must divide among the 2"):
         distributed.rank_batch(load_config(None, ["optim.batch_size=65"]), distributed.World(0, 2))
+
+
+def test_a_cells_torchrun_stopped_by_sigterm_exits_143_with_its_line_and_no_traceback(tmp_path):
+    """What SLURM does to a job it stops: SIGTERM to every process of it, torchrun's agent included.
+    act sweep's torchrun (act/sweep/torchrun.py) then ends as a stopped act train does: 143, the
+    last epoch on disk, a line instead of torchrun's traceback."""
+    args = [f"data.root={tiny_data(tmp_path)}", "model.name=tinycnn", f"run.out_dir={tmp_path}", "run.name=run",
+            *RUN, "optim.epochs=100"]
+    process = subprocess.Popen([sys.executable, "-m", "act.sweep.torchrun", "--nproc_per_node", "2", "--master_port",
+                                str(free_port()), "-m", "act", "train", *args], cwd=ROOT, env=ENV, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    for line in process.stdout:  # the first epoch's row: epoch 0 is checkpointed
+        if line.split()[:1] == ["0"]:
+            break
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err[-3000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "torchrun: stopped by SIGTERM", err[-3000:]
+    assert "is checkpointed in" in err and (tmp_path / "run" / "checkpoint.pt").is_file()

@@ -265,7 +265,9 @@ def test_a_requeued_cell_of_two_nodes_resumes_on_both_and_trains_each_epoch_once
     out, run, console, code = two_nodes
     assert code == 0, console
     assert epochs(run) == list(range(10))
-    attempts = [line for line in (run / "console.log").read_text().splitlines() if "act sweep: attempt" in line]
+    log = (run / "console.log").read_text()
+    attempts = [line for line in log.splitlines() if "act sweep: attempt" in line]
     assert len(attempts) == 2 and "--node_rank=0" in attempts[1] and " act train --resume " in attempts[1], attempts
+    assert "act sweep: act train ended with exit code 143" in log and "Traceback" not in log, log
     second = (out / "submitit" / f"{job_of(out, 'demo-seed0')}_1_log.out").read_text()
     assert second.count("act sweep: node 1: ") == 2 and "--resume" in second.split("act sweep: node 1: ")[2], second

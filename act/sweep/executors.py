@@ -44,6 +44,9 @@ MAX_REQUEUES = 100
 # What a rerun passes to a cell's resume where its run recorded another value (act/sweep/spec.py
 # FREE_KEYS but the folder's own keys).
 RESUMED_AS_GIVEN = (*DATA_PLACES, "run.progress", "run.plots", "run.tensorboard", "run.wandb")
+# torchrun as a cell of several processes runs it: torch.distributed.run, ending as act train does
+# when SLURM stops the job (143 for SIGTERM, no traceback).
+TORCHRUN = "act.sweep.torchrun"
 SUBMITIT = "submitit"  # DIR/submitit: submitit's logs and pickles, and the record of the SLURM jobs (jobs.json)
 PACKS = "packs"  # DIR/packs/<job>.yaml: the members of a packed job (act train --pack); <job>.log: its console
 # DIR/submitit/nodes/<job>.<restart>.json: what the first node of a cell of several nodes decided for
@@ -71,15 +74,15 @@ def job_command(job: Job, runs: Path, ranks: int = 1) -> list[str]:
     if len(job.cells) > 1:
         return [sys.executable, "-m", "act", "train", "--pack", str(write_pack(job, runs))]
     argv = train_command(job.cells[0], runs)
-    return argv if ranks <= 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                    f"--nproc_per_node={ranks}", *argv[1:]]
+    return argv if ranks <= 1 else [sys.executable, "-m", TORCHRUN, "--standalone", f"--nproc_per_node={ranks}",
+                                    *argv[1:]]
 
 
 def nodes_command(train: list[str], nodes: int, node: int, ranks: int, host: str, port: int) -> list[str]:
     """The process of one node of a cell that spans `nodes` machines: torchrun with its node rank,
     `ranks` processes here, meeting the others at the first node's `host:port` (torchrun's static
     rendezvous); `train` is the cell's `act train`, the same on every node."""
-    return [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}", f"--node_rank={node}",
+    return [sys.executable, "-m", TORCHRUN, f"--nnodes={nodes}", f"--node_rank={node}",
             f"--nproc_per_node={ranks}", f"--master_addr={host}", f"--master_port={port}", *train[1:]]
 
 
