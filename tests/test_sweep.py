@@ -415,3 +415,18 @@ def test_a_node_follows_the_first_nodes_word_not_to_run_and_fails_without_its_wo
     monkeypatch.setenv("SLURM_RESTART_COUNT", "3")  # an attempt whose first node wrote nothing
     assert executors.Task(runs, tmp_path, 1, nodes=2)(executors.Job((cell,))) == executors.TASK_FAILED
     assert "node 1: the first node of job 7.3 wrote no " in capsys.readouterr().out
+
+
+def test_a_global_batch_that_the_jobs_processes_cannot_share_is_refused_before_anything_is_submitted(tmp_path, capsys,
+                                                                                                   monkeypatch):
+    for tool in ("srun", "sbatch"):  # stand-ins that fail if called: nothing may be submitted
+        (tmp_path / tool).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    path = write_sweep(tmp_path, {"run.seed": ["0", "1"]}, {**TINY, "optim.batch_size": "6"})
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--executor", "slurm", "--slurm-time", "5",
+                 "--slurm-nodes", "2", "--slurm-gpus-per-task", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("act: error: cell demo-seed0: optim.batch_size=6 is the global batch and must divide among "
+                          "the 4 processes of this run; use a multiple of 4"), err
+    assert not (tmp_path / "out").exists()

@@ -104,7 +104,8 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
     check_options(args)
     out = Path(os.path.abspath(args.out))
     sweep = read_sweep(args.sweep, args.overrides, args.grid, args.max_cells, Validating(stdout))
-    sweep, configs = adopt_names(out, sweep, check_cells(sweep, out / RUNS, machine=args.executor != "slurm"))
+    processes = max(1, args.slurm_gpus_per_task) * (args.slurm_nodes or 1) if args.executor == "slurm" else 1
+    sweep, configs = adopt_names(out, sweep, check_cells(sweep, out / RUNS, args.executor != "slurm", processes))
     local = local_processes(args, out, configs) if args.executor == "local" else None  # refusals before any folder
     found = preflight(configs)  # every data root and weights file, each once: all problems, before any folder
     if args.dry_run:

@@ -291,18 +291,22 @@ def check_keys(path: Path, setters: list[tuple[str, tuple[str, ...]]], axes: lis
                                f"set {key} in one place (the axis's list)")
 
 
-def check_cells(sweep: Sweep, runs: Path, machine: bool) -> dict[str, Config]:
+def check_cells(sweep: Sweep, runs: Path, machine: bool, processes: int = 1) -> dict[str, Config]:
     """Every cell's config, built and refused as `act train` builds and refuses it (and, where the
     runs will train on this machine, as its Runtime refuses it), before anything starts; a
     refusal is one line naming the cell. What the cells read from the disk, and a data set's
-    unset weights, are act/run/preflight.py's, which checks each once and names every cell it stops."""
+    unset weights, are act/run/preflight.py's, which checks each once and names every cell it stops.
+    `processes`: how many each cell's run has (a SLURM job's nodes x GPUs), whose global batch
+    must divide among them."""
     from act.run.runtime import Environment, resolve
+    from act.step.distributed import World, rank_batch
 
     env = Environment.read() if machine else None
     configs = {}
     for cell in sweep.cells:
         try:
             cfg = override(copy.deepcopy(sweep.configs[cell.name]), cell.folder_keys(runs))
+            rank_batch(cfg, World(0, processes))
             if env is not None:
                 resolve(cfg, env)
         except ActError as exc:
