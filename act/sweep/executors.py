@@ -452,7 +452,7 @@ class SubmititJobs:
         if not (self.local or handle.paths.result_pickle.exists()):
             return
         try:
-            handle.result()
+            handle.results()  # every task's (a job of several nodes has one per node; result() refuses it)
         except Exception as exc:
             said = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             for cell in job.cells:
