@@ -189,6 +189,10 @@ def submitit_jobs(args: argparse.Namespace, out: Path) -> SubmititJobs:
                         1 if local else max(1, args.slurm_gpus_per_task), 1 if local else args.slurm_nodes or 1)
 
 
+def cells_text(n: int) -> str:
+    return f"{n} cell{'s' * (n != 1)}"
+
+
 def continuing() -> str:
     """The command that continues this sweep, as it was typed (for a cancelled cell's line)."""
     argv = sys.argv[1:]
@@ -235,7 +239,7 @@ class Controller:
                                           if self.states[cell.name].to_run and cell.name not in followed], self.states))
         waiting = [cell for cell in self.cells
                    if self.states[cell.name].kind == "running" and cell.name not in followed]
-        self.say(f"sweep {self.out}: {len(self.cells)} cells ({counts(self.states)}); "
+        self.say(f"sweep {self.out}: {cells_text(len(self.cells))} ({counts(self.states)}); "
                  f"{len(pending)} to run {self.executor.how}" +
                  (f"; following the SLURM jobs of {len(followed)} (an earlier act sweep's)" if followed else ""))
         try:
@@ -260,7 +264,7 @@ class Controller:
                             f"shows where its runs are)") from None
         self.states = {cell.name: self.read(cell.name) for cell in self.cells}
         finished = sum(state.kind == "finished" for state in self.states.values())
-        self.say(f"sweep {self.out}: {finished} of {len(self.cells)} cells finished ({counts(self.states)})")
+        self.say(f"sweep {self.out}: {finished} of {cells_text(len(self.cells))} finished ({counts(self.states)})")
         return finished == len(self.cells)
 
     def tell(self, name: str, state: CellState, ended: bool) -> None:
@@ -388,7 +392,7 @@ def status(out: Path) -> str:
     states = {name: jobs.overlay(name, read_state(out / RUNS / name, cell["config"].get("optim.epochs", default)))
               for name, cell in record["cells"].items()}
     plan = plan_of(out / PACKS / PLAN, states, {}) if (out / PACKS / PLAN).exists() else None  # None: no --pack
-    return f"sweep {record.get('sweep')} in {out}: {len(states)} cells ({counts(states)})\n" + status_table(states, plan)
+    return f"sweep {record.get('sweep')} in {out}: {cells_text(len(states))} ({counts(states)})\n" + status_table(states, plan)
 
 
 def plan_of(path: Path, states: dict[str, CellState], new: dict[str, str]) -> dict[str, str]:
