@@ -270,5 +270,7 @@ def test_a_requeued_cell_of_two_nodes_resumes_on_both_and_trains_each_epoch_once
     assert len(attempts) == 2 and "--node_rank=0" in attempts[1] and " act train --resume " in attempts[1], attempts
     assert "act sweep: act train ended with exit code 143" in log and "Traceback" not in log, log
     assert log.strip().splitlines()[-1] == "act sweep: act train ended with exit code 0" and "failed" not in log, log
-    second = (out / "submitit" / f"{job_of(out, 'demo-seed0')}_1_log.out").read_text()
+    job = job_of(out, "demo-seed0")
+    assert sorted(p.name for p in (out / "submitit" / "nodes").iterdir()) == [f"{job}.0.json", f"{job}.1.json"]
+    second = (out / "submitit" / f"{job}_1_log.out").read_text()
     assert second.count("act sweep: node 1: ") == 2 and "--resume" in second.split("act sweep: node 1: ")[2], second

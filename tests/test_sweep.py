@@ -340,7 +340,10 @@ def test_amp_auto_that_this_machine_makes_fp16_keeps_a_cell_out_of_packs(monkeyp
      "--slurm-arg nodes=2: act sweep sets sbatch's --nodes itself (use --slurm-nodes)"),
     (["--executor", "slurm", "--slurm-time", "5", "--slurm-arg", "gpus_per_node=2"],
      "sets sbatch's --gpus-per-node itself (use --slurm-gpus-per-task)"),
-], ids=["local", "zero", "pack", "nodes-arg", "gpus-arg"])
+    (["--executor", "slurm", "--slurm-time", "5", "--slurm-arg", "gres=gpu:a100:2"],
+     "--slurm-arg gres=gpu:a100:2: act sweep asks for each job's GPUs itself (--gpus-per-node); use "
+     "--slurm-gpus-per-task"),
+], ids=["local", "zero", "pack", "nodes-arg", "gpus-arg", "gres-arg"])
 def test_slurm_options_that_could_not_be_honoured_are_refused_in_one_line(tmp_path, capsys, given, said):
     path = write_sweep(tmp_path, {"run.seed": ["0", "1"]})
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), *given]) == 2
@@ -383,7 +386,8 @@ def test_every_node_of_a_cell_runs_the_act_train_the_first_node_chose(tmp_path, 
     started = []
     monkeypatch.setattr(executors, "start", lambda argv, log, **kw: started.append(argv) or Ended())
     monkeypatch.setenv("SLURM_JOB_ID", "7")
-    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    for name in ("SLURM_RESTART_COUNT", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
     for node in ("0", "1"):
         monkeypatch.setenv("SLURM_NODEID", node)
         assert executors.Task(runs, tmp_path, 1, nodes=2)(executors.Job((cell,))) == 0
@@ -407,6 +411,8 @@ def test_a_node_follows_the_first_nodes_word_not_to_run_and_fails_without_its_wo
     monkeypatch.setattr(executors, "NODES_WAIT_S", 0.3)
     monkeypatch.setenv("SLURM_JOB_ID", "7")
     monkeypatch.setenv("SLURM_NODEID", "1")
+    for name in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
     plans = tmp_path / "out" / "submitit" / "nodes"
     plans.mkdir(parents=True)
     (plans / "7.2.json").write_text(json.dumps({"run": False}))
@@ -430,3 +436,32 @@ def test_a_global_batch_that_the_jobs_processes_cannot_share_is_refused_before_a
     assert err.startswith("act: error: cell demo-seed0: optim.batch_size=6 is the global batch and must divide among "
                           "the 4 processes of this run; use a multiple of 4"), err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_first_node_that_fails_before_it_knows_still_tells_the_others_not_to_run(tmp_path, monkeypatch):
+    from act.sweep import executors
+    from act.sweep.spec import Cell
+
+    def broken(*args):
+        raise OSError("the run folder cannot be read")
+
+    monkeypatch.setattr(executors, "read_state", broken)
+    monkeypatch.setenv("SLURM_NODEID", "0")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "5")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "2")
+    cell = Cell("demo-seed0", ROOT / "configs" / "demo.yaml", ("run.seed=0",))
+    with pytest.raises(OSError):
+        executors.Task(tmp_path / "out" / "runs", tmp_path, 1, nodes=2)(executors.Job((cell,)))
+    plan = tmp_path / "out" / "submitit" / "nodes" / "5_1.2.json"  # named as act sweep names the job: 5_1
+    assert json.loads(plan.read_text()) == {"run": False}
+
+
+def test_a_new_submission_forgets_the_words_of_jobs_slurm_no_longer_holds(tmp_path):
+    from act.sweep.executors import NODES, forget_plans
+
+    (tmp_path / NODES).mkdir()
+    for name in ("5_0.0.json", "5_0.1.json", "5_1.0.json", "12.0.json"):
+        (tmp_path / NODES / name).write_text("{}")
+    forget_plans(tmp_path, {"5_1"})
+    assert sorted(p.name for p in (tmp_path / NODES).iterdir()) == ["5_1.0.json"]

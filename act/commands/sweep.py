@@ -175,6 +175,9 @@ def check_options(args: argparse.Namespace) -> None:
         key = item.partition("=")[0].strip().lstrip("-").replace("_", "-")
         if key in SBATCH_OF_ACT:
             raise ActError(f"--slurm-arg {item}: act sweep sets sbatch's --{key} itself ({SBATCH_OF_ACT[key]})")
+        if key in ("gpus", "gpus-per-task") or (key == "gres" and "gpu" in item.partition("=")[2]):
+            raise ActError(f"--slurm-arg {item}: act sweep asks for each job's GPUs itself (--gpus-per-node); "
+                           f"use --slurm-gpus-per-task")
     if args.executor != "local":
         submitit_here(args.executor)
 

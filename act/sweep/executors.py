@@ -204,6 +204,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def slurm_job_id() -> str:
+    """This task's SLURM job as submitit and act sweep name it: "5_0" for task 0 of array 5."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "local")
+
+
+def forget_plans(folder: Path, held: set[str]) -> None:
+    """Remove the first nodes' words (DIR/submitit/nodes/) of every job but those SLURM still holds
+    for this sweep: a job of a later submission may bear an old one's id (a cluster whose job ids
+    began again), and its other nodes must not read the old job's word."""
+    for plan in (folder / NODES).glob("*.json"):
+        if plan.name.rsplit(".", 2)[0] not in held:
+            plan.unlink(missing_ok=True)
+
+
 def wait_for_plan(path: Path) -> dict | None:
     """What the first node of a cell wrote for this attempt (Task.on_nodes); None if it has not
     within NODES_WAIT_S (its file may take a moment to show on a shared file system)."""
@@ -337,16 +352,17 @@ class Task:
         task's submitit log. Only the first node's task is checkpointed by submitit (its requeue
         ends the others)."""
         node = int(os.environ.get("SLURM_NODEID", "0"))
-        plan_file = self.runs.parent / SUBMITIT / NODES / (
-            f"{os.environ.get('SLURM_JOB_ID', 'local')}.{os.environ.get('SLURM_RESTART_COUNT', '0')}.json")
+        plan_file = self.runs.parent / SUBMITIT / NODES / f"{slurm_job_id()}.{os.environ.get('SLURM_RESTART_COUNT', '0')}.json"
         if node == 0:
-            job = Job(tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run))
-            plan = {"run": False}
-            if job.cells:  # one: a cell of several nodes is never packed (act/commands/sweep.py check_options)
-                plan = {"run": True, "train": train_command(job.cells[0], self.runs), "host": socket.gethostname(),
-                        "port": free_port()}
-            plan_file.parent.mkdir(parents=True, exist_ok=True)
-            write_text(plan_file, json.dumps(plan))
+            plan: dict = {"run": False}
+            try:
+                job = Job(tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run))
+                if job.cells:  # one: a cell of several nodes is never packed (act/commands/sweep.py check_options)
+                    plan = {"run": True, "train": train_command(job.cells[0], self.runs),
+                            "host": socket.gethostname(), "port": free_port()}
+            finally:  # the other nodes wait for a word, even when this node fails before it knows
+                plan_file.parent.mkdir(parents=True, exist_ok=True)
+                write_text(plan_file, json.dumps(plan))
         else:
             plan = wait_for_plan(plan_file)
             if plan is None:
@@ -422,6 +438,8 @@ class SubmititJobs:
 
     def start(self, jobs: list[Job]) -> None:
         task = Task(self.runs, Path.cwd(), self.ranks, self.nodes)
+        if self.nodes > 1:
+            forget_plans(Path(self.executor.folder), {handle.job_id for handle in self.running})
         try:
             with self.executor.batch():
                 handles = [self.executor.submit(task, job) for job in jobs]
@@ -452,7 +470,7 @@ class SubmititJobs:
         if not (self.local or handle.paths.result_pickle.exists()):
             return
         try:
-            handle.results()  # every task's (a job of several nodes has one per node; result() refuses it)
+            handle.task(0).result()  # a job of several nodes: its first node's task, which ran the cell's attempt
         except Exception as exc:
             said = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             for cell in job.cells:
