@@ -104,8 +104,8 @@ def sweep_command(args: argparse.Namespace, stdout) -> int:
     check_options(args)
     out = Path(os.path.abspath(args.out))
     sweep = read_sweep(args.sweep, args.overrides, args.grid, args.max_cells, Validating(stdout))
-    processes = max(1, args.slurm_gpus_per_task) * (args.slurm_nodes or 1) if args.executor == "slurm" else 1
-    sweep, configs = adopt_names(out, sweep, check_cells(sweep, out / RUNS, args.executor != "slurm", processes))
+    ranks, nodes = job_shape(args)
+    sweep, configs = adopt_names(out, sweep, check_cells(sweep, out / RUNS, args.executor != "slurm", ranks * nodes))
     local = local_processes(args, out, configs) if args.executor == "local" else None  # refusals before any folder
     found = preflight(configs)  # every data root and weights file, each once: all problems, before any folder
     if args.dry_run:
@@ -160,12 +160,11 @@ def check_options(args: argparse.Namespace) -> None:
         raise ActError("--per-gpu is an option of --executor local; a SLURM job has --slurm-gpus-per-task")
     if args.executor != "slurm" and args.slurm_nodes is not None:
         raise ActError("--slurm-nodes is an option of --executor slurm")
-    if args.executor == "slurm" and args.slurm_gpus_per_task > 1 and args.pack > 1:
-        raise ActError(f"--pack trains its cells in one process, and --slurm-gpus-per-task {args.slurm_gpus_per_task} "
-                       f"runs each cell under torchrun; give one of them")
-    if (args.slurm_nodes or 1) > 1 and args.pack > 1:
-        raise ActError(f"--pack trains its cells in one process, and --slurm-nodes {args.slurm_nodes} runs each cell "
-                       f"under torchrun on each node; give one of them")
+    ranks, nodes = job_shape(args)
+    if args.pack > 1 and ranks * nodes > 1:
+        torchrun = f"--slurm-nodes {nodes} runs each cell under torchrun on each node" if nodes > 1 else \
+            f"--slurm-gpus-per-task {ranks} runs each cell under torchrun"
+        raise ActError(f"--pack trains its cells in one process, and {torchrun}; give one of them")
     if args.executor == "slurm" and args.slurm_time is None:
         raise ActError("--executor slurm needs --slurm-time MINUTES (at most the partition's limit); a run longer "
                        "than it is requeued and continues from its checkpoint")
@@ -189,7 +188,15 @@ def submitit_jobs(args: argparse.Namespace, out: Path) -> SubmititJobs:
                              args.slurm_gpus_per_task, extra, args.jobs, args.slurm_nodes or 1)
     local = args.executor == "submitit-local"
     return SubmititJobs(executor, out / RUNS, args.jobs or 1 if local else args.jobs, local, continuing(),
-                        1 if local else max(1, args.slurm_gpus_per_task), 1 if local else args.slurm_nodes or 1)
+                        *job_shape(args))
+
+
+def job_shape(args: argparse.Namespace) -> tuple[int, int]:
+    """The processes per node and the nodes of each cell's job: (1, 1) but with --executor slurm,
+    where a job of G GPUs runs G (one with 0 or 1), on each of --slurm-nodes."""
+    if args.executor != "slurm":
+        return 1, 1
+    return max(1, args.slurm_gpus_per_task), args.slurm_nodes or 1
 
 
 def cells_text(n: int) -> str:

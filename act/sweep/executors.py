@@ -204,10 +204,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def slurm_job_id() -> str:
-    """This task's SLURM job as submitit and act sweep name it: "5_0" for task 0 of array 5."""
+def this_attempts_plan(folder: Path) -> Path:
+    """DIR/submitit/nodes/<job>.<restart>.json of this task's job and attempt, the job named as
+    submitit and act sweep name it: "5_0" for task 0 of array 5."""
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "local")
+    job = f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "local")
+    return folder / NODES / f"{job}.{os.environ.get('SLURM_RESTART_COUNT', '0')}.json"
 
 
 def forget_plans(folder: Path, held: set[str]) -> None:
@@ -325,13 +327,16 @@ class Task:
         diverged, or held by another process: a second submission of cells done or under way)."""
         if self.nodes > 1:
             return self.on_nodes(job)
-        cells = tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run)
-        if not cells:
+        job = self.to_run(job)
+        if not job.cells:
             return None
-        job = Job(cells)
         argv = job_command(job, self.runs, self.ranks)
         self.console = JobConsole(job, self.runs, argv)
         return self.run(argv, self.console.log)
+
+    def to_run(self, job: Job) -> Job:
+        """The job's cells that are to run now, as their folders say."""
+        return Job(tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run))
 
     def run(self, argv: list[str], log: IO[str]) -> int:
         self.process = start(argv, log, ignore_usr2=True, cwd=self.cwd)
@@ -352,11 +357,11 @@ class Task:
         task's submitit log. Only the first node's task is checkpointed by submitit (its requeue
         ends the others)."""
         node = int(os.environ.get("SLURM_NODEID", "0"))
-        plan_file = self.runs.parent / SUBMITIT / NODES / f"{slurm_job_id()}.{os.environ.get('SLURM_RESTART_COUNT', '0')}.json"
+        plan_file = this_attempts_plan(self.runs.parent / SUBMITIT)
         if node == 0:
             plan: dict = {"run": False}
             try:
-                job = Job(tuple(cell for cell in job.cells if read_state(self.runs / cell.name, 0).to_run))
+                job = self.to_run(job)
                 if job.cells:  # one: a cell of several nodes is never packed (act/commands/sweep.py check_options)
                     plan = {"run": True, "train": train_command(job.cells[0], self.runs),
                             "host": socket.gethostname(), "port": free_port()}

@@ -2,8 +2,9 @@
 per node, started as root with their key, config, state, spool and logs in one folder of the test
 session's, never the machine's own /etc or /var. Two nodes, both on this machine (one slurmd each,
 on ports of their own: Debian builds SLURM with multiple-slurmd support), so that a job may span
-two nodes: SLURM starts one task on each, with SLURM_NODEID 0 and 1, as on two machines. A process that sets SLURM_CONF (`Cluster.env`)
-talks to it with the ordinary sbatch, squeue, scontrol and scancel. No accounting (sacct answers
+two nodes: SLURM starts one task on each, with SLURM_NODEID 0 and 1, as on two machines. A
+process that sets SLURM_CONF (`Cluster.env`) talks to it with the ordinary sbatch, squeue,
+scontrol and scancel. No accounting (sacct answers
 with an error), as on many small clusters; two GPUs that are names only. Timings tuned for tests:
 a requeued job eligible again after 5 s (cred_expire; SLURM's default is 120 s), KillWait of 5 s,
 the scheduler run every 2 s."""
